@@ -1,0 +1,33 @@
+export { Code, isCode } from './codes'
+export {
+  type Capabilities,
+  ControlKind,
+  type ControlMessage,
+  decodeControl,
+  EXTENSION_VERSION,
+  encodeControl,
+} from './control'
+export { describeFlags, EXTENSION_FLAGS_MASK, Flags, V1_FLAGS_MASK } from './flags'
+export {
+  encodeFrame,
+  encodeHeader,
+  type Frame,
+  type FrameId,
+  HEADER_SIZE,
+  MAX_TYPE_LENGTH,
+  MAX_VALUE_LENGTH,
+  normalizeId,
+  PROTOCOL_VERSION,
+  readId,
+  toBuffer,
+  typeByteLength,
+  writeHeader,
+  writeId,
+} from './frame'
+export {
+  DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_MAX_TYPE_LENGTH,
+  FrameDecoder,
+  type FrameDecoderOptions,
+} from './frame-decoder'
+export { decodeErrorValue, encodeErrorValue, fromPlatformError, RpcError } from './rpc-error'

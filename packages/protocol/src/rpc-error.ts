@@ -1,0 +1,73 @@
+import { Code, isCode } from './codes'
+
+/**
+ * The one error type of srpc. Callers branch on `code`, never on `message`.
+ * `cause` keeps the original platform error (ECONNRESET, a TLS failure, …) where there was one.
+ */
+export class RpcError extends Error {
+  override readonly name = 'RpcError'
+  readonly code: Code
+
+  constructor(code: Code, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+  }
+
+  static is(err: unknown, code?: Code): err is RpcError {
+    return err instanceof RpcError && (code === undefined || err.code === code)
+  }
+
+  /** Wraps anything thrown by application code; only RpcErrors keep their message across the wire. */
+  static from(err: unknown, fallback: Code = Code.INTERNAL): RpcError {
+    if (err instanceof RpcError) return err
+    const message = err instanceof Error ? err.message : String(err)
+    return new RpcError(fallback, message, { cause: err })
+  }
+}
+
+/** The ERROR frame's value: UTF-8 JSON `{"code":"NOT_FOUND","message":"…"}`. */
+export function encodeErrorValue(err: RpcError): Buffer {
+  return Buffer.from(JSON.stringify({ code: err.code, message: err.message }), 'utf8')
+}
+
+/**
+ * Reads an ERROR frame's value. A v1 peer may send plain text: that becomes the message of an
+ * UNKNOWN error rather than a decoding failure.
+ */
+export function decodeErrorValue(value: Uint8Array): RpcError {
+  const text = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8')
+  if (text.startsWith('{')) {
+    try {
+      const parsed: unknown = JSON.parse(text)
+      if (parsed !== null && typeof parsed === 'object') {
+        const { code, message } = parsed as { code?: unknown; message?: unknown }
+        if (isCode(code)) return new RpcError(code, typeof message === 'string' ? message : '')
+      }
+    } catch {
+      // not JSON: fall through to plain text
+    }
+  }
+  return new RpcError(Code.UNKNOWN, text)
+}
+
+/** Maps a platform error (socket, TLS, DNS) to a code, keeping the original as `cause`. */
+export function fromPlatformError(err: unknown, context: string): RpcError {
+  if (err instanceof RpcError) return err
+  const errno = (err as NodeJS.ErrnoException | undefined)?.code
+  const detail = err instanceof Error ? err.message : String(err)
+  switch (errno) {
+    case 'ABORT_ERR':
+      return new RpcError(Code.CANCELLED, `${context}: ${detail}`, { cause: err })
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'CERT_HAS_EXPIRED':
+    case 'CERT_NOT_YET_VALID':
+    case 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED':
+    case 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE':
+      return new RpcError(Code.UNAUTHENTICATED, `${context}: ${detail}`, { cause: err })
+    default:
+      return new RpcError(Code.UNAVAILABLE, `${context}: ${detail}`, { cause: err })
+  }
+}

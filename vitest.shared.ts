@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config'
+
+// Every package's vitest config extends this one. The JSON report is what .ci/run counts.
+export const sharedTestConfig = defineConfig({
+  test: {
+    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    reporters: ['default', 'json'],
+    outputFile: { json: 'test-results/vitest.json' },
+    testTimeout: 20_000,
+    hookTimeout: 20_000,
+    pool: 'forks',
+  },
+})
