@@ -31,3 +31,15 @@ export {
   type FrameDecoderOptions,
 } from './frame-decoder'
 export { decodeErrorValue, encodeErrorValue, fromPlatformError, RpcError } from './rpc-error'
+export { FrameConnection, type FrameConnectionHandlers, type FrameConnectionState } from './frame-connection'
+export { cancelledError, MessageQueue, type MessageQueueOptions } from './message-queue'
+export {
+  DEFAULT_MAX_METADATA_SIZE,
+  encodeMetadata,
+  MAX_METADATA_ENTRIES,
+  type Metadata,
+  splitMetadata,
+  TIMEOUT_KEY,
+} from './metadata'
+export { type Deadline, DeadlineScheduler, deadlines } from './deadline-scheduler'
+export { invalidOption, nonNegativeIntOption, parseAddress, positiveIntOption } from './options'

@@ -1,1 +1,12 @@
-export const placeholder = 'server'
+export { Code, RpcError } from '@srpc/protocol'
+export { Context, type PeerInfo, type ServerStream } from './context'
+export { type Handler, type HandlerResult, Mux } from './mux'
+export {
+  DEFAULT_MAX_QUEUE,
+  DEFAULT_MAX_SESSIONS,
+  DEFAULT_SHUTDOWN_TIMEOUT,
+  DEFAULT_WORKERS,
+  type ServerOptions,
+} from './options'
+export { Server, type ServerEvents, type ServerState } from './server'
+export { WorkerPool } from './worker-pool'

@@ -1,0 +1,23 @@
+import type { Frame, FrameId, RpcError } from '@srpc/protocol'
+
+/** A call, stream or session registered on a connection, waiting for frames. */
+export interface PendingCall {
+  readonly id: FrameId
+  /** A frame for this id arrived. */
+  onFrame(frame: Frame): void
+  /** The connection failed or closed: end with this error. */
+  fail(error: RpcError): void
+}
+
+/** What calls need from their connection. */
+export interface CallHost {
+  readonly streamHighWaterMark: number
+  send(flags: number, id: FrameId, type: string, value: Buffer): boolean
+  whenWritable(): Promise<void>
+  /** Tells the server to stop working on `id` (when it can understand that) and forgets the id. */
+  cancel(id: FrameId, error: RpcError): void
+  /** Forgets `id` without telling the server (it ended normally). */
+  forget(id: FrameId): void
+  pauseReading(): void
+  resumeReading(): void
+}

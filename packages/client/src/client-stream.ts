@@ -1,0 +1,63 @@
+import { Code, RpcError } from '@srpc/protocol'
+import type { StreamingCall } from './streaming-call'
+
+const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined }
+
+/**
+ * What `pool.callStream()` returns: an async iterator over the server's chunks. The request is
+ * sent on the first `next()` (as with an async generator); leaving a `for await` early
+ * (`break`, `return`, an exception) cancels the stream on the server.
+ */
+export class ClientStream implements AsyncIterableIterator<Buffer> {
+  #open: () => Promise<StreamingCall>
+  #call: StreamingCall | undefined
+  #opening: Promise<StreamingCall> | undefined
+  #finished = false
+
+  constructor(open: () => Promise<StreamingCall>) {
+    this.#open = open
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this
+  }
+
+  async next(): Promise<IteratorResult<Buffer, undefined>> {
+    if (this.#finished) return DONE
+    const call = this.#call ?? (await this.#start())
+    try {
+      const chunk = await call.receive()
+      if (chunk === undefined) {
+        this.#finished = true
+        return DONE
+      }
+      return { done: false, value: chunk }
+    } catch (err) {
+      this.#finished = true
+      throw err
+    }
+  }
+
+  /** Stops iterating and cancels the stream on the server if it is still running. */
+  async return(): Promise<IteratorResult<Buffer, undefined>> {
+    this.#finished = true
+    const reason = new RpcError(Code.CANCELLED, 'stream cancelled by the client')
+    if (this.#call) this.#call.cancel(reason)
+    else this.#opening?.then((call) => call.cancel(reason), () => {})
+    return DONE
+  }
+
+  #start(): Promise<StreamingCall> {
+    this.#opening ??= this.#open().then(
+      (call) => {
+        this.#call = call
+        return call
+      },
+      (err) => {
+        this.#finished = true
+        throw err
+      },
+    )
+    return this.#opening
+  }
+}

@@ -1,0 +1,344 @@
+import { randomBytes } from 'node:crypto'
+import { connect, type TLSSocket } from 'node:tls'
+import {
+  type Capabilities,
+  Code,
+  ControlKind,
+  decodeControl,
+  decodeErrorValue,
+  deadlines,
+  EXTENSION_VERSION,
+  encodeControl,
+  encodeMetadata,
+  Flags,
+  type Frame,
+  FrameConnection,
+  type FrameId,
+  fromPlatformError,
+  type Metadata,
+  RpcError,
+  TIMEOUT_KEY,
+  toBuffer,
+} from '@srpc/protocol'
+import type { CallHost, PendingCall } from './call-host'
+import { ClientSession, type SessionOptions } from './client-session'
+import { DEFAULT_SESSION_CLOSE_TIMEOUT, type ResolvedPoolOptions } from './options'
+import { StreamingCall, type StreamingCallOptions } from './streaming-call'
+import { UnaryCall } from './unary-call'
+
+/** Extensions this client asks for. */
+export const CLIENT_FEATURES = ['cancel', 'ping', 'goaway', 'metadata'] as const
+
+export type ConnectionState = 'connecting' | 'ready' | 'draining' | 'closed'
+
+export interface CallOptions {
+  /** Milliseconds until the call fails with DEADLINE_EXCEEDED (the server is told too). */
+  timeout?: number
+  /** Aborting it cancels the call with CANCELLED. */
+  signal?: AbortSignal
+  /** Key/value pairs for the server (`ctx.metadata`); needs an srpc server. */
+  metadata?: Metadata
+}
+
+export interface ConnectionEvents {
+  onClose(connection: ClientConnection, error: RpcError | undefined): void
+  onGoaway(connection: ClientConnection): void
+}
+
+/** One TLS connection to a server, multiplexing calls, streams and sessions by id. */
+export class ClientConnection implements CallHost {
+  readonly streamHighWaterMark: number
+  readonly frames: FrameConnection
+  #events: ConnectionEvents
+  #calls = new Map<FrameId, PendingCall>()
+  #nextId = 1
+  #state: ConnectionState = 'ready'
+  #features = new Set<string>()
+  #negotiated: Promise<void>
+  #onNegotiated!: () => void
+  #pings = new Map<string, (rtt: number) => void>()
+
+  /** Opens TCP + TLS within `connectTimeout`, then announces our capabilities. */
+  static connect(options: ResolvedPoolOptions, events: ConnectionEvents): Promise<ClientConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({
+        host: options.host,
+        port: options.port,
+        servername: isIp(options.host) ? undefined : options.host,
+        ...options.tls,
+      })
+      const fail = (err: unknown) => {
+        clearTimeout(timer)
+        socket.destroy()
+        reject(fromPlatformError(err, `cannot connect to ${options.host}:${options.port}`))
+      }
+      const timer = setTimeout(
+        () => fail(new RpcError(Code.UNAVAILABLE, `connect timed out after ${options.connectTimeout} ms`)),
+        options.connectTimeout,
+      )
+      socket.once('error', fail)
+      socket.once('secureConnect', () => {
+        clearTimeout(timer)
+        socket.off('error', fail)
+        resolve(new ClientConnection(socket, options, events))
+      })
+    })
+  }
+
+  constructor(socket: TLSSocket, options: ResolvedPoolOptions, events: ConnectionEvents) {
+    this.#events = events
+    this.streamHighWaterMark = options.streamHighWaterMark
+    this.frames = new FrameConnection(
+      socket,
+      { onFrame: (frame) => this.#onFrame(frame), onClose: (error) => this.#onClose(error) },
+      { maxFrameSize: options.maxFrameSize },
+    )
+    this.#negotiated = new Promise((resolve) => {
+      this.#onNegotiated = resolve
+    })
+    // A plain v1 server never answers: after helloTimeout we stop waiting and speak v1.
+    const helloTimer = deadlines.schedule(options.helloTimeout, () => this.#onNegotiated())
+    this.#negotiated.then(() => deadlines.cancel(helloTimer))
+    const hello: Capabilities = { version: EXTENSION_VERSION, features: [...CLIENT_FEATURES] }
+    this.frames.sendEncoded(encodeControl(0, { kind: ControlKind.HELLO, capabilities: hello }))
+  }
+
+  get state(): ConnectionState {
+    return this.#state
+  }
+
+  /** Calls, streams and sessions in flight. */
+  get inFlight(): number {
+    return this.#calls.size
+  }
+
+  /** Extensions the server agreed to; empty for a plain v1 server (or before it answered). */
+  get features(): ReadonlySet<string> {
+    return this.#features
+  }
+
+  get available(): boolean {
+    return this.#state === 'ready'
+  }
+
+  call(route: string, payload: Uint8Array | string, options: CallOptions): Promise<Buffer> {
+    if (options.metadata && !this.#features.has('metadata')) {
+      return this.#negotiated.then(() => this.#call(route, payload, options))
+    }
+    return this.#call(route, payload, options)
+  }
+
+  #call(route: string, payload: Uint8Array | string, options: CallOptions): Promise<Buffer> {
+    if (options.signal?.aborted) return Promise.reject(abortedError(options.signal))
+    const id = this.#nextId++
+    const call = new UnaryCall(this, id, options.timeout, options.signal)
+    this.#calls.set(id, call)
+    this.#sendOpen(Flags.REQUEST, id, route, toBuffer(payload), options, call)
+    return call.promise
+  }
+
+  async openStream(route: string, payload: Uint8Array | string, options: CallOptions): Promise<StreamingCall> {
+    if (options.metadata && !this.#features.has('metadata')) await this.#negotiated
+    if (options.signal?.aborted) throw abortedError(options.signal)
+    const id = this.#nextId++
+    const call = new StreamingCall(this, id, true, options)
+    this.#calls.set(id, call)
+    this.#sendOpen(Flags.REQUEST | Flags.STREAM, id, route, toBuffer(payload), options, call)
+    return call
+  }
+
+  async openSession(route: string, options: CallOptions & SessionOptions): Promise<ClientSession> {
+    if (options.metadata && !this.#features.has('metadata')) await this.#negotiated
+    if (options.signal?.aborted) throw abortedError(options.signal)
+    const id = this.#nextId++
+    const session = new ClientSession(this, id, route, options, DEFAULT_SESSION_CLOSE_TIMEOUT)
+    this.#calls.set(id, session)
+    this.#sendOpen(Flags.STREAM, id, route, EMPTY, options, session)
+    return session
+  }
+
+  /** Round trip of a PING on this connection, in ms. Needs an srpc server. */
+  async ping(timeoutMs: number): Promise<number> {
+    await this.#negotiated
+    if (!this.#features.has('ping')) throw new RpcError(Code.UNIMPLEMENTED, 'server does not answer pings (plain v1)')
+    const payload = randomBytes(8)
+    const key = payload.toString('hex')
+    const started = performance.now()
+    return new Promise<number>((resolve, reject) => {
+      const entry = deadlines.schedule(timeoutMs, () => {
+        this.#pings.delete(key)
+        reject(new RpcError(Code.DEADLINE_EXCEEDED, `no pong within ${timeoutMs} ms`))
+      })
+      this.#pings.set(key, () => {
+        deadlines.cancel(entry)
+        resolve(performance.now() - started)
+      })
+      this.frames.sendEncoded(encodeControl(0, { kind: ControlKind.PING, payload }))
+    })
+  }
+
+  /** Stops taking new calls and closes once the calls in flight are done. */
+  drain(): void {
+    if (this.#state !== 'ready') return
+    this.#state = 'draining'
+    if (this.#calls.size === 0) this.frames.close()
+  }
+
+  /** Fails every call with `error` and closes the socket now. */
+  destroy(error: RpcError): void {
+    this.#state = 'closed'
+    this.#failAll(error)
+    this.frames.destroy(error)
+  }
+
+  // --- CallHost ---
+  send(flags: number, id: FrameId, type: string, value: Buffer): boolean {
+    return this.frames.sendFrame(flags, id, type, value)
+  }
+
+  whenWritable(): Promise<void> {
+    return this.frames.whenWritable()
+  }
+
+  cancel(id: FrameId, error: RpcError): void {
+    if (!this.#calls.delete(id)) return
+    if (this.#features.has('cancel')) {
+      this.frames.sendEncoded(encodeControl(id, { kind: ControlKind.CANCEL, code: error.code }))
+    }
+    this.#maybeFinishDrain()
+  }
+
+  forget(id: FrameId): void {
+    this.#calls.delete(id)
+    this.#maybeFinishDrain()
+  }
+
+  pauseReading(): void {
+    this.frames.pause()
+  }
+
+  resumeReading(): void {
+    this.frames.resume()
+  }
+
+  #sendOpen(
+    flags: number,
+    id: number,
+    route: string,
+    payload: Buffer,
+    options: CallOptions,
+    call: PendingCall,
+  ): void {
+    let value = payload
+    if (this.#features.has('metadata') && (options.metadata || options.timeout !== undefined)) {
+      const metadata: Metadata = { ...options.metadata }
+      if (options.timeout !== undefined) metadata[TIMEOUT_KEY] = String(Math.ceil(options.timeout))
+      let block: Buffer
+      try {
+        block = encodeMetadata(metadata)
+      } catch (err) {
+        this.#calls.delete(id)
+        call.fail(err as RpcError)
+        return
+      }
+      value = Buffer.concat([block, payload])
+      flags |= Flags.METADATA
+    } else if (options.metadata && Object.keys(options.metadata).length > 0) {
+      this.#calls.delete(id)
+      call.fail(new RpcError(Code.FAILED_PRECONDITION, 'metadata needs an srpc server; this one speaks plain v1'))
+      return
+    }
+    this.frames.sendFrame(flags, id, route, value)
+  }
+
+  #onFrame(frame: Frame): void {
+    const flags = frame.flags
+    if (flags & Flags.CONTROL) return this.#onControl(frame)
+    const id = frame.id
+    if (id === 0) {
+      if (flags & Flags.ERROR) {
+        // The server is closing the connection and says why.
+        this.destroy(decodeErrorValue(frame.value))
+        return
+      }
+      throw protocolError('frame for id 0 that is not a control or error frame')
+    }
+    if (flags & (Flags.REQUEST | Flags.METADATA | 0x20)) {
+      throw protocolError(`unexpected flags 0x${flags.toString(16)} from a server`)
+    }
+    const call = this.#calls.get(id)
+    if (call === undefined) {
+      // A late answer for a call that timed out or was cancelled: drop it. An id we never used is a lie.
+      if (typeof id === 'number' && id < this.#nextId) return
+      throw protocolError(`answer for id ${id}, which was never used`)
+    }
+    call.onFrame(frame)
+  }
+
+  #onControl(frame: Frame): void {
+    if (frame.flags !== Flags.CONTROL) throw protocolError('control flag combined with other flags')
+    const message = decodeControl(frame)
+    if (message === undefined) return
+    switch (message.kind) {
+      case ControlKind.HELLO:
+        this.#features = new Set(
+          message.capabilities.features.filter((f) => (CLIENT_FEATURES as readonly string[]).includes(f)),
+        )
+        this.#onNegotiated()
+        return
+      case ControlKind.PING:
+        this.frames.sendEncoded(encodeControl(0, { kind: ControlKind.PONG, payload: message.payload }))
+        return
+      case ControlKind.PONG: {
+        const key = message.payload.toString('hex')
+        const waiter = this.#pings.get(key)
+        this.#pings.delete(key)
+        waiter?.(0)
+        return
+      }
+      case ControlKind.GOAWAY:
+        this.drain()
+        this.#events.onGoaway(this)
+        return
+      default:
+        return
+    }
+  }
+
+  #maybeFinishDrain(): void {
+    if (this.#state === 'draining' && this.#calls.size === 0) this.frames.close()
+  }
+
+  #onClose(error: RpcError | undefined): void {
+    this.#state = 'closed'
+    this.#failAll(
+      error?.code === Code.UNAVAILABLE
+        ? error
+        : new RpcError(Code.UNAVAILABLE, error ? `connection lost: ${error.message}` : 'connection closed', {
+            cause: error,
+          }),
+    )
+    this.#onNegotiated()
+    this.#events.onClose(this, error)
+  }
+
+  #failAll(error: RpcError): void {
+    const calls = [...this.#calls.values()]
+    this.#calls.clear()
+    for (const call of calls) call.fail(error)
+  }
+}
+
+const EMPTY = Buffer.alloc(0)
+
+function protocolError(message: string): RpcError {
+  return new RpcError(Code.PROTOCOL_ERROR, message)
+}
+
+function abortedError(signal: AbortSignal): RpcError {
+  return new RpcError(Code.CANCELLED, 'call cancelled by its signal', { cause: signal.reason })
+}
+
+function isIp(host: string): boolean {
+  return /^[\d.]+$/.test(host) || host.includes(':')
+}

@@ -1,0 +1,59 @@
+import type { ConnectionOptions } from 'node:tls'
+import { DEFAULT_MAX_FRAME_SIZE, invalidOption, parseAddress, positiveIntOption } from '@srpc/protocol'
+
+export const DEFAULT_POOL_SIZE = 1
+export const DEFAULT_CONNECT_TIMEOUT = 20_000
+/** How long a client waits for the server's HELLO before treating it as a plain v1 peer. */
+export const DEFAULT_HELLO_TIMEOUT = 2000
+/** How long session.close() waits for the server to end its half before cancelling. */
+export const DEFAULT_SESSION_CLOSE_TIMEOUT = 1000
+/** Bytes buffered for one stream or session before the connection stops reading (v1 peers). */
+export const DEFAULT_STREAM_HIGH_WATER_MARK = 1024 * 1024
+
+export interface PoolOptions {
+  /** `host:port` of the server (`[::1]:8443` for IPv6). */
+  address: string
+  /** Options for `tls.connect`: `ca` at least, to verify the server (see @srpc/tlsutil). */
+  tls: ConnectionOptions
+  /** Connections kept to the server. */
+  size?: number
+  /** Bound on one connection attempt (TCP + TLS handshake), ms. */
+  connectTimeout?: number
+  /** Largest frame accepted from the server, bytes. */
+  maxFrameSize?: number
+  /** Bytes buffered for one stream or session before reading from its connection pauses. */
+  streamHighWaterMark?: number
+  /** How long to wait for the server's capability answer before speaking plain v1 only, ms. */
+  helloTimeout?: number
+}
+
+export interface ResolvedPoolOptions extends Required<Omit<PoolOptions, 'address'>> {
+  host: string
+  port: number
+}
+
+export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
+  if (!options || typeof options !== 'object') invalidOption('options', 'must be an object')
+  if (typeof options.address !== 'string') invalidOption('address', 'must be a "host:port" string')
+  if (!options.tls || typeof options.tls !== 'object') {
+    invalidOption('tls', 'is required: pass { ca } to verify the server (see @srpc/tlsutil)')
+  }
+  const { host, port } = parseAddress(options.address, 'connect')
+  return {
+    host,
+    port,
+    tls: options.tls,
+    size: positiveIntOption('size', options.size, DEFAULT_POOL_SIZE),
+    connectTimeout: positiveIntOption('connectTimeout', options.connectTimeout, DEFAULT_CONNECT_TIMEOUT),
+    maxFrameSize: positiveIntOption('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE),
+    streamHighWaterMark: positiveIntOption('streamHighWaterMark', options.streamHighWaterMark, DEFAULT_STREAM_HIGH_WATER_MARK),
+    helloTimeout: positiveIntOption('helloTimeout', options.helloTimeout, DEFAULT_HELLO_TIMEOUT),
+  }
+}
+
+/** Validates a per-call timeout (ms). */
+export function checkTimeout(timeout: number | undefined): void {
+  if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout))) {
+    invalidOption('timeout', `must be a positive number of milliseconds, got ${timeout}`)
+  }
+}

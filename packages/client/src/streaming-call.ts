@@ -1,0 +1,154 @@
+import {
+  Code,
+  type Deadline,
+  deadlines,
+  decodeErrorValue,
+  Flags,
+  type Frame,
+  type FrameId,
+  MessageQueue,
+  RpcError,
+} from '@srpc/protocol'
+import type { CallHost, PendingCall } from './call-host'
+
+export interface StreamingCallOptions {
+  timeout?: number
+  signal?: AbortSignal
+}
+
+/**
+ * The client side of a server stream or a session: frames for the id go into a message queue
+ * that the application drains. It ends when the server ends its half (STREAM_END or a
+ * RESPONSE), fails on an ERROR frame, a dead connection, the deadline or the signal.
+ */
+export class StreamingCall implements PendingCall {
+  readonly id: FrameId
+  protected readonly host: CallHost
+  protected readonly queue: MessageQueue
+  /** Our sending half is over (always true for a server stream: the request was all we send). */
+  protected localEnded: boolean
+  protected remoteEnded = false
+  #error: RpcError | undefined
+  #deadline: Deadline | undefined
+  #signal: AbortSignal | undefined
+  #onAbort: (() => void) | undefined
+  #remoteEndWaiters: (() => void)[] = []
+
+  constructor(host: CallHost, id: FrameId, localEnded: boolean, options: StreamingCallOptions) {
+    this.host = host
+    this.id = id
+    this.localEnded = localEnded
+    this.queue = new MessageQueue({
+      highWaterMark: host.streamHighWaterMark,
+      onOverflow: () => host.pauseReading(),
+      onDrained: () => host.resumeReading(),
+    })
+    const { timeout, signal } = options
+    if (timeout !== undefined) {
+      this.#deadline = deadlines.schedule(timeout, () => {
+        this.#deadline = undefined
+        this.cancel(new RpcError(Code.DEADLINE_EXCEEDED, `timed out after ${timeout} ms`))
+      })
+    }
+    if (signal) {
+      this.#signal = signal
+      this.#onAbort = () => this.cancel(new RpcError(Code.CANCELLED, 'cancelled by its signal', { cause: signal.reason }))
+      signal.addEventListener('abort', this.#onAbort, { once: true })
+    }
+  }
+
+  /** The error that ended the call, if one did. */
+  get error(): RpcError | undefined {
+    return this.#error
+  }
+
+  get ended(): boolean {
+    return this.#error !== undefined || (this.remoteEnded && this.localEnded)
+  }
+
+  /** The next message, or `undefined` once the server ended its half. */
+  receive(): Promise<Buffer | undefined> {
+    return this.queue.next()
+  }
+
+  /** A message already received, or `undefined` if none is waiting. */
+  tryReceive(): Buffer | undefined {
+    return this.queue.tryNext()
+  }
+
+  onFrame(frame: Frame): void {
+    const flags = frame.flags
+    if (flags & Flags.ERROR) {
+      this.host.forget(this.id)
+      this.fail(decodeErrorValue(frame.value))
+      return
+    }
+    if (this.remoteEnded) return
+    if (flags & Flags.RESPONSE) {
+      this.queue.push(frame.value)
+      this.#endRemote()
+    } else if (flags & Flags.STREAM_END) {
+      if (frame.value.length > 0) this.queue.push(frame.value)
+      this.#endRemote()
+    } else {
+      this.queue.push(frame.value)
+    }
+  }
+
+  fail(error: RpcError): void {
+    if (this.#error || (this.remoteEnded && this.localEnded)) return
+    this.#error = error
+    this.#cleanup()
+    this.queue.fail(error)
+  }
+
+  /** Ends the call from our side: tells the server to stop (where it can) and fails local readers. */
+  cancel(error: RpcError): void {
+    if (this.ended) return
+    this.host.cancel(this.id, error)
+    this.fail(error)
+  }
+
+  /** Resolves once the server ended its half, the call failed, or after `timeoutMs`. */
+  protected waitForRemoteEnd(timeoutMs: number): Promise<boolean> {
+    if (this.remoteEnded || this.#error) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const entry = deadlines.schedule(timeoutMs, () => {
+        this.#remoteEndWaiters = this.#remoteEndWaiters.filter((w) => w !== done)
+        resolve(false)
+      })
+      const done = () => {
+        deadlines.cancel(entry)
+        resolve(true)
+      }
+      this.#remoteEndWaiters.push(done)
+    })
+  }
+
+  protected endLocal(): void {
+    this.localEnded = true
+    if (this.remoteEnded) this.#complete()
+  }
+
+  #endRemote(): void {
+    this.remoteEnded = true
+    this.queue.end()
+    if (this.localEnded) this.#complete()
+    for (const waiter of this.#remoteEndWaiters.splice(0)) waiter()
+  }
+
+  #complete(): void {
+    this.host.forget(this.id)
+    this.#cleanup()
+  }
+
+  #cleanup(): void {
+    deadlines.cancel(this.#deadline)
+    this.#deadline = undefined
+    if (this.#onAbort) {
+      this.#signal!.removeEventListener('abort', this.#onAbort)
+      this.#onAbort = undefined
+    }
+    for (const waiter of this.#remoteEndWaiters.splice(0)) waiter()
+  }
+}

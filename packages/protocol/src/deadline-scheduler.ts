@@ -1,0 +1,110 @@
+import { performance } from 'node:perf_hooks'
+
+export interface Deadline {
+  /** performance.now() time at which it fires. */
+  readonly at: number
+  /** Position in the heap; -1 once fired or cancelled. */
+  index: number
+  fire: () => void
+}
+
+/**
+ * One timer for any number of deadlines: a binary min-heap ordered by time, with a single
+ * `setTimeout` armed for the earliest. Scheduling and cancelling are O(log n) and allocate one
+ * small object, instead of a timer per call. The timer is unref'd: deadlines never keep the
+ * process alive on their own (the sockets they belong to do).
+ */
+export class DeadlineScheduler {
+  #heap: Deadline[] = []
+  #timer: NodeJS.Timeout | null = null
+  #armedAt = Number.POSITIVE_INFINITY
+  #onTimer = () => this.#run()
+
+  get size(): number {
+    return this.#heap.length
+  }
+
+  /** Calls `fire` once, `delayMs` from now, unless cancelled first. */
+  schedule(delayMs: number, fire: () => void): Deadline {
+    const entry: Deadline = { at: performance.now() + Math.max(0, delayMs), index: this.#heap.length, fire }
+    this.#heap.push(entry)
+    this.#up(entry.index)
+    if (entry.at < this.#armedAt) this.#arm()
+    return entry
+  }
+
+  cancel(entry: Deadline | undefined | null): void {
+    if (!entry || entry.index < 0) return
+    const i = entry.index
+    const last = this.#heap.pop()!
+    entry.index = -1
+    if (last !== entry) {
+      this.#heap[i] = last
+      last.index = i
+      this.#down(i)
+      this.#up(last.index)
+    }
+    if (this.#heap.length === 0) this.#disarm()
+  }
+
+  #run(): void {
+    this.#timer = null
+    this.#armedAt = Number.POSITIVE_INFINITY
+    // Fire everything due (with 1 ms of slack, timers are not more precise than that).
+    const now = performance.now() + 1
+    while (this.#heap.length > 0 && this.#heap[0].at <= now) {
+      const entry = this.#heap[0]
+      this.cancel(entry)
+      entry.fire()
+    }
+    if (this.#heap.length > 0) this.#arm()
+  }
+
+  #arm(): void {
+    if (this.#timer) clearTimeout(this.#timer)
+    const top = this.#heap[0]
+    this.#armedAt = top.at
+    this.#timer = setTimeout(this.#onTimer, Math.max(0, Math.ceil(top.at - performance.now())))
+    this.#timer.unref()
+  }
+
+  #disarm(): void {
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = null
+    this.#armedAt = Number.POSITIVE_INFINITY
+  }
+
+  #up(i: number): void {
+    const heap = this.#heap
+    const entry = heap[i]
+    while (i > 0) {
+      const parent = (i - 1) >> 1
+      if (heap[parent].at <= entry.at) break
+      heap[i] = heap[parent]
+      heap[i].index = i
+      i = parent
+    }
+    heap[i] = entry
+    entry.index = i
+  }
+
+  #down(i: number): void {
+    const heap = this.#heap
+    const n = heap.length
+    const entry = heap[i]
+    for (;;) {
+      let child = 2 * i + 1
+      if (child >= n) break
+      if (child + 1 < n && heap[child + 1].at < heap[child].at) child++
+      if (heap[child].at >= entry.at) break
+      heap[i] = heap[child]
+      heap[i].index = i
+      i = child
+    }
+    heap[i] = entry
+    entry.index = i
+  }
+}
+
+/** The process-wide scheduler that client calls and server handlers share. */
+export const deadlines = new DeadlineScheduler()

@@ -1,0 +1,214 @@
+import type { Socket } from 'node:net'
+import { Code } from './codes'
+import { type Frame, type FrameId, encodeFrame, encodeHeader } from './frame'
+import { FrameDecoder, type FrameDecoderOptions } from './frame-decoder'
+import { Flags } from './flags'
+import { encodeErrorValue, fromPlatformError, RpcError } from './rpc-error'
+
+/** Values at least this large are written after their header without being copied into it. */
+const SEPARATE_VALUE_THRESHOLD = 16 * 1024
+/** Batches whose small frames add up to less than this are joined into one write. */
+const JOIN_LIMIT = 64 * 1024
+/** How long a connection closed after a protocol error waits for its last frame to flush. */
+const CLOSE_GRACE_MS = 1000
+
+export interface FrameConnectionHandlers {
+  /** Called for every decoded frame, in order. Exceptions are treated as protocol errors. */
+  onFrame(frame: Frame): void
+  /** Called once when the socket is gone; `error` is undefined for an orderly close. */
+  onClose(error: RpcError | undefined): void
+}
+
+export type FrameConnectionState = 'open' | 'closing' | 'closed'
+
+/**
+ * The framing layer shared by client and server: decodes frames from a socket and writes
+ * frames to it. Writes made in one event-loop turn leave in one batch (one syscall, one TLS
+ * record where they fit); `writable`/`whenWritable()` expose the socket's backpressure, and
+ * `pause()`/`resume()` stop reading when the application falls behind.
+ */
+export class FrameConnection {
+  readonly socket: Socket
+  #handlers: FrameConnectionHandlers
+  #decoder: FrameDecoder
+  #state: FrameConnectionState = 'open'
+  #batch: Buffer[] = []
+  #batchBytes = 0
+  #flushScheduled = false
+  #backedUp = false
+  #drain: { promise: Promise<void>; resolve: () => void; reject: (err: RpcError) => void } | null = null
+  #pauses = 0
+  #closeError: RpcError | undefined
+  #flush = () => this.#flushBatch()
+
+  constructor(socket: Socket, handlers: FrameConnectionHandlers, options: FrameDecoderOptions = {}) {
+    this.socket = socket
+    this.#handlers = handlers
+    this.#decoder = new FrameDecoder(options)
+    socket.setNoDelay(true)
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk))
+    socket.on('drain', () => this.#onDrain())
+    socket.on('end', () => this.#onEnd())
+    socket.on('error', (err) => this.#onSocketError(err))
+    socket.on('close', () => this.#onSocketClose())
+  }
+
+  get state(): FrameConnectionState {
+    return this.#state
+  }
+
+  /** False while the socket is backed up; wait with `whenWritable()` before writing more. */
+  get writable(): boolean {
+    return !this.#backedUp && this.#state === 'open'
+  }
+
+  get bufferedBytes(): number {
+    return this.#decoder.bufferedBytes
+  }
+
+  /** Resolves when the socket can take more data; rejects with UNAVAILABLE if it closes first. */
+  whenWritable(): Promise<void> {
+    if (this.#state !== 'open') return Promise.reject(this.#closedError())
+    if (!this.#backedUp) return Promise.resolve()
+    if (!this.#drain) {
+      let resolve!: () => void
+      let reject!: (err: RpcError) => void
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res
+        reject = rej
+      })
+      // The connection may close with nobody waiting: never leave that as an unhandled rejection.
+      promise.catch(() => {})
+      this.#drain = { promise, resolve, reject }
+    }
+    return this.#drain.promise
+  }
+
+  /** Queues one frame. Returns false when the socket is backed up (the frame is still queued). */
+  sendFrame(flags: number, id: FrameId, type: string, value: Uint8Array): boolean {
+    if (this.#state !== 'open') return false
+    if (value.byteLength >= SEPARATE_VALUE_THRESHOLD) {
+      this.#enqueue(encodeHeader(flags, id, type, value.byteLength))
+      this.#enqueue(value as Buffer)
+    } else {
+      this.#enqueue(encodeFrame(flags, id, type, value))
+    }
+    return !this.#backedUp
+  }
+
+  /** Queues bytes that are already an encoded frame. */
+  sendEncoded(frame: Buffer): boolean {
+    if (this.#state !== 'open') return false
+    this.#enqueue(frame)
+    return !this.#backedUp
+  }
+
+  /** Stops reading from the socket until every pause is matched by a resume. */
+  pause(): void {
+    if (this.#pauses++ === 0) this.socket.pause()
+  }
+
+  resume(): void {
+    if (this.#pauses > 0 && --this.#pauses === 0 && this.#state !== 'closed') this.socket.resume()
+  }
+
+  /** Flushes what is queued and ends the socket (FIN); `onClose` follows when it is gone. */
+  close(): void {
+    if (this.#state !== 'open') return
+    this.#state = 'closing'
+    this.#flushBatch()
+    this.socket.end()
+    setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref()
+  }
+
+  /** Drops the socket now. */
+  destroy(error?: RpcError): void {
+    if (this.#state === 'closed') return
+    if (error && !this.#closeError) this.#closeError = error
+    this.#batch = []
+    this.#batchBytes = 0
+    this.socket.destroy()
+  }
+
+  /** Sends an ERROR frame for the whole connection (id 0), then closes it. */
+  failConnection(error: RpcError): void {
+    if (!this.#closeError) this.#closeError = error
+    if (this.#state === 'open') this.sendFrame(Flags.ERROR, 0, '', encodeErrorValue(error))
+    this.close()
+  }
+
+  #enqueue(buf: Buffer): void {
+    this.#batch.push(buf)
+    this.#batchBytes += buf.length
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true
+      process.nextTick(this.#flush)
+    }
+  }
+
+  #flushBatch(): void {
+    this.#flushScheduled = false
+    const batch = this.#batch
+    if (batch.length === 0 || this.socket.destroyed) return
+    this.#batch = []
+    const bytes = this.#batchBytes
+    this.#batchBytes = 0
+    let ok: boolean
+    if (batch.length === 1) {
+      ok = this.socket.write(batch[0])
+    } else if (bytes <= JOIN_LIMIT) {
+      ok = this.socket.write(Buffer.concat(batch, bytes))
+    } else {
+      this.socket.cork()
+      ok = true
+      for (const buf of batch) ok = this.socket.write(buf)
+      this.socket.uncork()
+    }
+    if (!ok) this.#backedUp = true
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#state === 'closed') return
+    try {
+      this.#decoder.push(chunk, this.#handlers.onFrame)
+    } catch (err) {
+      this.failConnection(RpcError.from(err, Code.INTERNAL))
+      this.socket.pause()
+    }
+  }
+
+  #onDrain(): void {
+    this.#backedUp = false
+    const drain = this.#drain
+    this.#drain = null
+    drain?.resolve()
+  }
+
+  #onEnd(): void {
+    // The peer finished sending. A frame cut short by EOF is a protocol error.
+    try {
+      this.#decoder.end()
+    } catch (err) {
+      if (!this.#closeError && RpcError.is(err)) this.#closeError = err
+    }
+    if (this.#state === 'open') this.close()
+  }
+
+  #onSocketError(err: Error): void {
+    if (!this.#closeError) this.#closeError = fromPlatformError(err, 'connection failed')
+  }
+
+  #onSocketClose(): void {
+    if (this.#state === 'closed') return
+    this.#state = 'closed'
+    this.#batch = []
+    const drain = this.#drain
+    this.#drain = null
+    drain?.reject(this.#closedError())
+    this.#handlers.onClose(this.#closeError)
+  }
+
+  #closedError(): RpcError {
+    return new RpcError(Code.UNAVAILABLE, 'connection closed', { cause: this.#closeError })
+  }
+}

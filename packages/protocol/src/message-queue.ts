@@ -1,0 +1,146 @@
+import { Code } from './codes'
+import { RpcError } from './rpc-error'
+
+interface Waiter {
+  resolve(value: Buffer | undefined): void
+  reject(err: RpcError): void
+}
+
+export interface MessageQueueOptions {
+  /** Queued bytes above which `onOverflow` is called once; `onDrained` follows at half of it. */
+  highWaterMark?: number
+  /** The queue went over its high-water mark: the producer should stop (pause the socket). */
+  onOverflow?: () => void
+  /** The queue is back under half its high-water mark, or was closed while over it. */
+  onDrained?: () => void
+  /** The application took a message: the moment to grant the sender credit. */
+  onConsume?: (message: Buffer) => void
+}
+
+/**
+ * The receive side of a stream or session: messages in arrival order, read with `next()`,
+ * `tryNext()` or `for await`. The queue does not refuse messages: its producer is bounded by
+ * flow control, or, with a plain v1 peer, stops reading the socket on `onOverflow` and resumes
+ * on `onDrained`, so what is queued stays within the high-water mark plus one socket read.
+ * Concurrent readers are served first come, first served.
+ */
+export class MessageQueue implements AsyncIterable<Buffer> {
+  #items: Buffer[] = []
+  #head = 0
+  #bytes = 0
+  #waiters: Waiter[] = []
+  #ended = false
+  #error: RpcError | null = null
+  #options: MessageQueueOptions
+  #highWaterMark: number
+  #overflowing = false
+
+  constructor(options: MessageQueueOptions = {}) {
+    this.#options = options
+    this.#highWaterMark = options.highWaterMark ?? Number.POSITIVE_INFINITY
+  }
+
+  /** Messages waiting to be read. */
+  get length(): number {
+    return this.#items.length - this.#head
+  }
+
+  /** Bytes waiting to be read. */
+  get bytes(): number {
+    return this.#bytes
+  }
+
+  /** True once end() or fail() was called (messages may still be queued). */
+  get closed(): boolean {
+    return this.#ended || this.#error !== null
+  }
+
+  push(message: Buffer): void {
+    if (this.closed) return
+    const waiter = this.#waiters.shift()
+    if (waiter) {
+      waiter.resolve(message)
+      this.#options.onConsume?.(message)
+      return
+    }
+    this.#items.push(message)
+    this.#bytes += message.length
+    if (!this.#overflowing && this.#bytes > this.#highWaterMark) {
+      this.#overflowing = true
+      this.#options.onOverflow?.()
+    }
+  }
+
+  /** No more messages will come: readers get the queued ones, then `undefined`. */
+  end(): void {
+    if (this.closed) return
+    this.#ended = true
+    for (const waiter of this.#waiters.splice(0)) waiter.resolve(undefined)
+  }
+
+  #drained(): void {
+    if (!this.#overflowing) return
+    this.#overflowing = false
+    this.#options.onDrained?.()
+  }
+
+  /** The stream failed: queued messages are dropped from view and every read rejects with `error`. */
+  fail(error: RpcError): void {
+    if (this.#error) return
+    this.#error = error
+    this.#items = []
+    this.#head = 0
+    this.#bytes = 0
+    this.#drained()
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(error)
+  }
+
+  /** The next message, or `undefined` once the stream ended. */
+  next(): Promise<Buffer | undefined> {
+    const item = this.#shift()
+    if (item !== undefined) return Promise.resolve(item)
+    if (this.#error) return Promise.reject(this.#error)
+    if (this.#ended) return Promise.resolve(undefined)
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }))
+  }
+
+  /** A queued message, or `undefined` if none is queued right now. Throws if the stream failed. */
+  tryNext(): Buffer | undefined {
+    const item = this.#shift()
+    if (item === undefined && this.#error) throw this.#error
+    return item
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    for (;;) {
+      const message = await this.next()
+      if (message === undefined) return
+      yield message
+    }
+  }
+
+  #shift(): Buffer | undefined {
+    if (this.#head >= this.#items.length) return undefined
+    const item = this.#items[this.#head]
+    this.#items[this.#head++] = EMPTY
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head)
+      this.#head = 0
+    }
+    if (this.#head === this.#items.length) {
+      this.#items = []
+      this.#head = 0
+    }
+    this.#bytes -= item.length
+    if (this.#overflowing && this.#bytes <= this.#highWaterMark / 2) this.#drained()
+    this.#options.onConsume?.(item)
+    return item
+  }
+}
+
+const EMPTY = Buffer.alloc(0)
+
+/** The error a queue's readers see when the stream was cancelled locally. */
+export function cancelledError(message = 'cancelled'): RpcError {
+  return new RpcError(Code.CANCELLED, message)
+}

@@ -1,0 +1,92 @@
+import type { FrameId, Metadata } from '@srpc/protocol'
+import type { ServerCall } from './server-call'
+
+/** Who is on the other end of the connection. */
+export interface PeerInfo {
+  address: string | undefined
+  port: number | undefined
+  /** True when the client presented a certificate the server verified (mTLS). */
+  authorized: boolean
+  /** Subject of the verified client certificate, when there is one. */
+  certificateSubject: Record<string, string | string[]> | undefined
+}
+
+/** A server stream: chunks go out in order; the one marked last ends the stream. */
+export interface ServerStream {
+  /** Resolves when the chunk is queued and the connection can take more; rejects with CANCELLED if the client went away. */
+  writeChunk(data: Uint8Array | string, isLast?: boolean): Promise<void>
+}
+
+/**
+ * What a handler sees of one call. Requests use `reply` or `stream()`; bidirectional sessions
+ * use `sendMessage`, `receiveMessage`, `tryReceiveMessage` and `messages()`.
+ */
+export class Context {
+  #call: ServerCall
+
+  constructor(call: ServerCall) {
+    this.#call = call
+  }
+
+  get id(): FrameId {
+    return this.#call.id
+  }
+
+  get route(): string {
+    return this.#call.route
+  }
+
+  /** The request payload (empty for a session). */
+  get payload(): Buffer {
+    return this.#call.payload
+  }
+
+  /** Metadata the client sent with the call (empty when none or when the peer speaks plain v1). */
+  get metadata(): Readonly<Metadata> {
+    return this.#call.metadata
+  }
+
+  /** Epoch milliseconds after which nobody waits for this call, when the client set a timeout. */
+  get deadline(): number | undefined {
+    return this.#call.deadlineEpoch
+  }
+
+  /** Aborted when the client cancels, the connection dies, the deadline passes or the server shuts down hard. */
+  get signal(): AbortSignal {
+    return this.#call.signal
+  }
+
+  get peer(): PeerInfo {
+    return this.#call.peer
+  }
+
+  /** Answers a request. Only once; a session cannot reply. */
+  reply(data: Uint8Array | string): Promise<void> {
+    return this.#call.reply(data)
+  }
+
+  /** Turns this request into a server stream. */
+  stream(): ServerStream {
+    return this.#call.stream()
+  }
+
+  /** Sends one session message to the client. */
+  sendMessage(data: Uint8Array | string): Promise<void> {
+    return this.#call.sendMessage(data)
+  }
+
+  /** The next message from the client, or `undefined` once the client closed its side. */
+  receiveMessage(): Promise<Buffer | undefined> {
+    return this.#call.receiveMessage()
+  }
+
+  /** A queued client message, or `undefined` if none has arrived yet. */
+  tryReceiveMessage(): Buffer | undefined {
+    return this.#call.tryReceiveMessage()
+  }
+
+  /** The client's messages as an async iterable, ending when the client closes its side. */
+  messages(): AsyncIterable<Buffer> {
+    return this.#call.messages()
+  }
+}

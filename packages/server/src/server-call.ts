@@ -1,0 +1,278 @@
+import {
+  Code,
+  type Deadline,
+  deadlines,
+  encodeErrorValue,
+  Flags,
+  type FrameId,
+  MessageQueue,
+  type Metadata,
+  RpcError,
+  toBuffer,
+} from '@srpc/protocol'
+import { Context, type PeerInfo, type ServerStream } from './context'
+import type { Handler, HandlerResult } from './mux'
+import type { Job } from './worker-pool'
+
+export type CallKind = 'request' | 'session'
+
+/** What a call needs from its connection. */
+export interface CallHost {
+  readonly peer: PeerInfo
+  readonly streamHighWaterMark: number
+  send(flags: number, id: FrameId, value: Buffer): boolean
+  whenWritable(): Promise<void>
+  pauseReading(): void
+  resumeReading(): void
+  callFinished(call: ServerCall): void
+  handlerFailed(call: ServerCall, error: unknown): void
+}
+
+const RESOLVED = Promise.resolve()
+const EMPTY = Buffer.alloc(0)
+
+/**
+ * The server's state for one call, stream or session. The connection feeds it frames; the
+ * handler drives it through its Context. It sends at most one terminal frame (reply, last
+ * chunk, error), and after cancellation it sends nothing at all.
+ */
+export class ServerCall implements Job {
+  readonly id: FrameId
+  readonly route: string
+  readonly kind: CallKind
+  readonly payload: Buffer
+  readonly metadata: Metadata
+  readonly deadline: number | undefined
+  readonly deadlineEpoch: number | undefined
+  readonly ctx: Context
+  #host: CallHost
+  #handler: Handler
+  #controller: AbortController | undefined
+  #abortReason: RpcError | undefined
+  /** Our half is over: reply, last chunk or error sent, or the call was aborted. */
+  #outputDone = false
+  #streaming = false
+  #handlerRunning = false
+  #release: (() => void) | undefined
+  #deadlineEntry: Deadline | undefined
+  #input: MessageQueue | undefined
+
+  constructor(
+    host: CallHost,
+    id: FrameId,
+    route: string,
+    kind: CallKind,
+    payload: Buffer,
+    metadata: Metadata,
+    timeoutMs: number | undefined,
+    handler: Handler,
+  ) {
+    this.#host = host
+    this.id = id
+    this.route = route
+    this.kind = kind
+    this.payload = payload
+    this.metadata = metadata
+    this.#handler = handler
+    if (timeoutMs !== undefined) {
+      this.deadline = performance.now() + timeoutMs
+      this.deadlineEpoch = Date.now() + timeoutMs
+      this.#deadlineEntry = deadlines.schedule(timeoutMs, () =>
+        this.#expire(new RpcError(Code.DEADLINE_EXCEEDED, 'deadline exceeded')),
+      )
+    }
+    if (kind === 'session') {
+      this.#input = new MessageQueue({
+        highWaterMark: host.streamHighWaterMark,
+        onOverflow: () => host.pauseReading(),
+        onDrained: () => host.resumeReading(),
+      })
+    }
+    this.ctx = new Context(this)
+  }
+
+  get peer(): PeerInfo {
+    return this.#host.peer
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController()
+      if (this.#abortReason) this.#controller.abort(this.#abortReason)
+    }
+    return this.#controller.signal
+  }
+
+  /** Job: skip queued calls nobody waits for. */
+  get abandoned(): boolean {
+    return this.#abortReason !== undefined
+  }
+
+  /** Job: runs the handler in a worker slot. */
+  start(release: () => void): void {
+    this.#release = release
+    this.runHandler()
+  }
+
+  /** Job: could not run (deadline passed while queued). */
+  reject(error: RpcError): void {
+    this.fail(error)
+    this.#finish()
+  }
+
+  runHandler(): void {
+    this.#handlerRunning = true
+    let result: HandlerResult | Promise<HandlerResult>
+    try {
+      result = this.#handler(this.ctx)
+    } catch (err) {
+      this.#handlerThrew(err)
+      return
+    }
+    if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
+      ;(result as Promise<HandlerResult>).then(
+        (value) => this.#handlerReturned(value),
+        (err) => this.#handlerThrew(err),
+      )
+    } else {
+      this.#handlerReturned(result as HandlerResult)
+    }
+  }
+
+  reply(data: Uint8Array | string): Promise<void> {
+    if (this.kind !== 'request') return misuse('reply() is for requests; a session uses sendMessage()')
+    if (this.#streaming) return misuse('reply() after stream() was used')
+    if (this.#outputDone) return this.#afterDone('reply() called twice')
+    this.#outputDone = true
+    return this.#sent(this.#host.send(Flags.RESPONSE, this.id, toBuffer(data)))
+  }
+
+  stream(): ServerStream {
+    if (this.kind !== 'request') throw new RpcError(Code.FAILED_PRECONDITION, 'stream() is for requests')
+    this.#streaming = true
+    return { writeChunk: (data, isLast = false) => this.#writeChunk(data, isLast) }
+  }
+
+  sendMessage(data: Uint8Array | string): Promise<void> {
+    if (this.kind !== 'session') return misuse('sendMessage() is for sessions; a request uses reply() or stream()')
+    if (this.#outputDone) return this.#afterDone('the session is closed')
+    return this.#sent(this.#host.send(Flags.STREAM, this.id, toBuffer(data)))
+  }
+
+  receiveMessage(): Promise<Buffer | undefined> {
+    if (!this.#input) return misuse('receiveMessage() is for sessions')
+    return this.#input.next()
+  }
+
+  tryReceiveMessage(): Buffer | undefined {
+    if (!this.#input) throw new RpcError(Code.FAILED_PRECONDITION, 'tryReceiveMessage() is for sessions')
+    return this.#input.tryNext()
+  }
+
+  messages(): AsyncIterable<Buffer> {
+    if (!this.#input) throw new RpcError(Code.FAILED_PRECONDITION, 'messages() is for sessions')
+    return this.#input
+  }
+
+  /** A client message arrived for this session. */
+  deliver(message: Buffer): void {
+    this.#input!.push(message)
+  }
+
+  /** The client closed its half of the session. */
+  endInput(): void {
+    this.#input?.end()
+  }
+
+  /** Sends an error frame unless our half is already over. */
+  fail(error: RpcError): void {
+    if (this.#outputDone) return
+    this.#outputDone = true
+    this.#host.send(Flags.ERROR, this.id, encodeErrorValue(error))
+  }
+
+  /** Stops the call: the client cancelled, the connection died, or the server is going away. Sends nothing. */
+  abort(reason: RpcError): void {
+    if (this.#abortReason) return
+    this.#abortReason = reason
+    this.#outputDone = true
+    this.#input?.fail(reason)
+    this.#controller?.abort(reason)
+    this.#clearDeadline()
+    if (!this.#handlerRunning) this.#finish()
+  }
+
+  #expire(error: RpcError): void {
+    this.#deadlineEntry = undefined
+    this.fail(error)
+    this.abort(error)
+  }
+
+  #writeChunk(data: Uint8Array | string, isLast: boolean): Promise<void> {
+    if (this.#outputDone) return this.#afterDone('the stream has ended')
+    if (isLast) this.#outputDone = true
+    const value = toBuffer(data)
+    // An empty last chunk is a bare end marker.
+    const flags = isLast ? Flags.STREAM | Flags.STREAM_END : Flags.STREAM
+    return this.#sent(this.#host.send(flags, this.id, value))
+  }
+
+  #sent(writable: boolean): Promise<void> {
+    return writable ? RESOLVED : this.#host.whenWritable()
+  }
+
+  #afterDone(what: string): Promise<void> {
+    if (this.#abortReason) return Promise.reject(this.#abortReason)
+    return misuse(what)
+  }
+
+  #handlerReturned(value: HandlerResult): void {
+    this.#handlerRunning = false
+    if (!this.#outputDone) {
+      if (this.kind === 'session') {
+        this.#outputDone = true
+        this.#host.send(Flags.STREAM | Flags.STREAM_END, this.id, EMPTY)
+      } else if (this.#streaming) {
+        this.#outputDone = true
+        this.#host.send(Flags.STREAM | Flags.STREAM_END, this.id, EMPTY)
+      } else if (value !== undefined && value !== null) {
+        this.reply(value as Uint8Array | string)
+      } else {
+        this.fail(new RpcError(Code.INTERNAL, 'handler finished without a reply'))
+      }
+    }
+    this.#finish()
+  }
+
+  #handlerThrew(err: unknown): void {
+    this.#handlerRunning = false
+    if (!this.#abortReason) {
+      if (err instanceof RpcError) {
+        this.fail(err)
+      } else {
+        this.#host.handlerFailed(this, err)
+        this.fail(new RpcError(Code.INTERNAL, 'internal server error'))
+      }
+    }
+    this.#finish()
+  }
+
+  #finish(): void {
+    this.#clearDeadline()
+    // A handler may return with client messages still queued: they are dropped with the call.
+    this.#input?.fail(new RpcError(Code.CANCELLED, 'session ended'))
+    const release = this.#release
+    this.#release = undefined
+    release?.()
+    this.#host.callFinished(this)
+  }
+
+  #clearDeadline(): void {
+    deadlines.cancel(this.#deadlineEntry)
+    this.#deadlineEntry = undefined
+  }
+}
+
+function misuse(message: string): Promise<never> {
+  return Promise.reject(new RpcError(Code.FAILED_PRECONDITION, message))
+}

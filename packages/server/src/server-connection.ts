@@ -1,0 +1,270 @@
+import type { TLSSocket } from 'node:tls'
+import {
+  type Capabilities,
+  Code,
+  ControlKind,
+  decodeControl,
+  EXTENSION_VERSION,
+  encodeControl,
+  encodeErrorValue,
+  Flags,
+  type Frame,
+  FrameConnection,
+  type FrameId,
+  type Metadata,
+  RpcError,
+  splitMetadata,
+  TIMEOUT_KEY,
+} from '@srpc/protocol'
+import type { PeerInfo } from './context'
+import type { Handler } from './mux'
+import type { ResolvedServerOptions } from './options'
+import { type CallHost, type CallKind, ServerCall } from './server-call'
+import type { WorkerPool } from './worker-pool'
+
+/** Extensions this server understands and grants to a client that announces them. */
+export const SERVER_FEATURES = ['cancel', 'ping', 'goaway', 'metadata'] as const
+
+/** What a connection needs from its server. */
+export interface ConnectionHost {
+  readonly options: ResolvedServerOptions
+  readonly pool: WorkerPool
+  readonly draining: boolean
+  lookup(route: string): Handler | undefined
+  /** Reserves a session slot; false when maxSessions are open. */
+  openSession(): boolean
+  closeSession(): void
+  handlerFailed(error: unknown, call: ServerCall): void
+  connectionClosed(connection: ServerConnection, error: RpcError | undefined): void
+}
+
+const EMPTY_METADATA: Metadata = Object.freeze(Object.create(null))
+
+/** One client connection on the server: parses its frames into calls and routes them. */
+export class ServerConnection implements CallHost {
+  readonly frames: FrameConnection
+  readonly peer: PeerInfo
+  readonly streamHighWaterMark: number
+  #host: ConnectionHost
+  #calls = new Map<FrameId, ServerCall>()
+  /** Features both sides agreed on; empty for a plain v1 client. */
+  #features = new Set<string>()
+  /** Highest id seen, to tell a late frame for a finished call from a frame for an id never opened. */
+  #highestId: FrameId = 0
+  #goawaySent = false
+
+  constructor(socket: TLSSocket, host: ConnectionHost) {
+    this.#host = host
+    this.streamHighWaterMark = host.options.streamHighWaterMark
+    this.peer = describePeer(socket)
+    this.frames = new FrameConnection(
+      socket,
+      {
+        onFrame: (frame) => this.#onFrame(frame),
+        onClose: (error) => this.#onClose(error),
+      },
+      { maxFrameSize: host.options.maxFrameSize, maxTypeLength: host.options.maxRouteLength },
+    )
+  }
+
+  get activeCalls(): number {
+    return this.#calls.size
+  }
+
+  get extended(): boolean {
+    return this.#features.size > 0
+  }
+
+  // --- CallHost ---
+  send(flags: number, id: FrameId, value: Buffer): boolean {
+    return this.frames.sendFrame(flags, id, '', value)
+  }
+
+  whenWritable(): Promise<void> {
+    return this.frames.whenWritable()
+  }
+
+  pauseReading(): void {
+    this.frames.pause()
+  }
+
+  resumeReading(): void {
+    this.frames.resume()
+  }
+
+  callFinished(call: ServerCall): void {
+    if (this.#calls.get(call.id) === call) this.#calls.delete(call.id)
+    if (call.kind === 'session') this.#host.closeSession()
+    if (this.#host.draining && this.#calls.size === 0) this.frames.close()
+  }
+
+  handlerFailed(call: ServerCall, error: unknown): void {
+    this.#host.handlerFailed(error, call)
+  }
+
+  /** Graceful: tell an srpc client we are going away, then close once the calls in flight are done. */
+  drain(): void {
+    if (this.extended && this.#features.has('goaway') && !this.#goawaySent) {
+      this.#goawaySent = true
+      this.frames.sendEncoded(
+        encodeControl(0, {
+          kind: ControlKind.GOAWAY,
+          lastId: this.#highestId,
+          code: Code.UNAVAILABLE,
+          message: 'server shutting down',
+        }),
+      )
+    }
+    if (this.#calls.size === 0) this.frames.close()
+  }
+
+  /** Hard stop: every call is aborted and the socket destroyed. */
+  destroy(reason: RpcError): void {
+    for (const call of [...this.#calls.values()]) call.abort(reason)
+    this.frames.destroy(reason)
+  }
+
+  #onFrame(frame: Frame): void {
+    const flags = frame.flags
+    if (flags & Flags.CONTROL) return this.#onControl(frame)
+    if (flags & (Flags.RESPONSE | 0x20)) throw protocolError(`unexpected flags 0x${flags.toString(16)} from a client`)
+    if (flags & Flags.METADATA && !this.#features.has('metadata')) {
+      throw protocolError('metadata flag used but not negotiated')
+    }
+    const id = frame.id
+    if (id > this.#highestId) this.#highestId = id
+    if (flags & Flags.REQUEST) {
+      if (flags & (Flags.STREAM_END | Flags.ERROR)) throw protocolError(`invalid request flags 0x${flags.toString(16)}`)
+      return this.#open(frame, 'request')
+    }
+    if (flags & Flags.ERROR) return this.#cancel(id, Code.CANCELLED)
+    if (flags & (Flags.STREAM | Flags.STREAM_END)) {
+      const call = this.#calls.get(id)
+      if (call === undefined) {
+        if (frame.type.length > 0 && !(flags & Flags.STREAM_END)) return this.#open(frame, 'session')
+        // A late message for a session that already finished: discard. An id never used is a lie.
+        if (frame.type.length === 0 && id <= this.#highestId) return
+        throw protocolError(`stream frame for unknown session ${id}`)
+      }
+      if (call.kind !== 'session') throw protocolError(`stream frame for request ${id}`)
+      if (frame.value.length > 0 || !(flags & Flags.STREAM_END)) call.deliver(frame.value)
+      if (flags & Flags.STREAM_END) call.endInput()
+      return
+    }
+    throw protocolError(`frame with flags 0x${flags.toString(16)} has no meaning`)
+  }
+
+  #open(frame: Frame, kind: CallKind): void {
+    const { id, type: route } = frame
+    if (this.#calls.has(id)) throw protocolError(`id ${id} is already in use by a call in flight`)
+    let payload = frame.value
+    let metadata = EMPTY_METADATA
+    let timeoutMs: number | undefined
+    if (frame.flags & Flags.METADATA) {
+      try {
+        ;({ metadata, payload } = splitMetadata(payload, this.#host.options.maxMetadataSize))
+      } catch (err) {
+        const error = err as RpcError
+        if (error.code === Code.PROTOCOL_ERROR) throw error
+        return this.#refuse(id, error)
+      }
+      const timeout = metadata[TIMEOUT_KEY]
+      if (timeout !== undefined) {
+        timeoutMs = Number(timeout)
+        if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
+          return this.#refuse(id, new RpcError(Code.INVALID_ARGUMENT, `invalid ${TIMEOUT_KEY} ${timeout}`))
+        }
+      }
+    }
+    if (this.#host.draining) return this.#refuse(id, new RpcError(Code.UNAVAILABLE, 'server is shutting down'))
+    const handler = this.#host.lookup(route)
+    if (handler === undefined) return this.#refuse(id, new RpcError(Code.NOT_FOUND, `no handler for route ${route}`))
+    if (kind === 'session') {
+      if (!this.#host.openSession()) {
+        return this.#refuse(id, new RpcError(Code.RESOURCE_EXHAUSTED, 'too many open sessions'))
+      }
+      const call = new ServerCall(this, id, route, kind, EMPTY_BUFFER, metadata, timeoutMs, handler)
+      this.#calls.set(id, call)
+      if (payload.length > 0) call.deliver(payload)
+      call.runHandler()
+      return
+    }
+    const call = new ServerCall(this, id, route, kind, payload, metadata, timeoutMs, handler)
+    this.#calls.set(id, call)
+    try {
+      this.#host.pool.submit(call)
+    } catch (err) {
+      call.reject(err as RpcError)
+    }
+  }
+
+  #refuse(id: FrameId, error: RpcError): void {
+    this.frames.sendFrame(Flags.ERROR, id, '', encodeErrorValue(error))
+  }
+
+  #cancel(id: FrameId, code: Code): void {
+    const call = this.#calls.get(id)
+    // Cancelling a call that already finished is normal (the reply crossed the cancel).
+    call?.abort(new RpcError(code, 'cancelled by the client'))
+  }
+
+  #onControl(frame: Frame): void {
+    if (frame.flags !== Flags.CONTROL) throw protocolError('control flag combined with other flags')
+    const message = decodeControl(frame)
+    if (message === undefined) return // a kind from a newer peer: ignored
+    switch (message.kind) {
+      case ControlKind.HELLO:
+        return this.#onHello(message.capabilities)
+      case ControlKind.PING:
+        this.frames.sendEncoded(encodeControl(0, { kind: ControlKind.PONG, payload: message.payload }))
+        return
+      case ControlKind.PONG:
+        return
+      case ControlKind.CANCEL:
+        return this.#cancel(frame.id, message.code)
+      case ControlKind.GOAWAY:
+        // The client is leaving: nothing to do, it closes when its calls are done.
+        return
+      case ControlKind.WINDOW_UPDATE:
+        return
+    }
+  }
+
+  #onHello(capabilities: Capabilities): void {
+    const accepted = capabilities.features.filter((f) => (SERVER_FEATURES as readonly string[]).includes(f))
+    this.#features = new Set(accepted)
+    const answer: Capabilities = {
+      version: EXTENSION_VERSION,
+      features: accepted,
+      maxFrameSize: this.#host.options.maxFrameSize,
+    }
+    this.frames.sendEncoded(encodeControl(0, { kind: ControlKind.HELLO, capabilities: answer }))
+  }
+
+  #onClose(error: RpcError | undefined): void {
+    const reason = new RpcError(Code.UNAVAILABLE, 'connection closed', { cause: error })
+    for (const call of [...this.#calls.values()]) call.abort(reason)
+    this.#calls.clear()
+    this.#host.connectionClosed(this, error)
+  }
+}
+
+const EMPTY_BUFFER = Buffer.alloc(0)
+
+function protocolError(message: string): RpcError {
+  return new RpcError(Code.PROTOCOL_ERROR, message)
+}
+
+function describePeer(socket: TLSSocket): PeerInfo {
+  let subject: Record<string, string | string[]> | undefined
+  if (socket.authorized) {
+    const cert = socket.getPeerCertificate()
+    if (cert && Object.keys(cert).length > 0) subject = { ...cert.subject } as Record<string, string | string[]>
+  }
+  return {
+    address: socket.remoteAddress,
+    port: socket.remotePort,
+    authorized: socket.authorized,
+    certificateSubject: subject,
+  }
+}

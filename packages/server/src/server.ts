@@ -1,0 +1,162 @@
+import type { AddressInfo } from 'node:net'
+import { createServer, type Server as TlsServer, type TLSSocket } from 'node:tls'
+import { Code, RpcError } from '@srpc/protocol'
+import { EventEmitter } from 'eventemitter3'
+import { type Handler, Mux } from './mux'
+import { DEFAULT_SHUTDOWN_TIMEOUT, type ResolvedServerOptions, resolveServerOptions, type ServerOptions } from './options'
+import type { ServerCall } from './server-call'
+import { type ConnectionHost, ServerConnection } from './server-connection'
+import { WorkerPool } from './worker-pool'
+
+export type ServerState = 'idle' | 'listening' | 'draining' | 'closed'
+
+export interface ServerEvents {
+  /** A client connected (after the TLS handshake). */
+  connection: [peer: { address: string | undefined; port: number | undefined }]
+  /** A client connection closed; `error` is set when it did not close cleanly. */
+  disconnect: [error: RpcError | undefined]
+  /** Something went wrong that no caller will see: a handler threw a non-RpcError, a TLS handshake failed. */
+  error: [error: Error]
+}
+
+/**
+ * An srpc server: a TLS listener, a route mux and a worker pool.
+ *
+ * ```ts
+ * const server = new Server({ address: '127.0.0.1:0', tls: serverOptions })
+ * server.mux.handle('/health', (ctx) => ctx.reply('ok'))
+ * const { port } = await server.listen()
+ * await server.shutdown({ timeout: 5000 })
+ * ```
+ */
+export class Server extends EventEmitter<ServerEvents> implements ConnectionHost {
+  readonly mux = new Mux()
+  readonly options: ResolvedServerOptions
+  readonly pool: WorkerPool
+  #tls: TlsServer | undefined
+  #connections = new Set<ServerConnection>()
+  #state: ServerState = 'idle'
+  #sessions = 0
+  #shutdown: Promise<void> | undefined
+
+  constructor(options: ServerOptions) {
+    super()
+    this.options = resolveServerOptions(options)
+    this.pool = new WorkerPool(this.options.workers, this.options.maxQueue)
+  }
+
+  get state(): ServerState {
+    return this.#state
+  }
+
+  get draining(): boolean {
+    return this.#state === 'draining' || this.#state === 'closed'
+  }
+
+  /** Open connections right now. */
+  get connections(): number {
+    return this.#connections.size
+  }
+
+  /** Shorthand for `server.mux.handle(route, handler)`. */
+  handle(route: string, handler: Handler): this {
+    this.mux.handle(route, handler)
+    return this
+  }
+
+  /** Starts listening; resolves with the bound address once the port is open. */
+  listen(): Promise<{ address: string; port: number }> {
+    if (this.#state !== 'idle') {
+      return Promise.reject(new RpcError(Code.FAILED_PRECONDITION, `cannot listen: server is ${this.#state}`))
+    }
+    const tls = createServer({ minVersion: 'TLSv1.2', ...this.options.tls })
+    this.#tls = tls
+    tls.on('secureConnection', (socket: TLSSocket) => this.#accept(socket))
+    tls.on('tlsClientError', (err) => this.emit('error', err))
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => {
+        this.#tls = undefined
+        reject(new RpcError(Code.UNAVAILABLE, `cannot listen on ${this.options.host}:${this.options.port}: ${err.message}`, { cause: err }))
+      }
+      tls.once('error', onError)
+      tls.listen(this.options.port, this.options.host, () => {
+        tls.off('error', onError)
+        tls.on('error', (err) => this.emit('error', err))
+        this.#state = 'listening'
+        const { address, port } = tls.address() as AddressInfo
+        resolve({ address, port })
+      })
+    })
+  }
+
+  /**
+   * Graceful stop: stops accepting, refuses new calls with UNAVAILABLE, tells srpc clients to go
+   * away (GOAWAY), lets calls in flight finish for up to `timeout` ms, then aborts what is left.
+   * Safe to call twice: both calls get the same promise.
+   */
+  shutdown(options: { timeout?: number } = {}): Promise<void> {
+    if (this.#shutdown) return this.#shutdown
+    const timeout = options.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT
+    this.#shutdown = this.#drainAndClose(timeout)
+    return this.#shutdown
+  }
+
+  /** Hard stop: aborts every call and closes every connection now. */
+  destroy(): Promise<void> {
+    return this.shutdown({ timeout: 0 })
+  }
+
+  async #drainAndClose(timeout: number): Promise<void> {
+    this.#state = 'draining'
+    const tls = this.#tls
+    const closed = tls
+      ? new Promise<void>((resolve) => tls.close(() => resolve()))
+      : Promise.resolve()
+    for (const connection of this.#connections) connection.drain()
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeout)
+    })
+    await Promise.race([closed, deadline])
+    clearTimeout(timer)
+    const reason = new RpcError(Code.UNAVAILABLE, 'server shut down')
+    for (const connection of this.#connections) connection.destroy(reason)
+    await closed
+    this.#state = 'closed'
+  }
+
+  #accept(socket: TLSSocket): void {
+    if (this.draining) {
+      socket.destroy()
+      return
+    }
+    const connection = new ServerConnection(socket, this)
+    this.#connections.add(connection)
+    this.emit('connection', { address: socket.remoteAddress, port: socket.remotePort })
+  }
+
+  // --- ConnectionHost ---
+  lookup(route: string): Handler | undefined {
+    return this.mux.lookup(route)
+  }
+
+  openSession(): boolean {
+    if (this.#sessions >= this.options.maxSessions) return false
+    this.#sessions++
+    return true
+  }
+
+  closeSession(): void {
+    this.#sessions--
+  }
+
+  handlerFailed(error: unknown, call: ServerCall): void {
+    const err = error instanceof Error ? error : new Error(String(error))
+    this.emit('error', Object.assign(err, { route: call.route }))
+  }
+
+  connectionClosed(connection: ServerConnection, error: RpcError | undefined): void {
+    this.#connections.delete(connection)
+    this.emit('disconnect', error)
+  }
+}
