@@ -29,7 +29,8 @@ export class ClientSession extends StreamingCall implements AsyncIterable<Buffer
   /** Sends one message; resolves when the connection can take more. */
   send(data: Uint8Array | string): Promise<void> {
     if (this.error) return Promise.reject(this.error)
-    if (this.localEnded) return Promise.reject(new RpcError(Code.FAILED_PRECONDITION, 'session is closed for sending'))
+    if (this.localEnded)
+      return Promise.reject(new RpcError(Code.FAILED_PRECONDITION, 'session is closed for sending'))
     const writable = this.host.send(Flags.STREAM, this.id, '', toBuffer(data))
     return writable ? RESOLVED : this.host.whenWritable()
   }

@@ -43,7 +43,11 @@ export class ClientStream implements AsyncIterableIterator<Buffer> {
     this.#finished = true
     const reason = new RpcError(Code.CANCELLED, 'stream cancelled by the client')
     if (this.#call) this.#call.cancel(reason)
-    else this.#opening?.then((call) => call.cancel(reason), () => {})
+    else
+      this.#opening?.then(
+        (call) => call.cancel(reason),
+        () => {},
+      )
     return DONE
   }
 

@@ -4,9 +4,9 @@ import {
   type Capabilities,
   Code,
   ControlKind,
+  deadlines,
   decodeControl,
   decodeErrorValue,
-  deadlines,
   EXTENSION_VERSION,
   encodeControl,
   encodeMetadata,
@@ -23,7 +23,7 @@ import {
 import type { CallHost, PendingCall } from './call-host'
 import { ClientSession, type SessionOptions } from './client-session'
 import { DEFAULT_SESSION_CLOSE_TIMEOUT, type ResolvedPoolOptions } from './options'
-import { StreamingCall, type StreamingCallOptions } from './streaming-call'
+import { StreamingCall } from './streaming-call'
 import { UnaryCall } from './unary-call'
 
 /** Extensions this client asks for. */
@@ -137,7 +137,11 @@ export class ClientConnection implements CallHost {
     return call.promise
   }
 
-  async openStream(route: string, payload: Uint8Array | string, options: CallOptions): Promise<StreamingCall> {
+  async openStream(
+    route: string,
+    payload: Uint8Array | string,
+    options: CallOptions,
+  ): Promise<StreamingCall> {
     if (options.metadata && !this.#features.has('metadata')) await this.#negotiated
     if (options.signal?.aborted) throw abortedError(options.signal)
     const id = this.#nextId++
@@ -160,7 +164,8 @@ export class ClientConnection implements CallHost {
   /** Round trip of a PING on this connection, in ms. Needs an srpc server. */
   async ping(timeoutMs: number): Promise<number> {
     await this.#negotiated
-    if (!this.#features.has('ping')) throw new RpcError(Code.UNIMPLEMENTED, 'server does not answer pings (plain v1)')
+    if (!this.#features.has('ping'))
+      throw new RpcError(Code.UNIMPLEMENTED, 'server does not answer pings (plain v1)')
     const payload = randomBytes(8)
     const key = payload.toString('hex')
     const started = performance.now()
@@ -245,7 +250,9 @@ export class ClientConnection implements CallHost {
       flags |= Flags.METADATA
     } else if (options.metadata && Object.keys(options.metadata).length > 0) {
       this.#calls.delete(id)
-      call.fail(new RpcError(Code.FAILED_PRECONDITION, 'metadata needs an srpc server; this one speaks plain v1'))
+      call.fail(
+        new RpcError(Code.FAILED_PRECONDITION, 'metadata needs an srpc server; this one speaks plain v1'),
+      )
       return
     }
     this.frames.sendFrame(flags, id, route, value)

@@ -1,6 +1,6 @@
 export { Code, RpcError } from '@srpc/protocol'
 export { ClientSession, type SessionOptions } from './client-session'
 export { ClientStream } from './client-stream'
-export { type CallOptions, type ConnectionState } from './connection'
+export type { CallOptions, ConnectionState } from './connection'
 export { DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_SIZE, type PoolOptions } from './options'
 export { Pool, type PoolEvents, type PoolState } from './pool'

@@ -46,7 +46,11 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     size: positiveIntOption('size', options.size, DEFAULT_POOL_SIZE),
     connectTimeout: positiveIntOption('connectTimeout', options.connectTimeout, DEFAULT_CONNECT_TIMEOUT),
     maxFrameSize: positiveIntOption('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE),
-    streamHighWaterMark: positiveIntOption('streamHighWaterMark', options.streamHighWaterMark, DEFAULT_STREAM_HIGH_WATER_MARK),
+    streamHighWaterMark: positiveIntOption(
+      'streamHighWaterMark',
+      options.streamHighWaterMark,
+      DEFAULT_STREAM_HIGH_WATER_MARK,
+    ),
     helloTimeout: positiveIntOption('helloTimeout', options.helloTimeout, DEFAULT_HELLO_TIMEOUT),
   }
 }

@@ -43,7 +43,10 @@ export class Pool extends EventEmitter<PoolEvents> {
   constructor(options: PoolOptions) {
     super()
     this.options = resolvePoolOptions(options)
-    this.#slots = Array.from({ length: this.options.size }, () => ({ connection: undefined, connecting: undefined }))
+    this.#slots = Array.from({ length: this.options.size }, () => ({
+      connection: undefined,
+      connecting: undefined,
+    }))
   }
 
   get state(): PoolState {
@@ -67,7 +70,9 @@ export class Pool extends EventEmitter<PoolEvents> {
     }
     const connection = this.#pickReady()
     if (connection) return connection.call(route, payload, options)
-    return this.#withConnection(options, (conn, remaining) => conn.call(route, payload, { ...options, timeout: remaining }))
+    return this.#withConnection(options, (conn, remaining) =>
+      conn.call(route, payload, { ...options, timeout: remaining }),
+    )
   }
 
   /** A server stream: iterate the chunks with `for await`; `break` cancels it on the server. */
@@ -81,7 +86,10 @@ export class Pool extends EventEmitter<PoolEvents> {
   }
 
   /** Opens a bidirectional session on one connection of the pool. */
-  createBidirectionalSession(route: string, options: CallOptions & SessionOptions = {}): Promise<ClientSession> {
+  createBidirectionalSession(
+    route: string,
+    options: CallOptions & SessionOptions = {},
+  ): Promise<ClientSession> {
     try {
       checkTimeout(options.timeout)
     } catch (err) {
@@ -95,7 +103,9 @@ export class Pool extends EventEmitter<PoolEvents> {
   /** Round-trip time of a ping on every live connection, in ms (NaN for one that did not answer). */
   async ping(options: { timeout?: number } = {}): Promise<number[]> {
     const timeout = options.timeout ?? 5000
-    const live = this.#slots.map((s) => s.connection).filter((c): c is ClientConnection => c?.available === true)
+    const live = this.#slots
+      .map((s) => s.connection)
+      .filter((c): c is ClientConnection => c?.available === true)
     return Promise.all(live.map((c) => c.ping(timeout).catch(() => Number.NaN)))
   }
 
@@ -169,7 +179,8 @@ export class Pool extends EventEmitter<PoolEvents> {
     let remaining = options.timeout
     if (remaining !== undefined) {
       remaining -= performance.now() - began
-      if (remaining <= 0) throw new RpcError(Code.DEADLINE_EXCEEDED, `timed out after ${options.timeout} ms while connecting`)
+      if (remaining <= 0)
+        throw new RpcError(Code.DEADLINE_EXCEEDED, `timed out after ${options.timeout} ms while connecting`)
     }
     return start(connection, remaining)
   }
@@ -184,7 +195,13 @@ export class Pool extends EventEmitter<PoolEvents> {
         options.timeout === undefined
           ? undefined
           : setTimeout(
-              () => reject(new RpcError(Code.DEADLINE_EXCEEDED, `timed out after ${options.timeout} ms while connecting`)),
+              () =>
+                reject(
+                  new RpcError(
+                    Code.DEADLINE_EXCEEDED,
+                    `timed out after ${options.timeout} ms while connecting`,
+                  ),
+                ),
               options.timeout,
             )
       const onAbort = () => reject(new RpcError(Code.CANCELLED, 'call cancelled by its signal'))

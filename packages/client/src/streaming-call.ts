@@ -52,7 +52,8 @@ export class StreamingCall implements PendingCall {
     }
     if (signal) {
       this.#signal = signal
-      this.#onAbort = () => this.cancel(new RpcError(Code.CANCELLED, 'cancelled by its signal', { cause: signal.reason }))
+      this.#onAbort = () =>
+        this.cancel(new RpcError(Code.CANCELLED, 'cancelled by its signal', { cause: signal.reason }))
       signal.addEventListener('abort', this.#onAbort, { once: true })
     }
   }

@@ -1,4 +1,13 @@
-import { Code, type Deadline, deadlines, decodeErrorValue, Flags, type Frame, type FrameId, RpcError } from '@srpc/protocol'
+import {
+  Code,
+  type Deadline,
+  deadlines,
+  decodeErrorValue,
+  Flags,
+  type Frame,
+  type FrameId,
+  RpcError,
+} from '@srpc/protocol'
 import type { CallHost, PendingCall } from './call-host'
 
 /** One request waiting for its response. */
@@ -28,7 +37,8 @@ export class UnaryCall implements PendingCall {
     }
     if (signal) {
       this.#signal = signal
-      this.#onAbort = () => this.#cancel(new RpcError(Code.CANCELLED, 'call cancelled by its signal', { cause: signal.reason }))
+      this.#onAbort = () =>
+        this.#cancel(new RpcError(Code.CANCELLED, 'call cancelled by its signal', { cause: signal.reason }))
       signal.addEventListener('abort', this.#onAbort, { once: true })
     }
   }
@@ -44,7 +54,9 @@ export class UnaryCall implements PendingCall {
       this.#resolve(frame.value)
     } else {
       // A stream answer to a plain call: the route is a stream route. Stop the server's work.
-      this.#cancel(new RpcError(Code.FAILED_PRECONDITION, 'the server answered with a stream: use callStream()'))
+      this.#cancel(
+        new RpcError(Code.FAILED_PRECONDITION, 'the server answered with a stream: use callStream()'),
+      )
     }
   }
 

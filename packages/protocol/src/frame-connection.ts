@@ -1,8 +1,8 @@
 import type { Socket } from 'node:net'
 import { Code } from './codes'
-import { type Frame, type FrameId, encodeFrame, encodeHeader } from './frame'
-import { FrameDecoder, type FrameDecoderOptions } from './frame-decoder'
 import { Flags } from './flags'
+import { encodeFrame, encodeHeader, type Frame, type FrameId } from './frame'
+import { FrameDecoder, type FrameDecoderOptions } from './frame-decoder'
 import { encodeErrorValue, fromPlatformError, RpcError } from './rpc-error'
 
 /** Values at least this large are written after their header without being copied into it. */
@@ -39,7 +39,10 @@ export class FrameConnection {
   #drain: { promise: Promise<void>; resolve: () => void; reject: (err: RpcError) => void } | null = null
   #pauses = 0
   #closeError: RpcError | undefined
-  #flush = () => this.#flushBatch()
+  #flush = () => {
+    this.#flushScheduled = false
+    this.#flushBatch()
+  }
 
   constructor(socket: Socket, handlers: FrameConnectionHandlers, options: FrameDecoderOptions = {}) {
     this.socket = socket
@@ -140,6 +143,12 @@ export class FrameConnection {
   #enqueue(buf: Buffer): void {
     this.#batch.push(buf)
     this.#batchBytes += buf.length
+    // A big batch goes out now, so that socket.write() reports backpressure to the sender
+    // before it queues more (a loop awaiting resolved promises never lets nextTick run).
+    if (this.#batchBytes >= JOIN_LIMIT) {
+      this.#flushBatch()
+      return
+    }
     if (!this.#flushScheduled) {
       this.#flushScheduled = true
       process.nextTick(this.#flush)
@@ -147,7 +156,6 @@ export class FrameConnection {
   }
 
   #flushBatch(): void {
-    this.#flushScheduled = false
     const batch = this.#batch
     if (batch.length === 0 || this.socket.destroyed) return
     this.#batch = []

@@ -7,6 +7,7 @@ export {
   EXTENSION_VERSION,
   encodeControl,
 } from './control'
+export { type Deadline, DeadlineScheduler, deadlines } from './deadline-scheduler'
 export { describeFlags, EXTENSION_FLAGS_MASK, Flags, V1_FLAGS_MASK } from './flags'
 export {
   encodeFrame,
@@ -24,14 +25,13 @@ export {
   writeHeader,
   writeId,
 } from './frame'
+export { FrameConnection, type FrameConnectionHandlers, type FrameConnectionState } from './frame-connection'
 export {
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_MAX_TYPE_LENGTH,
   FrameDecoder,
   type FrameDecoderOptions,
 } from './frame-decoder'
-export { decodeErrorValue, encodeErrorValue, fromPlatformError, RpcError } from './rpc-error'
-export { FrameConnection, type FrameConnectionHandlers, type FrameConnectionState } from './frame-connection'
 export { cancelledError, MessageQueue, type MessageQueueOptions } from './message-queue'
 export {
   DEFAULT_MAX_METADATA_SIZE,
@@ -41,5 +41,5 @@ export {
   splitMetadata,
   TIMEOUT_KEY,
 } from './metadata'
-export { type Deadline, DeadlineScheduler, deadlines } from './deadline-scheduler'
 export { invalidOption, nonNegativeIntOption, parseAddress, positiveIntOption } from './options'
+export { decodeErrorValue, encodeErrorValue, fromPlatformError, RpcError } from './rpc-error'

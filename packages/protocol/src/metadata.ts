@@ -19,13 +19,19 @@ const KEY_PATTERN = /^[a-z0-9][a-z0-9._-]{0,254}$/
 export function encodeMetadata(metadata: Metadata, maxSize = DEFAULT_MAX_METADATA_SIZE): Buffer {
   const entries = Object.entries(metadata)
   if (entries.length > MAX_METADATA_ENTRIES) {
-    throw new RpcError(Code.INVALID_ARGUMENT, `metadata has ${entries.length} entries; the most is ${MAX_METADATA_ENTRIES}`)
+    throw new RpcError(
+      Code.INVALID_ARGUMENT,
+      `metadata has ${entries.length} entries; the most is ${MAX_METADATA_ENTRIES}`,
+    )
   }
   let size = 4
   const encoded: [Buffer, Buffer][] = []
   for (const [key, value] of entries) {
     if (!KEY_PATTERN.test(key)) {
-      throw new RpcError(Code.INVALID_ARGUMENT, `metadata key ${JSON.stringify(key)} must be lowercase [a-z0-9._-]`)
+      throw new RpcError(
+        Code.INVALID_ARGUMENT,
+        `metadata key ${JSON.stringify(key)} must be lowercase [a-z0-9._-]`,
+      )
     }
     if (typeof value !== 'string') {
       throw new RpcError(Code.INVALID_ARGUMENT, `metadata value for ${JSON.stringify(key)} must be a string`)
@@ -73,7 +79,8 @@ export function splitMetadata(
   const end = 4 + blockLength
   let count = 0
   while (offset < end) {
-    if (++count > MAX_METADATA_ENTRIES) throw new RpcError(Code.RESOURCE_EXHAUSTED, 'too many metadata entries')
+    if (++count > MAX_METADATA_ENTRIES)
+      throw new RpcError(Code.RESOURCE_EXHAUSTED, 'too many metadata entries')
     const keyLength = value[offset++]
     if (offset + keyLength + 2 > end) throw malformed('metadata entry truncated')
     const key = value.toString('latin1', offset, offset + keyLength)

@@ -9,14 +9,16 @@ export function invalidOption(name: string, problem: string): never {
 /** A positive safe integer option, or `fallback` when unset. */
 export function positiveIntOption(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback
-  if (!Number.isSafeInteger(value) || value <= 0) invalidOption(name, `must be a positive integer, got ${value}`)
+  if (!Number.isSafeInteger(value) || value <= 0)
+    invalidOption(name, `must be a positive integer, got ${value}`)
   return value
 }
 
 /** A non-negative safe integer option, or `fallback` when unset. */
 export function nonNegativeIntOption(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback
-  if (!Number.isSafeInteger(value) || value < 0) invalidOption(name, `must be a non-negative integer, got ${value}`)
+  if (!Number.isSafeInteger(value) || value < 0)
+    invalidOption(name, `must be a non-negative integer, got ${value}`)
   return value
 }
 
@@ -29,7 +31,9 @@ export function parseAddress(address: string, role: 'listen' | 'connect'): { hos
   if (!match) invalidOption('address', `must be "host:port" or "[ipv6]:port", got ${JSON.stringify(address)}`)
   const port = Number(match[3])
   const host = match[1] ?? match[2]
-  if (port > 65535 || (role === 'connect' && port === 0)) invalidOption('address', `port ${port} is out of range`)
-  if (host === '' && role === 'connect') invalidOption('address', `needs a host, got ${JSON.stringify(address)}`)
+  if (port > 65535 || (role === 'connect' && port === 0))
+    invalidOption('address', `port ${port} is out of range`)
+  if (host === '' && role === 'connect')
+    invalidOption('address', `needs a host, got ${JSON.stringify(address)}`)
   return { host: host === '' ? '0.0.0.0' : host, port }
 }

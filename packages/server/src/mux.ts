@@ -2,8 +2,9 @@ import { Code, RpcError } from '@srpc/protocol'
 import type { Context } from './context'
 
 /** What a handler may return: a reply for a request (when it did not call ctx.reply), or nothing. */
-export type HandlerResult = void | undefined | Uint8Array | string
-export type Handler = (ctx: Context) => HandlerResult | Promise<HandlerResult>
+export type HandlerResult = undefined | Uint8Array | string
+// biome-ignore lint/suspicious/noConfusingVoidType: handlers that return nothing are typed `void` by TypeScript
+export type Handler = (ctx: Context) => HandlerResult | void | Promise<HandlerResult | void>
 
 /** Routes are matched exactly: `/health` and `/health/` are different routes. */
 export class Mux {
@@ -13,7 +14,8 @@ export class Mux {
     if (typeof route !== 'string' || route.length === 0) {
       throw new RpcError(Code.INVALID_ARGUMENT, 'route must be a non-empty string')
     }
-    if (typeof handler !== 'function') throw new RpcError(Code.INVALID_ARGUMENT, `handler for ${route} must be a function`)
+    if (typeof handler !== 'function')
+      throw new RpcError(Code.INVALID_ARGUMENT, `handler for ${route} must be a function`)
     if (this.#routes.has(route)) throw new RpcError(Code.ALREADY_EXISTS, `route ${route} is already handled`)
     this.#routes.set(route, handler)
     return this

@@ -44,7 +44,8 @@ export interface ResolvedServerOptions extends Required<Omit<ServerOptions, 'add
 
 export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
   if (!options || typeof options !== 'object') invalidOption('options', 'must be an object')
-  if (!options.tls || typeof options.tls !== 'object') invalidOption('tls', 'is required (key and cert, see @srpc/tlsutil)')
+  if (!options.tls || typeof options.tls !== 'object')
+    invalidOption('tls', 'is required (key and cert, see @srpc/tlsutil)')
   const { host, port } = parseAddress(options.address ?? '127.0.0.1:0', 'listen')
   return {
     host,
@@ -56,6 +57,10 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     maxFrameSize: positiveIntOption('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE),
     maxRouteLength: positiveIntOption('maxRouteLength', options.maxRouteLength, DEFAULT_MAX_TYPE_LENGTH),
     maxMetadataSize: positiveIntOption('maxMetadataSize', options.maxMetadataSize, DEFAULT_MAX_METADATA_SIZE),
-    streamHighWaterMark: positiveIntOption('streamHighWaterMark', options.streamHighWaterMark, DEFAULT_STREAM_HIGH_WATER_MARK),
+    streamHighWaterMark: positiveIntOption(
+      'streamHighWaterMark',
+      options.streamHighWaterMark,
+      DEFAULT_STREAM_HIGH_WATER_MARK,
+    ),
   }
 }

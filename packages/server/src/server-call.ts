@@ -129,7 +129,11 @@ export class ServerCall implements Job {
       this.#handlerThrew(err)
       return
     }
-    if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
+    if (
+      result !== null &&
+      typeof result === 'object' &&
+      typeof (result as Promise<unknown>).then === 'function'
+    ) {
       ;(result as Promise<HandlerResult>).then(
         (value) => this.#handlerReturned(value),
         (err) => this.#handlerThrew(err),
@@ -154,7 +158,8 @@ export class ServerCall implements Job {
   }
 
   sendMessage(data: Uint8Array | string): Promise<void> {
-    if (this.kind !== 'session') return misuse('sendMessage() is for sessions; a request uses reply() or stream()')
+    if (this.kind !== 'session')
+      return misuse('sendMessage() is for sessions; a request uses reply() or stream()')
     if (this.#outputDone) return this.#afterDone('the session is closed')
     return this.#sent(this.#host.send(Flags.STREAM, this.id, toBuffer(data)))
   }

@@ -127,14 +127,16 @@ export class ServerConnection implements CallHost {
   #onFrame(frame: Frame): void {
     const flags = frame.flags
     if (flags & Flags.CONTROL) return this.#onControl(frame)
-    if (flags & (Flags.RESPONSE | 0x20)) throw protocolError(`unexpected flags 0x${flags.toString(16)} from a client`)
+    if (flags & (Flags.RESPONSE | 0x20))
+      throw protocolError(`unexpected flags 0x${flags.toString(16)} from a client`)
     if (flags & Flags.METADATA && !this.#features.has('metadata')) {
       throw protocolError('metadata flag used but not negotiated')
     }
     const id = frame.id
     if (id > this.#highestId) this.#highestId = id
     if (flags & Flags.REQUEST) {
-      if (flags & (Flags.STREAM_END | Flags.ERROR)) throw protocolError(`invalid request flags 0x${flags.toString(16)}`)
+      if (flags & (Flags.STREAM_END | Flags.ERROR))
+        throw protocolError(`invalid request flags 0x${flags.toString(16)}`)
       return this.#open(frame, 'request')
     }
     if (flags & Flags.ERROR) return this.#cancel(id, Code.CANCELLED)
@@ -176,9 +178,11 @@ export class ServerConnection implements CallHost {
         }
       }
     }
-    if (this.#host.draining) return this.#refuse(id, new RpcError(Code.UNAVAILABLE, 'server is shutting down'))
+    if (this.#host.draining)
+      return this.#refuse(id, new RpcError(Code.UNAVAILABLE, 'server is shutting down'))
     const handler = this.#host.lookup(route)
-    if (handler === undefined) return this.#refuse(id, new RpcError(Code.NOT_FOUND, `no handler for route ${route}`))
+    if (handler === undefined)
+      return this.#refuse(id, new RpcError(Code.NOT_FOUND, `no handler for route ${route}`))
     if (kind === 'session') {
       if (!this.#host.openSession()) {
         return this.#refuse(id, new RpcError(Code.RESOURCE_EXHAUSTED, 'too many open sessions'))
@@ -259,7 +263,8 @@ function describePeer(socket: TLSSocket): PeerInfo {
   let subject: Record<string, string | string[]> | undefined
   if (socket.authorized) {
     const cert = socket.getPeerCertificate()
-    if (cert && Object.keys(cert).length > 0) subject = { ...cert.subject } as Record<string, string | string[]>
+    if (cert && Object.keys(cert).length > 0)
+      subject = { ...cert.subject } as Record<string, string | string[]>
   }
   return {
     address: socket.remoteAddress,

@@ -1,9 +1,14 @@
 import type { AddressInfo } from 'node:net'
-import { createServer, type Server as TlsServer, type TLSSocket } from 'node:tls'
+import { createServer, type TLSSocket, type Server as TlsServer } from 'node:tls'
 import { Code, RpcError } from '@srpc/protocol'
 import { EventEmitter } from 'eventemitter3'
 import { type Handler, Mux } from './mux'
-import { DEFAULT_SHUTDOWN_TIMEOUT, type ResolvedServerOptions, resolveServerOptions, type ServerOptions } from './options'
+import {
+  DEFAULT_SHUTDOWN_TIMEOUT,
+  type ResolvedServerOptions,
+  resolveServerOptions,
+  type ServerOptions,
+} from './options'
 import type { ServerCall } from './server-call'
 import { type ConnectionHost, ServerConnection } from './server-connection'
 import { WorkerPool } from './worker-pool'
@@ -38,6 +43,7 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
   #state: ServerState = 'idle'
   #sessions = 0
   #shutdown: Promise<void> | undefined
+  #onAllClosed: (() => void) | undefined
 
   constructor(options: ServerOptions) {
     super()
@@ -76,7 +82,13 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => {
         this.#tls = undefined
-        reject(new RpcError(Code.UNAVAILABLE, `cannot listen on ${this.options.host}:${this.options.port}: ${err.message}`, { cause: err }))
+        reject(
+          new RpcError(
+            Code.UNAVAILABLE,
+            `cannot listen on ${this.options.host}:${this.options.port}: ${err.message}`,
+            { cause: err },
+          ),
+        )
       }
       tls.once('error', onError)
       tls.listen(this.options.port, this.options.host, () => {
@@ -109,9 +121,7 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
   async #drainAndClose(timeout: number): Promise<void> {
     this.#state = 'draining'
     const tls = this.#tls
-    const closed = tls
-      ? new Promise<void>((resolve) => tls.close(() => resolve()))
-      : Promise.resolve()
+    const closed = tls ? new Promise<void>((resolve) => tls.close(() => resolve())) : Promise.resolve()
     for (const connection of this.#connections) connection.drain()
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<void>((resolve) => {
@@ -122,6 +132,11 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
     const reason = new RpcError(Code.UNAVAILABLE, 'server shut down')
     for (const connection of this.#connections) connection.destroy(reason)
     await closed
+    if (this.#connections.size > 0) {
+      await new Promise<void>((resolve) => {
+        this.#onAllClosed = resolve
+      })
+    }
     this.#state = 'closed'
   }
 
@@ -158,5 +173,6 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
   connectionClosed(connection: ServerConnection, error: RpcError | undefined): void {
     this.#connections.delete(connection)
     this.emit('disconnect', error)
+    if (this.#connections.size === 0) this.#onAllClosed?.()
   }
 }

@@ -45,7 +45,10 @@ export class WorkerPool {
       return
     }
     if (this.queued >= this.maxQueue) {
-      throw new RpcError(Code.RESOURCE_EXHAUSTED, `server busy: ${this.workers} workers busy and ${this.queued} calls queued`)
+      throw new RpcError(
+        Code.RESOURCE_EXHAUSTED,
+        `server busy: ${this.workers} workers busy and ${this.queued} calls queued`,
+      )
     }
     this.#queue.push(job)
   }

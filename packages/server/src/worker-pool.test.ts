@@ -1,0 +1,67 @@
+import { Code, RpcError } from '@srpc/protocol'
+import { describe, expect, it } from 'vitest'
+import { type Job, WorkerPool } from './worker-pool'
+
+function job(log: string[], name: string, options: { deadline?: number; abandoned?: boolean } = {}) {
+  let release: (() => void) | undefined
+  const j: Job & { finish(): void } = {
+    abandoned: options.abandoned ?? false,
+    deadline: options.deadline,
+    start(r) {
+      log.push(`start ${name}`)
+      release = r
+    },
+    reject(error: RpcError) {
+      log.push(`reject ${name} ${error.code}`)
+    },
+    finish() {
+      release?.()
+    },
+  }
+  return j
+}
+
+describe('WorkerPool', () => {
+  it('starts jobs up to the worker count, queues the rest first-in first-out', () => {
+    const log: string[] = []
+    const pool = new WorkerPool(2, 10)
+    const jobs = ['a', 'b', 'c', 'd'].map((n) => job(log, n))
+    for (const j of jobs) pool.submit(j)
+    expect(log).toEqual(['start a', 'start b'])
+    expect(pool.active).toBe(2)
+    expect(pool.queued).toBe(2)
+    jobs[1].finish()
+    expect(log).toEqual(['start a', 'start b', 'start c'])
+    jobs[0].finish()
+    expect(log.at(-1)).toBe('start d')
+    expect(pool.queued).toBe(0)
+  })
+
+  it('throws RESOURCE_EXHAUSTED once the queue is full, without queueing the job', () => {
+    const pool = new WorkerPool(1, 1)
+    const log: string[] = []
+    pool.submit(job(log, 'a'))
+    pool.submit(job(log, 'b'))
+    let error: unknown
+    try {
+      pool.submit(job(log, 'c'))
+    } catch (err) {
+      error = err
+    }
+    expect(RpcError.is(error, Code.RESOURCE_EXHAUSTED)).toBe(true)
+    expect(pool.queued).toBe(1)
+  })
+
+  it('skips abandoned jobs and rejects jobs whose deadline passed while queued', () => {
+    const log: string[] = []
+    const pool = new WorkerPool(1, 10)
+    const first = job(log, 'first')
+    pool.submit(first)
+    pool.submit(job(log, 'gone', { abandoned: true }))
+    pool.submit(job(log, 'expired', { deadline: performance.now() - 1 }))
+    pool.submit(job(log, 'next'))
+    first.finish()
+    expect(log).toEqual(['start first', 'reject expired DEADLINE_EXCEEDED', 'start next'])
+    expect(pool.active).toBe(1)
+  })
+})
