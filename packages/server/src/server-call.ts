@@ -122,7 +122,7 @@ export class ServerCall implements Job {
 
   runHandler(): void {
     this.#handlerRunning = true
-    let result: HandlerResult | Promise<HandlerResult>
+    let result: ReturnType<Handler>
     try {
       result = this.#handler(this.ctx)
     } catch (err) {
@@ -135,7 +135,7 @@ export class ServerCall implements Job {
       typeof (result as Promise<unknown>).then === 'function'
     ) {
       ;(result as Promise<HandlerResult>).then(
-        (value) => this.#handlerReturned(value),
+        (value) => this.#handlerReturned(value as HandlerResult),
         (err) => this.#handlerThrew(err),
       )
     } else {
