@@ -110,12 +110,13 @@ export async function leafExtensions(spec: LeafExtensionsSpec): Promise<Extensio
     )
   }
   extensions.push(await SubjectKeyIdentifierExtension.create(spec.publicKey, false, nodeCrypto))
-  if (spec.authorityKeyId !== undefined)
+  if (spec.authorityKeyId !== undefined) {
     extensions.push(new AuthorityKeyIdentifierExtension(spec.authorityKeyId))
+  }
   return extensions
 }
 
-/** 128 random bits, kept positive and without a leading zero byte so the DER integer has exactly 16 bytes. */
+/** 16 random bytes, kept positive and without a leading zero byte so the DER integer is exactly 16 bytes long. */
 function randomSerialNumber(): string {
   const bytes = randomBytes(SERIAL_BYTES)
   bytes[0] = bytes[0] & 0x7f || 0x01
