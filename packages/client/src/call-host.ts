@@ -14,6 +14,8 @@ export interface CallHost {
   readonly streamHighWaterMark: number
   send(flags: number, id: FrameId, type: string, value: Buffer): boolean
   whenWritable(): Promise<void>
+  /** Returns `bytes` of credit to the server for stream `id` (WINDOW_UPDATE). */
+  grant(id: FrameId, bytes: number): void
   /** Tells the server to stop working on `id` (when it can understand that) and forgets the id. */
   cancel(id: FrameId, error: RpcError): void
   /** Forgets `id` without telling the server (it ended normally). */

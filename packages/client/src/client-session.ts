@@ -1,8 +1,7 @@
-import { Code, Flags, RpcError, toBuffer } from '@srpc/protocol'
+import { Code, type Extensions, Flags, RpcError, StreamSender, toBuffer } from '@srpc/protocol'
 import type { CallHost } from './call-host'
 import { StreamingCall, type StreamingCallOptions } from './streaming-call'
 
-const RESOLVED = Promise.resolve()
 const EMPTY = Buffer.alloc(0)
 
 export interface SessionOptions extends StreamingCallOptions {
@@ -19,10 +18,23 @@ export class ClientSession extends StreamingCall implements AsyncIterable<Buffer
   readonly route: string
   #closeTimeout: number
   #closing: Promise<void> | undefined
+  #sender: StreamSender
 
-  constructor(host: CallHost, id: number, route: string, options: SessionOptions, closeTimeout: number) {
-    super(host, id, false, options)
+  constructor(
+    host: CallHost,
+    id: number,
+    route: string,
+    options: SessionOptions,
+    closeTimeout: number,
+    ext: Extensions,
+  ) {
+    super(host, id, false, options, ext)
     this.route = route
+    this.#sender = new StreamSender(
+      ext,
+      (flags, payload) => host.send(flags, id, '', payload),
+      () => host.whenWritable(),
+    )
     this.#closeTimeout = options.closeTimeout ?? closeTimeout
   }
 
@@ -31,8 +43,17 @@ export class ClientSession extends StreamingCall implements AsyncIterable<Buffer
     if (this.error) return Promise.reject(this.error)
     if (this.localEnded)
       return Promise.reject(new RpcError(Code.FAILED_PRECONDITION, 'session is closed for sending'))
-    const writable = this.host.send(Flags.STREAM, this.id, '', toBuffer(data))
-    return writable ? RESOLVED : this.host.whenWritable()
+    return this.#sender.send(Flags.STREAM, toBuffer(data))
+  }
+
+  /** The server granted more credit. */
+  override grant(bytes: number): void {
+    this.#sender.grant(bytes)
+  }
+
+  override fail(error: RpcError): void {
+    super.fail(error)
+    this.#sender.fail(error)
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Buffer> {
@@ -46,8 +67,9 @@ export class ClientSession extends StreamingCall implements AsyncIterable<Buffer
    */
   close(): Promise<void> {
     if (this.#closing) return this.#closing
-    if (this.ended) return RESOLVED
-    this.host.send(Flags.STREAM | Flags.STREAM_END, this.id, '', EMPTY)
+    if (this.ended) return Promise.resolve()
+    // The end marker goes through the sender, after any message still waiting for credit.
+    this.#sender.send(Flags.STREAM | Flags.STREAM_END, EMPTY).catch(() => {})
     this.endLocal()
     this.#closing = this.waitForRemoteEnd(this.#closeTimeout).then((ended) => {
       if (!ended) this.cancel(new RpcError(Code.CANCELLED, 'session closed by the client'))

@@ -1,15 +1,18 @@
 import { randomBytes } from 'node:crypto'
 import { connect, type TLSSocket } from 'node:tls'
 import {
+  ALL_FEATURES,
+  announce,
   type Capabilities,
   Code,
   ControlKind,
   deadlines,
   decodeControl,
   decodeErrorValue,
-  EXTENSION_VERSION,
   encodeControl,
   encodeMetadata,
+  type ExtensionSettings,
+  Extensions,
   Flags,
   type Frame,
   FrameConnection,
@@ -25,9 +28,6 @@ import { ClientSession, type SessionOptions } from './client-session'
 import { DEFAULT_SESSION_CLOSE_TIMEOUT, type ResolvedPoolOptions } from './options'
 import { StreamingCall } from './streaming-call'
 import { UnaryCall } from './unary-call'
-
-/** Extensions this client asks for. */
-export const CLIENT_FEATURES = ['cancel', 'ping', 'goaway', 'metadata'] as const
 
 export type ConnectionState = 'connecting' | 'ready' | 'draining' | 'closed'
 
@@ -53,7 +53,9 @@ export class ClientConnection implements CallHost {
   #calls = new Map<FrameId, PendingCall>()
   #nextId = 1
   #state: ConnectionState = 'ready'
-  #features = new Set<string>()
+  /** Extensions in force: NONE until the server answered our HELLO (then we send HELLO_ACK). */
+  #ext: Extensions = Extensions.NONE
+  #options: ResolvedPoolOptions
   #negotiated: Promise<void>
   #onNegotiated!: () => void
   #pings = new Map<string, (rtt: number) => void>()
@@ -87,6 +89,7 @@ export class ClientConnection implements CallHost {
 
   constructor(socket: TLSSocket, options: ResolvedPoolOptions, events: ConnectionEvents) {
     this.#events = events
+    this.#options = options
     this.streamHighWaterMark = options.streamHighWaterMark
     this.frames = new FrameConnection(
       socket,
@@ -99,8 +102,7 @@ export class ClientConnection implements CallHost {
     // A plain v1 server never answers: after helloTimeout we stop waiting and speak v1.
     const helloTimer = deadlines.schedule(options.helloTimeout, () => this.#onNegotiated())
     this.#negotiated.then(() => deadlines.cancel(helloTimer))
-    const hello: Capabilities = { version: EXTENSION_VERSION, features: [...CLIENT_FEATURES] }
-    this.frames.sendEncoded(encodeControl(0, { kind: ControlKind.HELLO, capabilities: hello }))
+    this.frames.sendEncoded(encodeControl(0, { kind: ControlKind.HELLO, capabilities: announce(settingsOf(options)) }))
   }
 
   get state(): ConnectionState {
@@ -114,7 +116,7 @@ export class ClientConnection implements CallHost {
 
   /** Extensions the server agreed to; empty for a plain v1 server (or before it answered). */
   get features(): ReadonlySet<string> {
-    return this.#features
+    return this.#ext.features
   }
 
   get available(): boolean {
@@ -122,7 +124,7 @@ export class ClientConnection implements CallHost {
   }
 
   call(route: string, payload: Uint8Array | string, options: CallOptions): Promise<Buffer> {
-    if (options.metadata && !this.#features.has('metadata')) {
+    if (options.metadata && !this.#ext.has('metadata')) {
       return this.#negotiated.then(() => this.#call(route, payload, options))
     }
     return this.#call(route, payload, options)
@@ -142,20 +144,20 @@ export class ClientConnection implements CallHost {
     payload: Uint8Array | string,
     options: CallOptions,
   ): Promise<StreamingCall> {
-    if (options.metadata && !this.#features.has('metadata')) await this.#negotiated
+    if (options.metadata && !this.#ext.has('metadata')) await this.#negotiated
     if (options.signal?.aborted) throw abortedError(options.signal)
     const id = this.#nextId++
-    const call = new StreamingCall(this, id, true, options)
+    const call = new StreamingCall(this, id, true, options, this.#ext)
     this.#calls.set(id, call)
     this.#sendOpen(Flags.REQUEST | Flags.STREAM, id, route, toBuffer(payload), options, call)
     return call
   }
 
   async openSession(route: string, options: CallOptions & SessionOptions): Promise<ClientSession> {
-    if (options.metadata && !this.#features.has('metadata')) await this.#negotiated
+    if (options.metadata && !this.#ext.has('metadata')) await this.#negotiated
     if (options.signal?.aborted) throw abortedError(options.signal)
     const id = this.#nextId++
-    const session = new ClientSession(this, id, route, options, DEFAULT_SESSION_CLOSE_TIMEOUT)
+    const session = new ClientSession(this, id, route, options, DEFAULT_SESSION_CLOSE_TIMEOUT, this.#ext)
     this.#calls.set(id, session)
     this.#sendOpen(Flags.STREAM, id, route, EMPTY, options, session)
     return session
@@ -164,7 +166,7 @@ export class ClientConnection implements CallHost {
   /** Round trip of a PING on this connection, in ms. Needs an srpc server. */
   async ping(timeoutMs: number): Promise<number> {
     await this.#negotiated
-    if (!this.#features.has('ping'))
+    if (!this.#ext.has('ping'))
       throw new RpcError(Code.UNIMPLEMENTED, 'server does not answer pings (plain v1)')
     const payload = randomBytes(8)
     const key = payload.toString('hex')
@@ -205,9 +207,13 @@ export class ClientConnection implements CallHost {
     return this.frames.whenWritable()
   }
 
+  grant(id: FrameId, bytes: number): void {
+    this.frames.sendEncoded(encodeControl(id, { kind: ControlKind.WINDOW_UPDATE, bytes }))
+  }
+
   cancel(id: FrameId, error: RpcError): void {
     if (!this.#calls.delete(id)) return
-    if (this.#features.has('cancel')) {
+    if (this.#ext.has('cancel')) {
       this.frames.sendEncoded(encodeControl(id, { kind: ControlKind.CANCEL, code: error.code }))
     }
     this.#maybeFinishDrain()
@@ -234,8 +240,10 @@ export class ClientConnection implements CallHost {
     options: CallOptions,
     call: PendingCall,
   ): void {
-    let value = payload
-    if (this.#features.has('metadata') && (options.metadata || options.timeout !== undefined)) {
+    const encoded = this.#ext.encodePayload(payload)
+    let value = encoded.payload
+    flags |= encoded.flag
+    if (this.#ext.has('metadata') && (options.metadata || options.timeout !== undefined)) {
       const metadata: Metadata = { ...options.metadata }
       if (options.timeout !== undefined) metadata[TIMEOUT_KEY] = String(Math.ceil(options.timeout))
       let block: Buffer
@@ -246,7 +254,7 @@ export class ClientConnection implements CallHost {
         call.fail(err as RpcError)
         return
       }
-      value = Buffer.concat([block, payload])
+      value = Buffer.concat([block, value])
       flags |= Flags.METADATA
     } else if (options.metadata && Object.keys(options.metadata).length > 0) {
       this.#calls.delete(id)
@@ -270,7 +278,7 @@ export class ClientConnection implements CallHost {
       }
       throw protocolError('frame for id 0 that is not a control or error frame')
     }
-    if (flags & (Flags.REQUEST | Flags.METADATA | 0x20)) {
+    if (flags & (Flags.REQUEST | Flags.METADATA)) {
       throw protocolError(`unexpected flags 0x${flags.toString(16)} from a server`)
     }
     const call = this.#calls.get(id)
@@ -278,6 +286,16 @@ export class ClientConnection implements CallHost {
       // A late answer for a call that timed out or was cancelled: drop it. An id we never used is a lie.
       if (typeof id === 'number' && id < this.#nextId) return
       throw protocolError(`answer for id ${id}, which was never used`)
+    }
+    if (flags & Flags.COMPRESSED) {
+      try {
+        frame.value = this.#ext.decodePayload(flags, frame.value, this.#options.maxFrameSize)
+      } catch (err) {
+        if ((err as RpcError).code === Code.PROTOCOL_ERROR) throw err
+        this.cancel(id, err as RpcError)
+        call.fail(err as RpcError)
+        return
+      }
     }
     call.onFrame(frame)
   }
@@ -288,11 +306,7 @@ export class ClientConnection implements CallHost {
     if (message === undefined) return
     switch (message.kind) {
       case ControlKind.HELLO:
-        this.#features = new Set(
-          message.capabilities.features.filter((f) => (CLIENT_FEATURES as readonly string[]).includes(f)),
-        )
-        this.#onNegotiated()
-        return
+        return this.#onHello(message.capabilities)
       case ControlKind.PING:
         this.frames.sendEncoded(encodeControl(0, { kind: ControlKind.PONG, payload: message.payload }))
         return
@@ -307,9 +321,24 @@ export class ClientConnection implements CallHost {
         this.drain()
         this.#events.onGoaway(this)
         return
+      case ControlKind.WINDOW_UPDATE: {
+        const call = this.#calls.get(frame.id)
+        if (call instanceof StreamingCall) call.grant(message.bytes)
+        return
+      }
       default:
         return
     }
+  }
+
+  /** The server's answer: agree, confirm with HELLO_ACK, and use the extensions for every id from now on. */
+  #onHello(capabilities: Capabilities): void {
+    if (this.#ext !== Extensions.NONE) throw protocolError('second HELLO from the server')
+    this.#ext = Extensions.negotiate(settingsOf(this.#options), capabilities)
+    this.frames.sendEncoded(encodeControl(0, { kind: ControlKind.HELLO_ACK }))
+    const keepalive = this.#options.keepalive
+    if (keepalive && this.#ext.has('ping')) this.frames.startKeepalive(keepalive.interval, keepalive.timeout)
+    this.#onNegotiated()
   }
 
   #maybeFinishDrain(): void {
@@ -337,6 +366,15 @@ export class ClientConnection implements CallHost {
 }
 
 const EMPTY = Buffer.alloc(0)
+
+function settingsOf(options: ResolvedPoolOptions): ExtensionSettings {
+  return {
+    features: ALL_FEATURES,
+    compression: options.compression,
+    initialWindow: options.initialWindow,
+    maxFrameSize: options.maxFrameSize,
+  }
+}
 
 function protocolError(message: string): RpcError {
   return new RpcError(Code.PROTOCOL_ERROR, message)

@@ -1,5 +1,16 @@
 import type { ConnectionOptions } from 'node:tls'
-import { DEFAULT_MAX_FRAME_SIZE, invalidOption, parseAddress, positiveIntOption } from '@srpc/protocol'
+import {
+  type CompressionOptions,
+  DEFAULT_INITIAL_WINDOW,
+  DEFAULT_MAX_FRAME_SIZE,
+  invalidOption,
+  type KeepaliveOptions,
+  parseAddress,
+  positiveIntOption,
+  type ResolvedCompressionOptions,
+  resolveCompressionOptions,
+  resolveKeepalive,
+} from '@srpc/protocol'
 
 export const DEFAULT_POOL_SIZE = 1
 export const DEFAULT_CONNECT_TIMEOUT = 20_000
@@ -7,6 +18,11 @@ export const DEFAULT_CONNECT_TIMEOUT = 20_000
 export const DEFAULT_HELLO_TIMEOUT = 2000
 /** How long session.close() waits for the server to end its half before cancelling. */
 export const DEFAULT_SESSION_CLOSE_TIMEOUT = 1000
+/**
+ * Idle time before the client pings its server, and how long it waits for the answer (ms).
+ * Short enough to notice a vanished server well before TCP would; cheap (one small frame).
+ */
+export const DEFAULT_KEEPALIVE = { interval: 30_000, timeout: 10_000 }
 /** Bytes buffered for one stream or session before the connection stops reading (v1 peers). */
 export const DEFAULT_STREAM_HIGH_WATER_MARK = 1024 * 1024
 
@@ -25,11 +41,19 @@ export interface PoolOptions {
   streamHighWaterMark?: number
   /** How long to wait for the server's capability answer before speaking plain v1 only, ms. */
   helloTimeout?: number
+  /** Receive window per stream direction offered to the server, bytes. */
+  initialWindow?: number
+  /** Payload compression (used when the server agrees); `false` turns it off. */
+  compression?: CompressionOptions | boolean
+  /** Pings an idle connection to detect a server that vanished; `false` turns it off. */
+  keepalive?: KeepaliveOptions | false
 }
 
-export interface ResolvedPoolOptions extends Required<Omit<PoolOptions, 'address'>> {
+export interface ResolvedPoolOptions extends Required<Omit<PoolOptions, 'address' | 'compression' | 'keepalive'>> {
   host: string
   port: number
+  compression: ResolvedCompressionOptions
+  keepalive: { interval: number; timeout: number } | false
 }
 
 export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
@@ -52,6 +76,9 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
       DEFAULT_STREAM_HIGH_WATER_MARK,
     ),
     helloTimeout: positiveIntOption('helloTimeout', options.helloTimeout, DEFAULT_HELLO_TIMEOUT),
+    initialWindow: positiveIntOption('initialWindow', options.initialWindow, DEFAULT_INITIAL_WINDOW),
+    compression: resolveCompressionOptions(options.compression),
+    keepalive: resolveKeepalive(options.keepalive, DEFAULT_KEEPALIVE),
   }
 }
 

@@ -3,11 +3,13 @@ import {
   type Deadline,
   deadlines,
   decodeErrorValue,
+  type Extensions,
   Flags,
   type Frame,
   type FrameId,
-  MessageQueue,
+  type MessageQueue,
   RpcError,
+  StreamReceiver,
 } from '@srpc/protocol'
 import type { CallHost, PendingCall } from './call-host'
 
@@ -25,6 +27,8 @@ export class StreamingCall implements PendingCall {
   readonly id: FrameId
   protected readonly host: CallHost
   protected readonly queue: MessageQueue
+  protected readonly ext: Extensions
+  #receiver: StreamReceiver
   /** Our sending half is over (always true for a server stream: the request was all we send). */
   protected localEnded: boolean
   protected remoteEnded = false
@@ -34,15 +38,18 @@ export class StreamingCall implements PendingCall {
   #onAbort: (() => void) | undefined
   #remoteEndWaiters: (() => void)[] = []
 
-  constructor(host: CallHost, id: FrameId, localEnded: boolean, options: StreamingCallOptions) {
+  constructor(host: CallHost, id: FrameId, localEnded: boolean, options: StreamingCallOptions, ext: Extensions) {
     this.host = host
     this.id = id
     this.localEnded = localEnded
-    this.queue = new MessageQueue({
+    this.ext = ext
+    this.#receiver = new StreamReceiver(ext, {
       highWaterMark: host.streamHighWaterMark,
-      onOverflow: () => host.pauseReading(),
-      onDrained: () => host.resumeReading(),
+      pauseReading: () => host.pauseReading(),
+      resumeReading: () => host.resumeReading(),
+      grant: (bytes) => host.grant(id, bytes),
     })
+    this.queue = this.#receiver.queue
     const { timeout, signal } = options
     if (timeout !== undefined) {
       this.#deadline = deadlines.schedule(timeout, () => {
@@ -89,10 +96,10 @@ export class StreamingCall implements PendingCall {
       this.queue.push(frame.value)
       this.#endRemote()
     } else if (flags & Flags.STREAM_END) {
-      if (frame.value.length > 0) this.queue.push(frame.value)
+      if (frame.value.length > 0) this.#receiver.deliver(frame.value)
       this.#endRemote()
     } else {
-      this.queue.push(frame.value)
+      this.#receiver.deliver(frame.value)
     }
   }
 
@@ -102,6 +109,9 @@ export class StreamingCall implements PendingCall {
     this.#cleanup()
     this.queue.fail(error)
   }
+
+  /** The server granted send credit on this id (only sessions send after opening). */
+  grant(_bytes: number): void {}
 
   /** Ends the call from our side: tells the server to stop (where it can) and fails local readers. */
   cancel(error: RpcError): void {

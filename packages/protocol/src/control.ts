@@ -16,6 +16,7 @@ export const ControlKind = {
   CANCEL: 0x04,
   GOAWAY: 0x05,
   WINDOW_UPDATE: 0x06,
+  HELLO_ACK: 0x07,
 } as const
 export type ControlKind = (typeof ControlKind)[keyof typeof ControlKind]
 
@@ -42,6 +43,7 @@ export type ControlMessage =
   | { kind: typeof ControlKind.CANCEL; code: Code }
   | { kind: typeof ControlKind.GOAWAY; lastId: FrameId; code: Code; message: string }
   | { kind: typeof ControlKind.WINDOW_UPDATE; bytes: number }
+  | { kind: typeof ControlKind.HELLO_ACK }
 
 export const EXTENSION_VERSION = 1
 
@@ -70,6 +72,8 @@ function encodeControlValue(message: ControlMessage): Buffer {
       const text = Buffer.from(JSON.stringify({ code: message.code, message: message.message }), 'utf8')
       return Buffer.concat([out, text])
     }
+    case ControlKind.HELLO_ACK:
+      return Buffer.of(message.kind)
     case ControlKind.WINDOW_UPDATE: {
       const out = Buffer.allocUnsafe(5)
       out[0] = message.kind
@@ -117,6 +121,8 @@ export function decodeControl(frame: Frame): ControlMessage | undefined {
       }
       return { kind, lastId, code, message }
     }
+    case ControlKind.HELLO_ACK:
+      return { kind }
     case ControlKind.WINDOW_UPDATE:
       if (body.length !== 4) throw protocolError('window update must carry 4 bytes')
       return { kind, bytes: body.readUInt32BE(0) }

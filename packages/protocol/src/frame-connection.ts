@@ -1,5 +1,7 @@
 import type { Socket } from 'node:net'
+import { randomBytes } from 'node:crypto'
 import { Code } from './codes'
+import { ControlKind, encodeControl } from './control'
 import { Flags } from './flags'
 import { encodeFrame, encodeHeader, type Frame, type FrameId } from './frame'
 import { FrameDecoder, type FrameDecoderOptions } from './frame-decoder'
@@ -39,6 +41,9 @@ export class FrameConnection {
   #drain: { promise: Promise<void>; resolve: () => void; reject: (err: RpcError) => void } | null = null
   #pauses = 0
   #closeError: RpcError | undefined
+  /** Set by every chunk received; the keepalive checks and clears it. */
+  #heard = true
+  #keepalive: { interval: number; timeout: number; timer: NodeJS.Timeout | undefined } | undefined
   #flush = () => {
     this.#flushScheduled = false
     this.#flushBatch()
@@ -115,6 +120,50 @@ export class FrameConnection {
     if (this.#pauses > 0 && --this.#pauses === 0 && this.#state !== 'closed') this.socket.resume()
   }
 
+  /**
+   * Pings the peer when nothing arrived for `interval` ms, and destroys the connection with
+   * UNAVAILABLE when nothing (pong or anything else) arrives within `timeout` ms after that.
+   * Only for peers that negotiated pings. Calling it again restarts it with the new values.
+   */
+  startKeepalive(interval: number, timeout: number): void {
+    this.stopKeepalive()
+    if (this.#state === 'closed') return
+    this.#keepalive = { interval, timeout, timer: undefined }
+    this.#heard = false
+    this.#armKeepalive(interval, () => this.#keepaliveIdleCheck())
+  }
+
+  stopKeepalive(): void {
+    if (this.#keepalive?.timer) clearTimeout(this.#keepalive.timer)
+    this.#keepalive = undefined
+  }
+
+  #armKeepalive(delay: number, check: () => void): void {
+    const keepalive = this.#keepalive!
+    keepalive.timer = setTimeout(check, delay)
+    keepalive.timer.unref()
+  }
+
+  #keepaliveIdleCheck(): void {
+    const keepalive = this.#keepalive
+    if (!keepalive || this.#state !== 'open') return
+    if (this.#heard) {
+      this.#heard = false
+      this.#armKeepalive(keepalive.interval, () => this.#keepaliveIdleCheck())
+      return
+    }
+    this.sendEncoded(encodeControl(0, { kind: ControlKind.PING, payload: randomBytes(8) }))
+    this.#armKeepalive(keepalive.timeout, () => {
+      if (!this.#keepalive) return
+      if (this.#heard) {
+        this.#heard = false
+        this.#armKeepalive(keepalive.interval, () => this.#keepaliveIdleCheck())
+        return
+      }
+      this.destroy(new RpcError(Code.UNAVAILABLE, `no answer to a keepalive ping within ${keepalive.timeout} ms`))
+    })
+  }
+
   /** Flushes what is queued and ends the socket (FIN); `onClose` follows when it is gone. */
   close(): void {
     if (this.#state !== 'open') return
@@ -177,6 +226,7 @@ export class FrameConnection {
 
   #onData(chunk: Buffer): void {
     if (this.#state === 'closed') return
+    this.#heard = true
     try {
       this.#decoder.push(chunk, this.#handlers.onFrame)
     } catch (err) {
@@ -209,6 +259,7 @@ export class FrameConnection {
   #onSocketClose(): void {
     if (this.#state === 'closed') return
     this.#state = 'closed'
+    this.stopKeepalive()
     this.#batch = []
     const drain = this.#drain
     this.#drain = null

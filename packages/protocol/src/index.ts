@@ -41,5 +41,34 @@ export {
   splitMetadata,
   TIMEOUT_KEY,
 } from './metadata'
-export { invalidOption, nonNegativeIntOption, parseAddress, positiveIntOption } from './options'
+export {
+  invalidOption,
+  type KeepaliveOptions,
+  nonNegativeIntOption,
+  parseAddress,
+  positiveIntOption,
+  resolveKeepalive,
+} from './options'
 export { decodeErrorValue, encodeErrorValue, fromPlatformError, RpcError } from './rpc-error'
+export {
+  DEFAULT_INITIAL_WINDOW,
+  MAX_PENDING_SENDS,
+  MESSAGE_OVERHEAD,
+  messageCost,
+  ReceiveWindow,
+  SendWindow,
+} from './flow-control'
+export {
+  type CompressionOptions,
+  Compressor,
+  DEFAULT_COMPRESSION_LEVEL,
+  DEFAULT_COMPRESSION_THRESHOLD,
+  decompress,
+  negotiateCodec,
+  resolveCompressionOptions,
+  type ResolvedCompressionOptions,
+  SUPPORTED_CODECS,
+} from './compression'
+export { ALL_FEATURES, announce, answer, type ExtensionSettings, Extensions, type Feature } from './extensions'
+export { StreamSender } from './stream-sender'
+export { StreamReceiver, type StreamReceiverHooks } from './stream-receiver'

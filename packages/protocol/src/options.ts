@@ -37,3 +37,22 @@ export function parseAddress(address: string, role: 'listen' | 'connect'): { hos
     invalidOption('address', `needs a host, got ${JSON.stringify(address)}`)
   return { host: host === '' ? '0.0.0.0' : host, port }
 }
+
+export interface KeepaliveOptions {
+  /** Idle time before a ping, ms. */
+  interval?: number
+  /** How long to wait for the answer, ms. */
+  timeout?: number
+}
+
+/** Resolves a keepalive option: `false` is off, an object overrides the defaults. */
+export function resolveKeepalive(
+  value: KeepaliveOptions | false | undefined,
+  defaults: { interval: number; timeout: number },
+): { interval: number; timeout: number } | false {
+  if (value === false) return false
+  return {
+    interval: positiveIntOption('keepalive.interval', value?.interval, defaults.interval),
+    timeout: positiveIntOption('keepalive.timeout', value?.timeout, defaults.timeout),
+  }
+}

@@ -1,5 +1,7 @@
 import type { TlsOptions } from 'node:tls'
 import {
+  type CompressionOptions,
+  DEFAULT_INITIAL_WINDOW,
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_MAX_METADATA_SIZE,
   DEFAULT_MAX_TYPE_LENGTH,
@@ -7,12 +9,17 @@ import {
   nonNegativeIntOption,
   parseAddress,
   positiveIntOption,
+  type ResolvedCompressionOptions,
+  resolveCompressionOptions,
+  resolveKeepalive,
 } from '@srpc/protocol'
 
 export const DEFAULT_WORKERS = 64
 export const DEFAULT_MAX_QUEUE = 1024
 export const DEFAULT_MAX_SESSIONS = 1024
 export const DEFAULT_SHUTDOWN_TIMEOUT = 5000
+/** Idle time before the server pings a client, and how long it waits for the answer (ms). */
+export const DEFAULT_KEEPALIVE = { interval: 60_000, timeout: 20_000 }
 /** Bytes queued for one stream or session before the connection stops reading (v1 peers). */
 export const DEFAULT_STREAM_HIGH_WATER_MARK = 1024 * 1024
 
@@ -33,13 +40,22 @@ export interface ServerOptions {
   maxRouteLength?: number
   /** Largest metadata block accepted, bytes. */
   maxMetadataSize?: number
-  /** Bytes buffered for one stream or session before reading from its connection pauses. */
+  /** Bytes buffered for one stream or session before reading from its connection pauses (v1 clients). */
   streamHighWaterMark?: number
+  /** Receive window per stream direction offered to srpc clients, bytes. */
+  initialWindow?: number
+  /** Payload compression for srpc clients that ask for it; `false` turns it off. */
+  compression?: CompressionOptions | boolean
+  /** Pings idle srpc clients; `false` turns it off. */
+  keepalive?: { interval?: number; timeout?: number } | false
 }
 
-export interface ResolvedServerOptions extends Required<Omit<ServerOptions, 'address'>> {
+export interface ResolvedServerOptions
+  extends Required<Omit<ServerOptions, 'address' | 'compression' | 'keepalive'>> {
   host: string
   port: number
+  compression: ResolvedCompressionOptions
+  keepalive: { interval: number; timeout: number } | false
 }
 
 export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
@@ -62,5 +78,9 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
       options.streamHighWaterMark,
       DEFAULT_STREAM_HIGH_WATER_MARK,
     ),
+    initialWindow: positiveIntOption('initialWindow', options.initialWindow, DEFAULT_INITIAL_WINDOW),
+    compression: resolveCompressionOptions(options.compression),
+    keepalive: resolveKeepalive(options.keepalive, DEFAULT_KEEPALIVE),
   }
 }
+

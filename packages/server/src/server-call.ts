@@ -3,11 +3,13 @@ import {
   type Deadline,
   deadlines,
   encodeErrorValue,
+  type Extensions,
   Flags,
   type FrameId,
-  MessageQueue,
   type Metadata,
   RpcError,
+  StreamReceiver,
+  StreamSender,
   toBuffer,
 } from '@srpc/protocol'
 import { Context, type PeerInfo, type ServerStream } from './context'
@@ -22,6 +24,8 @@ export interface CallHost {
   readonly streamHighWaterMark: number
   send(flags: number, id: FrameId, value: Buffer): boolean
   whenWritable(): Promise<void>
+  /** Returns `bytes` of credit to the client for stream `id` (WINDOW_UPDATE). */
+  grant(id: FrameId, bytes: number): void
   pauseReading(): void
   resumeReading(): void
   callFinished(call: ServerCall): void
@@ -53,9 +57,13 @@ export class ServerCall implements Job {
   #outputDone = false
   #streaming = false
   #handlerRunning = false
+  #finished = false
   #release: (() => void) | undefined
   #deadlineEntry: Deadline | undefined
-  #input: MessageQueue | undefined
+  #input: StreamReceiver | undefined
+  #ext: Extensions
+  /** The sending half of a stream or session: ordered, compressed, credit-aware. */
+  #sender: StreamSender | undefined
 
   constructor(
     host: CallHost,
@@ -66,8 +74,10 @@ export class ServerCall implements Job {
     metadata: Metadata,
     timeoutMs: number | undefined,
     handler: Handler,
+    ext: Extensions,
   ) {
     this.#host = host
+    this.#ext = ext
     this.id = id
     this.route = route
     this.kind = kind
@@ -82,11 +92,13 @@ export class ServerCall implements Job {
       )
     }
     if (kind === 'session') {
-      this.#input = new MessageQueue({
+      this.#input = new StreamReceiver(ext, {
         highWaterMark: host.streamHighWaterMark,
-        onOverflow: () => host.pauseReading(),
-        onDrained: () => host.resumeReading(),
+        pauseReading: () => host.pauseReading(),
+        resumeReading: () => host.resumeReading(),
+        grant: (bytes) => host.grant(id, bytes),
       })
+      this.#sender = this.#newSender()
     }
     this.ctx = new Context(this)
   }
@@ -148,12 +160,16 @@ export class ServerCall implements Job {
     if (this.#streaming) return misuse('reply() after stream() was used')
     if (this.#outputDone) return this.#afterDone('reply() called twice')
     this.#outputDone = true
-    return this.#sent(this.#host.send(Flags.RESPONSE, this.id, toBuffer(data)))
+    const { flag, payload } = this.#ext.encodePayload(toBuffer(data))
+    return this.#host.send(Flags.RESPONSE | flag, this.id, payload) ? RESOLVED : this.#host.whenWritable()
   }
 
   stream(): ServerStream {
     if (this.kind !== 'request') throw new RpcError(Code.FAILED_PRECONDITION, 'stream() is for requests')
-    this.#streaming = true
+    if (!this.#streaming) {
+      this.#streaming = true
+      this.#sender = this.#newSender()
+    }
     return { writeChunk: (data, isLast = false) => this.#writeChunk(data, isLast) }
   }
 
@@ -161,32 +177,37 @@ export class ServerCall implements Job {
     if (this.kind !== 'session')
       return misuse('sendMessage() is for sessions; a request uses reply() or stream()')
     if (this.#outputDone) return this.#afterDone('the session is closed')
-    return this.#sent(this.#host.send(Flags.STREAM, this.id, toBuffer(data)))
+    return this.#sender!.send(Flags.STREAM, toBuffer(data))
   }
 
   receiveMessage(): Promise<Buffer | undefined> {
     if (!this.#input) return misuse('receiveMessage() is for sessions')
-    return this.#input.next()
+    return this.#input.queue.next()
   }
 
   tryReceiveMessage(): Buffer | undefined {
     if (!this.#input) throw new RpcError(Code.FAILED_PRECONDITION, 'tryReceiveMessage() is for sessions')
-    return this.#input.tryNext()
+    return this.#input.queue.tryNext()
   }
 
   messages(): AsyncIterable<Buffer> {
     if (!this.#input) throw new RpcError(Code.FAILED_PRECONDITION, 'messages() is for sessions')
-    return this.#input
+    return this.#input.queue
   }
 
-  /** A client message arrived for this session. */
+  /** A client message arrived for this session. Throws PROTOCOL_ERROR if it broke flow control. */
   deliver(message: Buffer): void {
-    this.#input!.push(message)
+    this.#input!.deliver(message)
+  }
+
+  /** The client granted more credit (WINDOW_UPDATE). */
+  grant(bytes: number): void {
+    this.#sender?.grant(bytes)
   }
 
   /** The client closed its half of the session. */
   endInput(): void {
-    this.#input?.end()
+    this.#input?.queue.end()
   }
 
   /** Sends an error frame unless our half is already over. */
@@ -201,7 +222,8 @@ export class ServerCall implements Job {
     if (this.#abortReason) return
     this.#abortReason = reason
     this.#outputDone = true
-    this.#input?.fail(reason)
+    this.#input?.queue.fail(reason)
+    this.#sender?.fail(reason)
     this.#controller?.abort(reason)
     this.#clearDeadline()
     if (!this.#handlerRunning) this.#finish()
@@ -216,14 +238,16 @@ export class ServerCall implements Job {
   #writeChunk(data: Uint8Array | string, isLast: boolean): Promise<void> {
     if (this.#outputDone) return this.#afterDone('the stream has ended')
     if (isLast) this.#outputDone = true
-    const value = toBuffer(data)
     // An empty last chunk is a bare end marker.
-    const flags = isLast ? Flags.STREAM | Flags.STREAM_END : Flags.STREAM
-    return this.#sent(this.#host.send(flags, this.id, value))
+    return this.#sender!.send(isLast ? Flags.STREAM | Flags.STREAM_END : Flags.STREAM, toBuffer(data))
   }
 
-  #sent(writable: boolean): Promise<void> {
-    return writable ? RESOLVED : this.#host.whenWritable()
+  #newSender(): StreamSender {
+    return new StreamSender(
+      this.#ext,
+      (flags, payload) => this.#host.send(flags, this.id, payload),
+      () => this.#host.whenWritable(),
+    )
   }
 
   #afterDone(what: string): Promise<void> {
@@ -234,17 +258,19 @@ export class ServerCall implements Job {
   #handlerReturned(value: HandlerResult): void {
     this.#handlerRunning = false
     if (!this.#outputDone) {
-      if (this.kind === 'session') {
+      if (this.kind === 'session' || this.#streaming) {
         this.#outputDone = true
-        this.#host.send(Flags.STREAM | Flags.STREAM_END, this.id, EMPTY)
-      } else if (this.#streaming) {
-        this.#outputDone = true
-        this.#host.send(Flags.STREAM | Flags.STREAM_END, this.id, EMPTY)
+        this.#sender!.send(Flags.STREAM | Flags.STREAM_END, EMPTY).catch(() => {})
       } else if (value !== undefined && value !== null) {
         this.reply(value as Uint8Array | string)
       } else {
         this.fail(new RpcError(Code.INTERNAL, 'handler finished without a reply'))
       }
+    }
+    // Chunks may still wait for credit (the end marker behind them): the call lives until they are out.
+    if (this.#sender?.waiting) {
+      this.#sender.settled().then(() => this.#finish())
+      return
     }
     this.#finish()
   }
@@ -263,9 +289,12 @@ export class ServerCall implements Job {
   }
 
   #finish(): void {
+    if (this.#finished) return
+    this.#finished = true
     this.#clearDeadline()
+    this.#sender?.fail(this.#abortReason ?? new RpcError(Code.CANCELLED, 'call finished'))
     // A handler may return with client messages still queued: they are dropped with the call.
-    this.#input?.fail(new RpcError(Code.CANCELLED, 'session ended'))
+    this.#input?.queue.fail(new RpcError(Code.CANCELLED, 'session ended'))
     const release = this.#release
     this.#release = undefined
     release?.()

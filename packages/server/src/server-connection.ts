@@ -1,16 +1,18 @@
 import type { TLSSocket } from 'node:tls'
 import {
+  answer,
   type Capabilities,
   Code,
   ControlKind,
   decodeControl,
-  EXTENSION_VERSION,
   encodeControl,
   encodeErrorValue,
   Flags,
   type Frame,
   FrameConnection,
   type FrameId,
+  type ExtensionSettings,
+  Extensions,
   type Metadata,
   RpcError,
   splitMetadata,
@@ -22,12 +24,10 @@ import type { ResolvedServerOptions } from './options'
 import { type CallHost, type CallKind, ServerCall } from './server-call'
 import type { WorkerPool } from './worker-pool'
 
-/** Extensions this server understands and grants to a client that announces them. */
-export const SERVER_FEATURES = ['cancel', 'ping', 'goaway', 'metadata'] as const
-
 /** What a connection needs from its server. */
 export interface ConnectionHost {
   readonly options: ResolvedServerOptions
+  readonly extensionSettings: ExtensionSettings
   readonly pool: WorkerPool
   readonly draining: boolean
   lookup(route: string): Handler | undefined
@@ -47,8 +47,10 @@ export class ServerConnection implements CallHost {
   readonly streamHighWaterMark: number
   #host: ConnectionHost
   #calls = new Map<FrameId, ServerCall>()
-  /** Features both sides agreed on; empty for a plain v1 client. */
-  #features = new Set<string>()
+  /** Extensions in force: NONE until the client confirms the negotiation with HELLO_ACK. */
+  #ext: Extensions = Extensions.NONE
+  /** Agreed at the client's HELLO, in force from its HELLO_ACK on (ids opened after it). */
+  #agreed: Extensions | undefined
   /** Highest id seen, to tell a late frame for a finished call from a frame for an id never opened. */
   #highestId: FrameId = 0
   #goawaySent = false
@@ -72,7 +74,7 @@ export class ServerConnection implements CallHost {
   }
 
   get extended(): boolean {
-    return this.#features.size > 0
+    return this.#agreed !== undefined
   }
 
   // --- CallHost ---
@@ -82,6 +84,10 @@ export class ServerConnection implements CallHost {
 
   whenWritable(): Promise<void> {
     return this.frames.whenWritable()
+  }
+
+  grant(id: FrameId, bytes: number): void {
+    this.frames.sendEncoded(encodeControl(id, { kind: ControlKind.WINDOW_UPDATE, bytes }))
   }
 
   pauseReading(): void {
@@ -104,7 +110,7 @@ export class ServerConnection implements CallHost {
 
   /** Graceful: tell an srpc client we are going away, then close once the calls in flight are done. */
   drain(): void {
-    if (this.extended && this.#features.has('goaway') && !this.#goawaySent) {
+    if (this.#agreed?.has('goaway') && !this.#goawaySent) {
       this.#goawaySent = true
       this.frames.sendEncoded(
         encodeControl(0, {
@@ -127,9 +133,8 @@ export class ServerConnection implements CallHost {
   #onFrame(frame: Frame): void {
     const flags = frame.flags
     if (flags & Flags.CONTROL) return this.#onControl(frame)
-    if (flags & (Flags.RESPONSE | 0x20))
-      throw protocolError(`unexpected flags 0x${flags.toString(16)} from a client`)
-    if (flags & Flags.METADATA && !this.#features.has('metadata')) {
+    if (flags & Flags.RESPONSE) throw protocolError(`unexpected flags 0x${flags.toString(16)} from a client`)
+    if (flags & Flags.METADATA && !this.#ext.has('metadata')) {
       throw protocolError('metadata flag used but not negotiated')
     }
     const id = frame.id
@@ -149,7 +154,18 @@ export class ServerConnection implements CallHost {
         throw protocolError(`stream frame for unknown session ${id}`)
       }
       if (call.kind !== 'session') throw protocolError(`stream frame for request ${id}`)
-      if (frame.value.length > 0 || !(flags & Flags.STREAM_END)) call.deliver(frame.value)
+      if (frame.value.length > 0 || !(flags & Flags.STREAM_END)) {
+        let message: Buffer
+        try {
+          message = this.#ext.decodePayload(flags, frame.value, this.#host.options.maxFrameSize)
+        } catch (err) {
+          if ((err as RpcError).code === Code.PROTOCOL_ERROR) throw err
+          call.fail(err as RpcError)
+          call.abort(err as RpcError)
+          return
+        }
+        call.deliver(message)
+      }
       if (flags & Flags.STREAM_END) call.endInput()
       return
     }
@@ -178,8 +194,14 @@ export class ServerConnection implements CallHost {
         }
       }
     }
-    if (this.#host.draining)
-      return this.#refuse(id, new RpcError(Code.UNAVAILABLE, 'server is shutting down'))
+    // The metadata block is never compressed; the payload after it may be.
+    try {
+      payload = this.#ext.decodePayload(frame.flags, payload, this.#host.options.maxFrameSize)
+    } catch (err) {
+      if ((err as RpcError).code === Code.PROTOCOL_ERROR) throw err
+      return this.#refuse(id, err as RpcError)
+    }
+    if (this.#host.draining) return this.#refuse(id, new RpcError(Code.UNAVAILABLE, 'server is shutting down'))
     const handler = this.#host.lookup(route)
     if (handler === undefined)
       return this.#refuse(id, new RpcError(Code.NOT_FOUND, `no handler for route ${route}`))
@@ -187,13 +209,13 @@ export class ServerConnection implements CallHost {
       if (!this.#host.openSession()) {
         return this.#refuse(id, new RpcError(Code.RESOURCE_EXHAUSTED, 'too many open sessions'))
       }
-      const call = new ServerCall(this, id, route, kind, EMPTY_BUFFER, metadata, timeoutMs, handler)
+      const call = new ServerCall(this, id, route, kind, EMPTY_BUFFER, metadata, timeoutMs, handler, this.#ext)
       this.#calls.set(id, call)
       if (payload.length > 0) call.deliver(payload)
       call.runHandler()
       return
     }
-    const call = new ServerCall(this, id, route, kind, payload, metadata, timeoutMs, handler)
+    const call = new ServerCall(this, id, route, kind, payload, metadata, timeoutMs, handler, this.#ext)
     this.#calls.set(id, call)
     try {
       this.#host.pool.submit(call)
@@ -230,19 +252,26 @@ export class ServerConnection implements CallHost {
         // The client is leaving: nothing to do, it closes when its calls are done.
         return
       case ControlKind.WINDOW_UPDATE:
+        this.#calls.get(frame.id)?.grant(message.bytes)
         return
+      case ControlKind.HELLO_ACK:
+        return this.#onHelloAck()
     }
   }
 
-  #onHello(capabilities: Capabilities): void {
-    const accepted = capabilities.features.filter((f) => (SERVER_FEATURES as readonly string[]).includes(f))
-    this.#features = new Set(accepted)
-    const answer: Capabilities = {
-      version: EXTENSION_VERSION,
-      features: accepted,
-      maxFrameSize: this.#host.options.maxFrameSize,
-    }
-    this.frames.sendEncoded(encodeControl(0, { kind: ControlKind.HELLO, capabilities: answer }))
+  #onHello(offer: Capabilities): void {
+    if (this.#agreed) throw protocolError('second HELLO on one connection')
+    const settings = this.#host.extensionSettings
+    this.#agreed = Extensions.negotiate(settings, offer)
+    this.frames.sendEncoded(encodeControl(0, { kind: ControlKind.HELLO, capabilities: answer(settings, offer) }))
+  }
+
+  /** From here on the client uses what we agreed: every id it opens after this frame. */
+  #onHelloAck(): void {
+    if (!this.#agreed || this.#ext !== Extensions.NONE) throw protocolError('HELLO_ACK without a HELLO')
+    this.#ext = this.#agreed
+    const keepalive = this.#host.options.keepalive
+    if (keepalive && this.#ext.has('ping')) this.frames.startKeepalive(keepalive.interval, keepalive.timeout)
   }
 
   #onClose(error: RpcError | undefined): void {

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net'
 import { createServer, type TLSSocket, type Server as TlsServer } from 'node:tls'
-import { Code, RpcError } from '@srpc/protocol'
+import { ALL_FEATURES, Code, type ExtensionSettings, RpcError } from '@srpc/protocol'
 import { EventEmitter } from 'eventemitter3'
 import { type Handler, Mux } from './mux'
 import {
@@ -38,6 +38,7 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
   readonly mux = new Mux()
   readonly options: ResolvedServerOptions
   readonly pool: WorkerPool
+  readonly extensionSettings: ExtensionSettings
   #tls: TlsServer | undefined
   #connections = new Set<ServerConnection>()
   #state: ServerState = 'idle'
@@ -49,6 +50,12 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
     super()
     this.options = resolveServerOptions(options)
     this.pool = new WorkerPool(this.options.workers, this.options.maxQueue)
+    this.extensionSettings = {
+      features: ALL_FEATURES,
+      compression: this.options.compression,
+      initialWindow: this.options.initialWindow,
+      maxFrameSize: this.options.maxFrameSize,
+    }
   }
 
   get state(): ServerState {

@@ -1,0 +1,129 @@
+import { type Capabilities, EXTENSION_VERSION } from './control'
+import { Code } from './codes'
+import { Compressor, decompress, negotiateCodec, type ResolvedCompressionOptions } from './compression'
+import { Flags } from './flags'
+import { RpcError } from './rpc-error'
+
+/** Every extension this build implements. */
+export const ALL_FEATURES = ['cancel', 'ping', 'goaway', 'metadata', 'flow', 'compression'] as const
+export type Feature = (typeof ALL_FEATURES)[number]
+
+/** What one side is willing to do, before it knows its peer. */
+export interface ExtensionSettings {
+  features: readonly string[]
+  compression: ResolvedCompressionOptions
+  /** Our receive window per stream direction, bytes. */
+  initialWindow: number
+  maxFrameSize: number
+  maxConcurrentStreams?: number
+}
+
+/** What we announce in HELLO. */
+export function announce(settings: ExtensionSettings): Capabilities {
+  const compression = settings.compression.enabled && settings.features.includes('compression')
+  const caps: Capabilities = {
+    version: EXTENSION_VERSION,
+    features: settings.features.filter((f) => f !== 'compression' || compression),
+    initialWindow: settings.initialWindow,
+    maxFrameSize: settings.maxFrameSize,
+  }
+  if (compression) caps.codecs = [...settings.compression.codecs]
+  if (settings.maxConcurrentStreams !== undefined) caps.maxConcurrentStreams = settings.maxConcurrentStreams
+  return caps
+}
+
+/**
+ * The server's answer to a client's HELLO: the features both have, and for compression the
+ * first of the client's codecs the server also has.
+ */
+export function answer(settings: ExtensionSettings, offer: Capabilities): Capabilities {
+  const mine = announce(settings)
+  const features = offer.features.filter((f) => mine.features.includes(f))
+  const codec = negotiateCodec(offer.codecs, mine.codecs ?? [])
+  const caps: Capabilities = {
+    ...mine,
+    features: codec === undefined ? features.filter((f) => f !== 'compression') : features,
+  }
+  if (codec === undefined) delete caps.codecs
+  else caps.codecs = [codec]
+  return caps
+}
+
+/**
+ * The extensions in force on a connection. `NONE` is a plain v1 peer. Built from our settings
+ * and the peer's HELLO (for a client: the server's answer; for a server: the client's offer).
+ */
+export class Extensions {
+  static readonly NONE = new Extensions(new Set(), undefined, undefined, 0, 0, undefined)
+
+  readonly features: ReadonlySet<string>
+  /** Compresses what we send, when both agreed on a codec and we have compression enabled. */
+  readonly compressor: Compressor | undefined
+  /** The codec a COMPRESSED frame from the peer uses. */
+  readonly codec: string | undefined
+  /** Credit we start with on each stream we send on (the peer's window). */
+  readonly sendWindow: number
+  /** The window we grant on each stream we receive on. */
+  readonly receiveWindow: number
+  readonly peerMaxConcurrentStreams: number | undefined
+
+  constructor(
+    features: ReadonlySet<string>,
+    compressor: Compressor | undefined,
+    codec: string | undefined,
+    sendWindow: number,
+    receiveWindow: number,
+    peerMaxConcurrentStreams: number | undefined,
+  ) {
+    this.features = features
+    this.compressor = compressor
+    this.codec = codec
+    this.sendWindow = sendWindow
+    this.receiveWindow = receiveWindow
+    this.peerMaxConcurrentStreams = peerMaxConcurrentStreams
+  }
+
+  static negotiate(settings: ExtensionSettings, peer: Capabilities): Extensions {
+    const features = new Set(peer.features.filter((f) => settings.features.includes(f)))
+    const codec = features.has('compression') ? negotiateCodec(peer.codecs, settings.compression.codecs) : undefined
+    if (codec === undefined) features.delete('compression')
+    const compressor =
+      codec !== undefined && settings.compression.enabled ? new Compressor(codec, settings.compression) : undefined
+    if (features.has('flow') && !peer.initialWindow) features.delete('flow')
+    return new Extensions(
+      features,
+      compressor,
+      codec,
+      peer.initialWindow ?? 0,
+      settings.initialWindow,
+      peer.maxConcurrentStreams,
+    )
+  }
+
+  has(feature: Feature): boolean {
+    return this.features.has(feature)
+  }
+
+  get flow(): boolean {
+    return this.features.has('flow')
+  }
+
+  /** Payload to send and the flag to add: compressed when that is on and pays. */
+  encodePayload(payload: Buffer): { flag: number; payload: Buffer } {
+    const compressed = this.compressor?.compress(payload)
+    return compressed ? { flag: Flags.COMPRESSED, payload: compressed } : { flag: 0, payload }
+  }
+
+  /**
+   * The payload of a received frame, inflated if it is COMPRESSED. A COMPRESSED frame on a
+   * connection without compression is a PROTOCOL_ERROR; inflating past `maxLength` is
+   * RESOURCE_EXHAUSTED (for that call only).
+   */
+  decodePayload(flags: number, payload: Buffer, maxLength: number): Buffer {
+    if (!(flags & Flags.COMPRESSED)) return payload
+    if (this.codec === undefined) {
+      throw new RpcError(Code.PROTOCOL_ERROR, 'compressed frame on a connection that did not negotiate compression')
+    }
+    return decompress(this.codec, payload, maxLength)
+  }
+}

@@ -1,0 +1,45 @@
+import type { Extensions } from './extensions'
+import { messageCost, ReceiveWindow } from './flow-control'
+import { MessageQueue } from './message-queue'
+
+export interface StreamReceiverHooks {
+  /** Bytes queued before reading from the socket pauses (the safety net for v1 peers). */
+  highWaterMark: number
+  pauseReading(): void
+  resumeReading(): void
+  /** Send the peer `bytes` more credit (WINDOW_UPDATE) for this stream. */
+  grant(bytes: number): void
+}
+
+/**
+ * The receiving half of one stream or session, shared by client and server: messages queue
+ * for the application; with flow control on, the sender is held to its credit and credit is
+ * granted back as the application consumes; with a v1 peer, reading pauses past the
+ * high-water mark instead.
+ */
+export class StreamReceiver {
+  readonly queue: MessageQueue
+  #window: ReceiveWindow | undefined
+
+  constructor(ext: Extensions, hooks: StreamReceiverHooks) {
+    const window = ext.flow ? new ReceiveWindow(ext.receiveWindow) : undefined
+    this.#window = window
+    this.queue = new MessageQueue({
+      highWaterMark: hooks.highWaterMark,
+      onOverflow: () => hooks.pauseReading(),
+      onDrained: () => hooks.resumeReading(),
+      onConsume: window
+        ? (message) => {
+            const grant = window.consume(messageCost(message.length))
+            if (grant > 0 && !this.queue.closed) hooks.grant(grant)
+          }
+        : undefined,
+    })
+  }
+
+  /** Queues a message; throws PROTOCOL_ERROR if the sender exceeded its credit. */
+  deliver(message: Buffer): void {
+    this.#window?.receive(messageCost(message.length))
+    this.queue.push(message)
+  }
+}
