@@ -58,6 +58,8 @@ export class ClientConnection implements CallHost {
   #options: ResolvedPoolOptions
   #negotiated: Promise<void>
   #onNegotiated!: () => void
+  /** Last id the server promised to serve after it said GOAWAY; later ids were not processed. */
+  #goawayLastId: FrameId | undefined
   #pings = new Map<string, (rtt: number) => void>()
 
   /** Opens TCP + TLS within `connectTimeout`, then announces our capabilities. */
@@ -287,6 +289,13 @@ export class ClientConnection implements CallHost {
       if (typeof id === 'number' && id < this.#nextId) return
       throw protocolError(`answer for id ${id}, which was never used`)
     }
+    if (flags & Flags.ERROR && this.#goawayLastId !== undefined && id > this.#goawayLastId) {
+      // The server never looked at this call: say so, so that the pool can send it elsewhere.
+      this.#calls.delete(id)
+      call.fail(markUnprocessed(decodeErrorValue(frame.value)))
+      this.#maybeFinishDrain()
+      return
+    }
     if (flags & Flags.COMPRESSED) {
       try {
         frame.value = this.#ext.decodePayload(flags, frame.value, this.#options.maxFrameSize)
@@ -318,6 +327,7 @@ export class ClientConnection implements CallHost {
         return
       }
       case ControlKind.GOAWAY:
+        this.#goawayLastId = message.lastId
         this.drain()
         this.#events.onGoaway(this)
         return
@@ -347,8 +357,9 @@ export class ClientConnection implements CallHost {
 
   #onClose(error: RpcError | undefined): void {
     this.#state = 'closed'
+    // A peer that broke the protocol or refused our certificate is reported as such; anything else is UNAVAILABLE.
     this.#failAll(
-      error?.code === Code.UNAVAILABLE
+      error?.code === Code.UNAVAILABLE || error?.code === Code.PROTOCOL_ERROR || error?.code === Code.UNAUTHENTICATED
         ? error
         : new RpcError(Code.UNAVAILABLE, error ? `connection lost: ${error.message}` : 'connection closed', {
             cause: error,
@@ -361,7 +372,11 @@ export class ClientConnection implements CallHost {
   #failAll(error: RpcError): void {
     const calls = [...this.#calls.values()]
     this.#calls.clear()
-    for (const call of calls) call.fail(error)
+    const lastId = this.#goawayLastId
+    // Calls past the GOAWAY's last id never reached a handler: safe for the pool to resend.
+    const unprocessedError =
+      lastId === undefined ? undefined : markUnprocessed(new RpcError(error.code, error.message, { cause: error }))
+    for (const call of calls) call.fail(lastId !== undefined && call.id > lastId ? unprocessedError! : error)
   }
 }
 
@@ -374,6 +389,19 @@ function settingsOf(options: ResolvedPoolOptions): ExtensionSettings {
     initialWindow: options.initialWindow,
     maxFrameSize: options.maxFrameSize,
   }
+}
+
+const unprocessed = new WeakSet<RpcError>()
+
+/** Marks an error for a call the server provably never processed (safe to retry anywhere). */
+export function markUnprocessed(error: RpcError): RpcError {
+  unprocessed.add(error)
+  return error
+}
+
+/** True for an error of a call that never reached a handler, so retrying it cannot repeat work. */
+export function isUnprocessed(error: unknown): boolean {
+  return error instanceof RpcError && unprocessed.has(error)
 }
 
 function protocolError(message: string): RpcError {

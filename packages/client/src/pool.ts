@@ -2,7 +2,7 @@ import { Code, RpcError } from '@srpc/protocol'
 import { EventEmitter } from 'eventemitter3'
 import type { ClientSession, SessionOptions } from './client-session'
 import { ClientStream } from './client-stream'
-import { type CallOptions, ClientConnection } from './connection'
+import { type CallOptions, ClientConnection, isUnprocessed } from './connection'
 import { checkTimeout, type PoolOptions, type ResolvedPoolOptions, resolvePoolOptions } from './options'
 
 export type PoolState = 'idle' | 'connecting' | 'ready' | 'closed'
@@ -61,13 +61,29 @@ export class Pool extends EventEmitter<PoolEvents> {
     await Promise.all(this.#slots.map((_, i) => this.#ensure(i)))
   }
 
-  /** A request-response call: resolves with the reply, rejects with an RpcError. */
+  /**
+   * A request-response call: resolves with the reply, rejects with an RpcError. A call the
+   * server provably never processed (it crossed a GOAWAY) is sent again on another
+   * connection, within the same deadline.
+   */
   call(route: string, payload: Uint8Array | string = EMPTY, options: CallOptions = {}): Promise<Buffer> {
     try {
       checkTimeout(options.timeout)
     } catch (err) {
       return Promise.reject(err)
     }
+    const began = performance.now()
+    const attempt = (tries: number, opts: CallOptions): Promise<Buffer> =>
+      this.#callOnce(route, payload, opts).catch((err: unknown) => {
+        if (!isUnprocessed(err) || this.#closed || tries >= MAX_UNPROCESSED_RETRIES) throw err
+        const timeout = opts.timeout === undefined ? undefined : options.timeout! - (performance.now() - began)
+        if (timeout !== undefined && timeout <= 0) throw err
+        return attempt(tries + 1, { ...opts, timeout })
+      })
+    return attempt(0, options)
+  }
+
+  #callOnce(route: string, payload: Uint8Array | string, options: CallOptions): Promise<Buffer> {
     const connection = this.#pickReady()
     if (connection) return connection.call(route, payload, options)
     return this.#withConnection(options, (conn, remaining) =>
@@ -249,3 +265,5 @@ export class Pool extends EventEmitter<PoolEvents> {
 }
 
 const EMPTY = Buffer.alloc(0)
+/** Resends of a call that provably never reached a handler (it crossed a GOAWAY). */
+const MAX_UNPROCESSED_RETRIES = 3

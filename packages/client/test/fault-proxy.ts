@@ -11,6 +11,8 @@ export class FaultProxy {
   #pairs = new Set<[Socket, Socket]>()
   #mode: 'forward' | 'blackhole' | 'refuse' = 'forward'
   port = 0
+  /** Bytes relayed in both directions so far. */
+  bytes = 0
 
   constructor(targetPort: number, targetHost = '127.0.0.1') {
     this.#target = { host: targetHost, port: targetPort }
@@ -38,6 +40,11 @@ export class FaultProxy {
       b.resetAndDestroy()
     }
     this.#pairs.clear()
+  }
+
+  /** New connections go to another port from now on; existing ones stay where they are. */
+  retarget(port: number): void {
+    this.#target = { ...this.#target, port }
   }
 
   /** Stops forwarding in both directions without closing anything. */
@@ -70,6 +77,7 @@ export class FaultProxy {
     const relay = (from: Socket, to: Socket) =>
       from.on('data', (chunk: Buffer) => {
         if (this.#mode === 'blackhole') return
+        this.bytes += chunk.length
         if (!to.write(chunk)) {
           from.pause()
           to.once('drain', () => from.resume())

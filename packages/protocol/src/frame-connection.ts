@@ -187,6 +187,8 @@ export class FrameConnection {
     if (!this.#closeError) this.#closeError = error
     if (this.#state === 'open') this.sendFrame(Flags.ERROR, 0, '', encodeErrorValue(error))
     this.close()
+    // Everything on the connection fails now; the socket only lingers to flush the error frame.
+    this.#markClosed()
   }
 
   #enqueue(buf: Buffer): void {
@@ -257,6 +259,10 @@ export class FrameConnection {
   }
 
   #onSocketClose(): void {
+    this.#markClosed()
+  }
+
+  #markClosed(): void {
     if (this.#state === 'closed') return
     this.#state = 'closed'
     this.stopKeepalive()

@@ -81,6 +81,10 @@ export function writeHeader(
   typeLength: number,
   valueLength: number,
 ): number {
+  // A Uint8Array store would silently keep only the low byte of a bad flags value.
+  if ((flags & 0xff) !== flags) {
+    throw new RpcError(Code.INVALID_ARGUMENT, `frame flags must be an integer 0..255, got ${flags}`)
+  }
   if (typeLength > MAX_TYPE_LENGTH) {
     throw new RpcError(
       Code.INVALID_ARGUMENT,

@@ -55,6 +55,12 @@ export function fromPlatformError(err: unknown, context: string): RpcError {
   if (err instanceof RpcError) return err
   const errno = (err as NodeJS.ErrnoException | undefined)?.code
   const detail = err instanceof Error ? err.message : String(err)
+  // An AbortSignal's own reason is a DOMException: it has a name, and a numeric `code`.
+  const name = err instanceof Error ? err.name : undefined
+  if (name === 'AbortError') return new RpcError(Code.CANCELLED, `${context}: ${detail}`, { cause: err })
+  if (name === 'TimeoutError') {
+    return new RpcError(Code.DEADLINE_EXCEEDED, `${context}: ${detail}`, { cause: err })
+  }
   switch (errno) {
     case 'ABORT_ERR':
       return new RpcError(Code.CANCELLED, `${context}: ${detail}`, { cause: err })

@@ -1,5 +1,6 @@
 export { Code, RpcError } from '@srpc/protocol'
 export { Context, type PeerInfo, type ServerStream } from './context'
+export { compose, type Middleware } from './middleware'
 export { type Handler, type HandlerResult, Mux } from './mux'
 export {
   DEFAULT_MAX_QUEUE,

@@ -101,16 +101,21 @@ export class ServerConnection implements CallHost {
   callFinished(call: ServerCall): void {
     if (this.#calls.get(call.id) === call) this.#calls.delete(call.id)
     if (call.kind === 'session') this.#host.closeSession()
-    if (this.#host.draining && this.#calls.size === 0) this.frames.close()
+    if (this.#host.draining && this.#calls.size === 0 && !this.#goawaySent) this.frames.close()
   }
 
   handlerFailed(call: ServerCall, error: unknown): void {
     this.#host.handlerFailed(error, call)
   }
 
-  /** Graceful: tell an srpc client we are going away, then close once the calls in flight are done. */
+  /**
+   * Graceful: an srpc client is told we are going away (GOAWAY with the last id we serve) and
+   * closes the connection itself once its calls are done, so that no request crossing the
+   * GOAWAY is lost; a plain v1 client is closed as soon as its calls are done.
+   */
   drain(): void {
-    if (this.#agreed?.has('goaway') && !this.#goawaySent) {
+    if (this.#agreed?.has('goaway')) {
+      if (this.#goawaySent) return
       this.#goawaySent = true
       this.frames.sendEncoded(
         encodeControl(0, {
@@ -120,6 +125,7 @@ export class ServerConnection implements CallHost {
           message: 'server shutting down',
         }),
       )
+      return
     }
     if (this.#calls.size === 0) this.frames.close()
   }

@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net'
 import { createServer, type TLSSocket, type Server as TlsServer } from 'node:tls'
 import { ALL_FEATURES, Code, type ExtensionSettings, RpcError } from '@srpc/protocol'
 import { EventEmitter } from 'eventemitter3'
+import { compose, type Middleware } from './middleware'
 import { type Handler, Mux } from './mux'
 import {
   DEFAULT_SHUTDOWN_TIMEOUT,
@@ -45,6 +46,11 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
   #sessions = 0
   #shutdown: Promise<void> | undefined
   #onAllClosed: (() => void) | undefined
+  #middleware: Middleware[] = []
+  /** Ends the grace period of a shutdown in progress at once. */
+  #hurry: (() => void) | undefined
+  /** Handlers wrapped in the middleware, built on first use of each route. */
+  #composed = new Map<string, Handler>()
 
   constructor(options: ServerOptions) {
     super()
@@ -74,6 +80,14 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
   /** Shorthand for `server.mux.handle(route, handler)`. */
   handle(route: string, handler: Handler): this {
     this.mux.handle(route, handler)
+    return this
+  }
+
+  /** Adds middleware that runs around every handler (see Middleware). */
+  use(middleware: Middleware): this {
+    if (typeof middleware !== 'function') throw new RpcError(Code.INVALID_ARGUMENT, 'middleware must be a function')
+    this.#middleware.push(middleware)
+    this.#composed.clear()
     return this
   }
 
@@ -122,6 +136,8 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
 
   /** Hard stop: aborts every call and closes every connection now. */
   destroy(): Promise<void> {
+    // During a graceful shutdown this cuts its wait short; otherwise it is a shutdown with no grace.
+    this.#hurry?.()
     return this.shutdown({ timeout: 0 })
   }
 
@@ -133,6 +149,7 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, timeout)
+      this.#hurry = resolve
     })
     await Promise.race([closed, deadline])
     clearTimeout(timer)
@@ -159,7 +176,15 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
 
   // --- ConnectionHost ---
   lookup(route: string): Handler | undefined {
-    return this.mux.lookup(route)
+    if (this.#middleware.length === 0) return this.mux.lookup(route)
+    let handler = this.#composed.get(route)
+    if (handler === undefined) {
+      const base = this.mux.lookup(route)
+      if (base === undefined) return undefined
+      handler = compose(this.#middleware, base)
+      this.#composed.set(route, handler)
+    }
+    return handler
   }
 
   openSession(): boolean {

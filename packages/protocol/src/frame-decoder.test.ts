@@ -1,0 +1,522 @@
+import fc from 'fast-check'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { Code } from './codes'
+import { Flags } from './flags'
+import { encodeFrame, encodeHeader, type Frame, type FrameId, HEADER_SIZE, normalizeId } from './frame'
+import { DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_TYPE_LENGTH, FrameDecoder } from './frame-decoder'
+import { RpcError } from './rpc-error'
+
+afterEach(() => {
+  vi.restoreAllMocks()
+})
+
+interface Plain {
+  flags: number
+  id: FrameId
+  type: string
+  value: string
+}
+
+const plain = (frame: Frame): Plain => ({
+  flags: frame.flags,
+  id: frame.id,
+  type: frame.type,
+  value: frame.value.toString('hex'),
+})
+
+/** Feeds `chunks` to a fresh decoder and returns what came out, plain for comparison. */
+function decodeChunks(chunks: Buffer[], decoder = new FrameDecoder()): Plain[] {
+  const out: Plain[] = []
+  for (const chunk of chunks) decoder.push(chunk, (frame) => out.push(plain(frame)))
+  decoder.end()
+  return out
+}
+
+/** Cuts `bytes` at the given offsets (sorted, deduplicated, inside the buffer). */
+function split(bytes: Buffer, cuts: number[]): Buffer[] {
+  const points = [...new Set(cuts)].filter((c) => c > 0 && c < bytes.length).sort((a, b) => a - b)
+  const chunks: Buffer[] = []
+  let at = 0
+  for (const point of [...points, bytes.length]) {
+    chunks.push(bytes.subarray(at, point))
+    at = point
+  }
+  return chunks
+}
+
+function caught(fn: () => unknown): unknown {
+  try {
+    fn()
+  } catch (err) {
+    return err
+  }
+  return undefined
+}
+
+function expectProtocolError(fn: () => unknown): RpcError {
+  const err = caught(fn)
+  expect(err).toBeInstanceOf(RpcError)
+  expect((err as RpcError).code).toBe(Code.PROTOCOL_ERROR)
+  return err as RpcError
+}
+
+/** A header with arbitrary fields, for frames the encoder would refuse to write. */
+function rawHeader(fields: {
+  version?: number
+  flags?: number
+  id?: bigint
+  typeLength: number
+  valueLength: number
+}) {
+  const header = Buffer.alloc(HEADER_SIZE)
+  header[0] = fields.version ?? 1
+  header[1] = fields.flags ?? Flags.REQUEST
+  header.writeBigUInt64BE(fields.id ?? 1n, 2)
+  header.writeUInt16BE(fields.typeLength, 10)
+  header.writeUInt32BE(fields.valueLength, 12)
+  return header
+}
+
+// A small fixed stream: the hand-checked frames of frame.test.ts plus a multi-byte type and a
+// value long enough to cross several chunk boundaries.
+const FIXED: Plain[] = [
+  { flags: Flags.REQUEST, id: 1, type: '/health', value: Buffer.from('hi').toString('hex') },
+  { flags: Flags.RESPONSE, id: 0xffff_ffff_ffff_ffffn, type: '', value: Buffer.from('ok').toString('hex') },
+  { flags: Flags.STREAM | Flags.STREAM_END, id: 7, type: '', value: '' },
+  {
+    flags: Flags.ERROR,
+    id: 2,
+    type: '',
+    value: Buffer.from('{"code":"NOT_FOUND","message":"x"}').toString('hex'),
+  },
+  { flags: Flags.REQUEST | Flags.STREAM, id: 2 ** 40 + 3, type: '/ünï/☃/😀', value: 'ab'.repeat(40) },
+]
+const FIXED_BYTES = Buffer.concat(
+  FIXED.map((f) => encodeFrame(f.flags, f.id, f.type, Buffer.from(f.value, 'hex'))),
+)
+
+describe('FrameDecoder yields frames in order however the bytes are split', () => {
+  it('decodes many frames from one chunk', () => {
+    expect(decodeChunks([FIXED_BYTES])).toEqual(FIXED)
+  })
+
+  it('decodes the same stream split at every single offset', () => {
+    for (let cut = 0; cut <= FIXED_BYTES.length; cut++) {
+      expect(decodeChunks(split(FIXED_BYTES, [cut]))).toEqual(FIXED)
+    }
+  })
+
+  it('decodes the same stream split at every pair of offsets', () => {
+    for (let a = 1; a < FIXED_BYTES.length; a++) {
+      for (let b = a; b < FIXED_BYTES.length; b++) {
+        expect(decodeChunks(split(FIXED_BYTES, [a, b]))).toEqual(FIXED)
+      }
+    }
+  })
+
+  it('decodes the same stream fed one byte at a time', () => {
+    const bytes = [...FIXED_BYTES].map((b) => Buffer.of(b))
+    expect(decodeChunks(bytes)).toEqual(FIXED)
+  })
+
+  it('decodes a 64 KiB value that arrives one byte per read', () => {
+    const value = Buffer.alloc(64 * 1024)
+    for (let i = 0; i < value.length; i++) value[i] = i * 7
+    const bytes = Buffer.concat([
+      encodeFrame(Flags.RESPONSE, 9, '', value),
+      encodeFrame(Flags.RESPONSE, 10, '', Buffer.from('next')),
+    ])
+    const decoder = new FrameDecoder()
+    const frames: Frame[] = []
+    for (let i = 0; i < bytes.length; i++) decoder.push(bytes.subarray(i, i + 1), (f) => frames.push(f))
+    expect(frames.map((f) => f.id)).toEqual([9, 10])
+    expect(frames[0].value.equals(value)).toBe(true)
+    expect(frames[1].value.toString()).toBe('next')
+    expect(decoder.bufferedBytes).toBe(0)
+  })
+
+  it('ignores empty chunks', () => {
+    const half = FIXED_BYTES.length >> 1
+    const chunks = [
+      Buffer.alloc(0),
+      FIXED_BYTES.subarray(0, half),
+      Buffer.alloc(0),
+      FIXED_BYTES.subarray(half),
+    ]
+    expect(decodeChunks(chunks)).toEqual(FIXED)
+  })
+
+  it('decode() returns the frames a chunk completes', () => {
+    const decoder = new FrameDecoder()
+    expect(decoder.decode(FIXED_BYTES.subarray(0, 20))).toEqual([])
+    expect(decoder.decode(FIXED_BYTES.subarray(20)).map(plain)).toEqual(FIXED)
+  })
+})
+
+describe('FrameDecoder values and memory', () => {
+  it('hands out a value that lies inside one chunk as a view of that chunk', () => {
+    const chunk = Buffer.alloc(200)
+    const frame = encodeFrame(Flags.REQUEST, 1, '/r', Buffer.from('zero-copy'))
+    frame.copy(chunk, 50)
+    const [decoded] = new FrameDecoder().decode(chunk.subarray(50, 50 + frame.length))
+    expect(decoded.value.toString()).toBe('zero-copy')
+    expect(decoded.value.buffer).toBe(chunk.buffer)
+    expect(decoded.value.byteOffset).toBe(chunk.byteOffset + 50 + HEADER_SIZE + 2)
+  })
+
+  it('hands out every value of a chunk holding many frames as a view of it', () => {
+    const chunk = Buffer.alloc(FIXED_BYTES.length)
+    FIXED_BYTES.copy(chunk)
+    const frames = new FrameDecoder().decode(chunk)
+    for (const frame of frames.filter((f) => f.value.length > 0))
+      expect(frame.value.buffer).toBe(chunk.buffer)
+  })
+
+  it('still hands out a view when only the header was split across chunks', () => {
+    const frame = encodeFrame(Flags.RESPONSE, 1, '', Buffer.from('value'))
+    const first = Buffer.alloc(10)
+    frame.copy(first, 0, 0, 10)
+    const second = Buffer.alloc(frame.length - 10)
+    frame.copy(second, 0, 10)
+    const decoder = new FrameDecoder()
+    expect(decoder.decode(first)).toEqual([])
+    const [decoded] = decoder.decode(second)
+    expect(decoded.value.toString()).toBe('value')
+    expect(decoded.value.buffer).toBe(second.buffer)
+  })
+
+  it('copies a value that spans chunks into memory of its own', () => {
+    const frame = encodeFrame(Flags.RESPONSE, 1, '', Buffer.alloc(6000, 0x5a))
+    const first = Buffer.alloc(3000)
+    frame.copy(first, 0, 0, 3000)
+    const second = Buffer.alloc(frame.length - 3000)
+    frame.copy(second, 0, 3000)
+    const decoder = new FrameDecoder()
+    decoder.decode(first)
+    const [decoded] = decoder.decode(second)
+    expect(decoded.value.equals(Buffer.alloc(6000, 0x5a))).toBe(true)
+    expect(decoded.value.buffer).not.toBe(first.buffer)
+    expect(decoded.value.buffer).not.toBe(second.buffer)
+  })
+
+  it('buffers less than one frame once push returns', () => {
+    const decoder = new FrameDecoder()
+    const frame = encodeFrame(Flags.RESPONSE, 1, '', Buffer.alloc(1000))
+    decoder.push(Buffer.concat([frame, frame, frame.subarray(0, 500)]), () => {})
+    expect(decoder.bufferedBytes).toBe(500 - HEADER_SIZE)
+    decoder.push(frame.subarray(500), () => {})
+    expect(decoder.bufferedBytes).toBe(0)
+  })
+
+  it('lets an exception from onFrame propagate, stays usable and delivers the rest on the next push', () => {
+    const decoder = new FrameDecoder()
+    const boom = new Error('handler failed')
+    const seen: Plain[] = []
+    const err = caught(() =>
+      decoder.push(FIXED_BYTES, (frame) => {
+        seen.push(plain(frame))
+        if (seen.length === 1) throw boom
+      }),
+    )
+    expect(err).toBe(boom)
+    expect(decoder.failed).toBe(false)
+    decoder.push(Buffer.alloc(0), (frame) => seen.push(plain(frame)))
+    expect(seen).toEqual(FIXED)
+  })
+})
+
+describe('FrameDecoder limits', () => {
+  it('rejects a header announcing a 4 GiB value as soon as its 16th byte arrives, before any body allocation', () => {
+    const header = rawHeader({ typeLength: 0, valueLength: 0xffff_ffff })
+    const allocUnsafe = vi.spyOn(Buffer, 'allocUnsafe')
+    const alloc = vi.spyOn(Buffer, 'alloc')
+    const decoder = new FrameDecoder()
+    const onFrame = vi.fn()
+    decoder.push(header.subarray(0, 15), onFrame)
+    expect(decoder.failed).toBe(false)
+    const err = expectProtocolError(() => decoder.push(header.subarray(15), onFrame))
+    expect(err.message).toMatch(/exceeds the limit/)
+    expect(decoder.failed).toBe(true)
+    expect(decoder.bufferedBytes).toBe(0)
+    expect(onFrame).not.toHaveBeenCalled()
+    const sizes = [...allocUnsafe.mock.calls, ...alloc.mock.calls].map((call) => call[0] as number)
+    expect(sizes.every((size) => size <= HEADER_SIZE)).toBe(true)
+  })
+
+  it('rejects an oversized header without waiting for the body that follows it in the same chunk', () => {
+    const bytes = Buffer.concat([rawHeader({ typeLength: 0, valueLength: 0x1000_0000 }), Buffer.alloc(64)])
+    expectProtocolError(() => new FrameDecoder().decode(bytes))
+  })
+
+  it('counts header, type and value against maxFrameSize', () => {
+    const limit = HEADER_SIZE + 5 + 10
+    const fits = encodeFrame(Flags.REQUEST, 1, '/abcd', Buffer.alloc(10))
+    expect(new FrameDecoder({ maxFrameSize: limit }).decode(fits)).toHaveLength(1)
+    const over = encodeFrame(Flags.REQUEST, 1, '/abcd', Buffer.alloc(11))
+    expectProtocolError(() => new FrameDecoder({ maxFrameSize: limit }).decode(over))
+  })
+
+  it('defaults maxFrameSize to 16 MiB including the header', () => {
+    expect(new FrameDecoder().maxFrameSize).toBe(DEFAULT_MAX_FRAME_SIZE)
+    expect(DEFAULT_MAX_FRAME_SIZE).toBe(16 * 1024 * 1024)
+    const atLimit = new FrameDecoder()
+    atLimit.push(encodeHeader(Flags.RESPONSE, 1, '', DEFAULT_MAX_FRAME_SIZE - HEADER_SIZE), () => {})
+    expect(atLimit.failed).toBe(false)
+    const overLimit = new FrameDecoder()
+    expectProtocolError(() =>
+      overLimit.push(encodeHeader(Flags.RESPONSE, 1, '', DEFAULT_MAX_FRAME_SIZE - HEADER_SIZE + 1), () => {}),
+    )
+  })
+
+  it('rejects a type longer than maxTypeLength (default 1024 bytes) from the header alone', () => {
+    expect(new FrameDecoder().maxTypeLength).toBe(DEFAULT_MAX_TYPE_LENGTH)
+    expect(DEFAULT_MAX_TYPE_LENGTH).toBe(1024)
+    const ok = encodeFrame(Flags.REQUEST, 1, 'r'.repeat(1024), Buffer.alloc(0))
+    expect(new FrameDecoder().decode(ok)[0].type).toHaveLength(1024)
+    const long = encodeFrame(Flags.REQUEST, 1, 'r'.repeat(1025), Buffer.alloc(0))
+    const err = expectProtocolError(() => new FrameDecoder().push(long.subarray(0, HEADER_SIZE), () => {}))
+    expect(err.message).toMatch(/type/)
+  })
+
+  it('applies a custom maxTypeLength, counted in UTF-8 bytes', () => {
+    const decoder = () => new FrameDecoder({ maxTypeLength: 4 })
+    expect(decoder().decode(encodeFrame(Flags.REQUEST, 1, '/éé'.slice(0, 2), Buffer.alloc(0)))).toHaveLength(
+      1,
+    )
+    expectProtocolError(() => decoder().decode(encodeFrame(Flags.REQUEST, 1, '/éé', Buffer.alloc(0))))
+  })
+
+  for (const version of [0, 2, 0xff]) {
+    it(`rejects version byte ${version}`, () => {
+      const bytes = encodeFrame(Flags.REQUEST, 1, '/health', Buffer.from('hi'))
+      bytes[0] = version
+      const err = expectProtocolError(() => new FrameDecoder().decode(bytes))
+      expect(err.message).toMatch(/version/)
+    })
+  }
+
+  it('stays failed after a violation: every later call throws the same error and yields nothing', () => {
+    const decoder = new FrameDecoder()
+    const bad = encodeFrame(Flags.REQUEST, 1, '', Buffer.alloc(0))
+    bad[0] = 9
+    const first = expectProtocolError(() => decoder.decode(bad))
+    const onFrame = vi.fn()
+    expect(caught(() => decoder.push(FIXED_BYTES, onFrame))).toBe(first)
+    expect(caught(() => decoder.push(Buffer.alloc(0), onFrame))).toBe(first)
+    expect(caught(() => decoder.decode(FIXED_BYTES))).toBe(first)
+    expect(caught(() => decoder.end())).toBe(first)
+    expect(onFrame).not.toHaveBeenCalled()
+    expect(decoder.failed).toBe(true)
+  })
+
+  const badUtf8: Array<[string, string]> = [
+    ['a truncated two-byte sequence', 'c328'],
+    ['an overlong encoding of "/"', 'c0af'],
+    ['an encoded lone surrogate', 'eda080'],
+    ['a stray continuation byte', '2f80'],
+  ]
+  for (const [name, bytes] of badUtf8) {
+    it(`rejects a type that is not valid UTF-8: ${name}`, () => {
+      const type = Buffer.from(bytes, 'hex')
+      const frame = Buffer.concat([
+        rawHeader({ typeLength: type.length, valueLength: 1 }),
+        type,
+        Buffer.of(0),
+      ])
+      const err = expectProtocolError(() => new FrameDecoder().decode(frame))
+      expect(err.message).toMatch(/UTF-8/)
+    })
+  }
+
+  it('rejects an invalid UTF-8 type that arrives split across chunks', () => {
+    const frame = Buffer.concat([rawHeader({ typeLength: 2, valueLength: 0 }), Buffer.from('c328', 'hex')])
+    const decoder = new FrameDecoder()
+    decoder.push(frame.subarray(0, 17), () => {})
+    expectProtocolError(() => decoder.push(frame.subarray(17), () => {}))
+  })
+
+  it('end() accepts a stream that stops between frames', () => {
+    const decoder = new FrameDecoder()
+    decoder.end()
+    decoder.decode(FIXED_BYTES)
+    expect(() => decoder.end()).not.toThrow()
+  })
+
+  it('end() rejects a stream cut inside a header', () => {
+    const decoder = new FrameDecoder()
+    decoder.decode(FIXED_BYTES.subarray(0, 5))
+    expectProtocolError(() => decoder.end())
+    expect(decoder.failed).toBe(true)
+  })
+
+  it('end() rejects a stream cut right after a header whose body never came', () => {
+    const decoder = new FrameDecoder()
+    decoder.decode(encodeFrame(Flags.REQUEST, 1, '/health', Buffer.from('hi')).subarray(0, HEADER_SIZE))
+    expect(decoder.bufferedBytes).toBe(0)
+    expectProtocolError(() => decoder.end())
+  })
+
+  it('end() rejects a stream cut inside a value', () => {
+    const decoder = new FrameDecoder()
+    decoder.decode(FIXED_BYTES.subarray(0, FIXED_BYTES.length - 1))
+    const err = expectProtocolError(() => decoder.end())
+    expect(err.message).toMatch(/ended inside a frame/)
+  })
+
+  it('rejects limits that are not integers with INVALID_ARGUMENT naming the option', () => {
+    for (const maxFrameSize of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      const err = caught(() => new FrameDecoder({ maxFrameSize }))
+      expect(RpcError.is(err, Code.INVALID_ARGUMENT)).toBe(true)
+      expect((err as RpcError).message).toMatch(/maxFrameSize/)
+    }
+    for (const maxTypeLength of [-1, 0.5, Number.NaN]) {
+      const err = caught(() => new FrameDecoder({ maxTypeLength }))
+      expect(RpcError.is(err, Code.INVALID_ARGUMENT)).toBe(true)
+      expect((err as RpcError).message).toMatch(/maxTypeLength/)
+    }
+  })
+
+  it('with maxTypeLength 0 accepts frames with an empty type only', () => {
+    const decoder = new FrameDecoder({ maxTypeLength: 0 })
+    expect(decoder.decode(encodeFrame(Flags.RESPONSE, 1, '', Buffer.from('x')))).toHaveLength(1)
+    expectProtocolError(() => decoder.decode(encodeFrame(Flags.REQUEST, 2, '/', Buffer.alloc(0))))
+  })
+})
+
+// ---- Property tests -------------------------------------------------------------------------
+
+const TWO_53 = 2n ** 53n
+const U64_MAX = 2n ** 64n - 1n
+
+/** Ids over the whole u64 range: numbers below 2^53, bigints from 2^53 up, and the edges. */
+const anyId: fc.Arbitrary<FrameId> = fc.oneof(
+  fc.maxSafeNat(),
+  fc.integer({ min: 0, max: 1000 }),
+  fc.bigInt({ min: TWO_53, max: U64_MAX }),
+  fc.constantFrom<FrameId>(0, Number.MAX_SAFE_INTEGER, TWO_53, 2n ** 63n, U64_MAX),
+)
+
+/** UTF-8 types of at most DEFAULT_MAX_TYPE_LENGTH bytes (a code point is at most 4 bytes). */
+const anyType = fc.oneof(
+  fc.constant(''),
+  fc.string({ unit: 'binary', maxLength: DEFAULT_MAX_TYPE_LENGTH / 4 }),
+  fc.string({ unit: 'grapheme-ascii', maxLength: DEFAULT_MAX_TYPE_LENGTH }),
+)
+
+const anyFrame = fc.record({
+  flags: fc.integer({ min: 0, max: 255 }),
+  id: anyId,
+  type: anyType,
+  value: fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ maxLength: 4096 })),
+})
+
+type Input = { flags: number; id: FrameId; type: string; value: Uint8Array }
+const encodeAll = (frames: Input[]) =>
+  Buffer.concat(frames.map((f) => encodeFrame(f.flags, f.id, f.type, f.value)))
+const expected = (frames: Input[]): Plain[] =>
+  frames.map((f) => ({
+    flags: f.flags,
+    id: normalizeId(f.id),
+    type: f.type,
+    value: Buffer.from(f.value).toString('hex'),
+  }))
+
+/** Chunk boundaries as fractions of the stream, so they scale with whatever length it has. */
+const cutFractions = fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 40 })
+const toCuts = (length: number, fractions: number[]) => fractions.map((f) => Math.floor(f * length))
+
+/** Pushes chunks; returns the error thrown, if any, after checking it is a PROTOCOL_ERROR. */
+function feedUntrusted(chunks: Buffer[], decoder: FrameDecoder): RpcError | undefined {
+  let failure: unknown
+  for (const chunk of chunks) {
+    failure = caught(() => decoder.push(chunk, () => {}))
+    if (failure) break
+    // Never more than one frame's worth (or a partial header, under a tiny limit).
+    expect(decoder.bufferedBytes).toBeLessThan(Math.max(HEADER_SIZE, decoder.maxFrameSize))
+  }
+  failure ??= caught(() => decoder.end())
+  if (failure === undefined) return undefined
+  expect(failure).toBeInstanceOf(RpcError)
+  expect((failure as RpcError).code).toBe(Code.PROTOCOL_ERROR)
+  // Failed for good: the next push throws the very same error.
+  expect(caught(() => decoder.push(Buffer.of(1), () => {}))).toBe(failure)
+  return failure as RpcError
+}
+
+describe('FrameDecoder properties', () => {
+  it('random frames, concatenated and split at random boundaries, come back the same and in order', () => {
+    fc.assert(
+      fc.property(fc.array(anyFrame, { maxLength: 12 }), cutFractions, (frames, fractions) => {
+        const bytes = encodeAll(frames)
+        const decoder = new FrameDecoder()
+        const out: Plain[] = []
+        for (const chunk of split(bytes, toCuts(bytes.length, fractions))) {
+          decoder.push(chunk, (frame) => out.push(plain(frame)))
+          expect(decoder.bufferedBytes).toBeLessThan(decoder.maxFrameSize)
+        }
+        decoder.end()
+        expect(out).toEqual(expected(frames))
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('every id in the u64 range round-trips exactly, as a number below 2^53 and a bigint above', () => {
+    fc.assert(
+      fc.property(anyId, (id) => {
+        const [frame] = new FrameDecoder().decode(encodeFrame(Flags.REQUEST, id, '', Buffer.alloc(0)))
+        expect(frame.id).toBe(normalizeId(id))
+        expect(typeof frame.id).toBe(BigInt(id) < TWO_53 ? 'number' : 'bigint')
+      }),
+      { numRuns: 1000 },
+    )
+  })
+
+  it('random garbage never makes the decoder throw anything but PROTOCOL_ERROR', () => {
+    const garbage = fc.oneof(
+      fc.uint8Array({ maxLength: 512 }),
+      // Version byte 1 first, so the garbage gets past the first check more often.
+      fc.uint8Array({ maxLength: 512 }).map((b) => Buffer.concat([Buffer.of(1), b])),
+    )
+    const limits = fc.record({
+      maxFrameSize: fc.oneof(fc.constant(DEFAULT_MAX_FRAME_SIZE), fc.integer({ min: 1, max: 600 })),
+      maxTypeLength: fc.oneof(fc.constant(DEFAULT_MAX_TYPE_LENGTH), fc.integer({ min: 0, max: 64 })),
+    })
+    fc.assert(
+      fc.property(garbage, cutFractions, limits, (bytes, fractions, options) => {
+        const buf = Buffer.from(bytes)
+        feedUntrusted(split(buf, toCuts(buf.length, fractions)), new FrameDecoder(options))
+      }),
+      { numRuns: 1000 },
+    )
+  })
+
+  it('mutated valid frames never make the decoder throw anything but PROTOCOL_ERROR', () => {
+    const mutation = fc.record({
+      at: fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }),
+      byte: fc.integer({ min: 0, max: 255 }),
+      kind: fc.constantFrom('set', 'insert', 'delete'),
+    })
+    fc.assert(
+      fc.property(
+        fc.array(anyFrame, { minLength: 1, maxLength: 6 }),
+        fc.array(mutation, { minLength: 1, maxLength: 8 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        cutFractions,
+        (frames, mutations, keep, fractions) => {
+          const bytes = [...encodeAll(frames)]
+          for (const m of mutations) {
+            const at = Math.floor(m.at * bytes.length)
+            if (m.kind === 'set') bytes[at] = m.byte
+            else if (m.kind === 'insert') bytes.splice(at, 0, m.byte)
+            else bytes.splice(at, 1)
+          }
+          // Sometimes also cut the tail off, so end() meets a truncated frame.
+          const buf = Buffer.from(bytes.slice(0, Math.max(1, Math.ceil(keep * bytes.length))))
+          feedUntrusted(split(buf, toCuts(buf.length, fractions)), new FrameDecoder())
+        },
+      ),
+      { numRuns: 500 },
+    )
+  })
+})
