@@ -9,10 +9,10 @@ import {
   deadlines,
   decodeControl,
   decodeErrorValue,
-  encodeControl,
-  encodeMetadata,
   type ExtensionSettings,
   Extensions,
+  encodeControl,
+  encodeMetadata,
   Flags,
   type Frame,
   FrameConnection,
@@ -104,7 +104,9 @@ export class ClientConnection implements CallHost {
     // A plain v1 server never answers: after helloTimeout we stop waiting and speak v1.
     const helloTimer = deadlines.schedule(options.helloTimeout, () => this.#onNegotiated())
     this.#negotiated.then(() => deadlines.cancel(helloTimer))
-    this.frames.sendEncoded(encodeControl(0, { kind: ControlKind.HELLO, capabilities: announce(settingsOf(options)) }))
+    this.frames.sendEncoded(
+      encodeControl(0, { kind: ControlKind.HELLO, capabilities: announce(settingsOf(options)) }),
+    )
   }
 
   get state(): ConnectionState {
@@ -123,6 +125,16 @@ export class ClientConnection implements CallHost {
 
   get available(): boolean {
     return this.#state === 'ready'
+  }
+
+  /** The server's limit on calls in flight on this connection, once it told us. */
+  get maxConcurrentStreams(): number {
+    return this.#ext.peerMaxConcurrentStreams ?? Number.POSITIVE_INFINITY
+  }
+
+  /** Ready, and below the server's limit on calls in flight. */
+  get hasCapacity(): boolean {
+    return this.#state === 'ready' && this.#calls.size < this.maxConcurrentStreams
   }
 
   call(route: string, payload: Uint8Array | string, options: CallOptions): Promise<Buffer> {
@@ -289,13 +301,6 @@ export class ClientConnection implements CallHost {
       if (typeof id === 'number' && id < this.#nextId) return
       throw protocolError(`answer for id ${id}, which was never used`)
     }
-    if (flags & Flags.ERROR && this.#goawayLastId !== undefined && id > this.#goawayLastId) {
-      // The server never looked at this call: say so, so that the pool can send it elsewhere.
-      this.#calls.delete(id)
-      call.fail(markUnprocessed(decodeErrorValue(frame.value)))
-      this.#maybeFinishDrain()
-      return
-    }
     if (flags & Flags.COMPRESSED) {
       try {
         frame.value = this.#ext.decodePayload(flags, frame.value, this.#options.maxFrameSize)
@@ -359,7 +364,9 @@ export class ClientConnection implements CallHost {
     this.#state = 'closed'
     // A peer that broke the protocol or refused our certificate is reported as such; anything else is UNAVAILABLE.
     this.#failAll(
-      error?.code === Code.UNAVAILABLE || error?.code === Code.PROTOCOL_ERROR || error?.code === Code.UNAUTHENTICATED
+      error?.code === Code.UNAVAILABLE ||
+        error?.code === Code.PROTOCOL_ERROR ||
+        error?.code === Code.UNAUTHENTICATED
         ? error
         : new RpcError(Code.UNAVAILABLE, error ? `connection lost: ${error.message}` : 'connection closed', {
             cause: error,
@@ -374,9 +381,11 @@ export class ClientConnection implements CallHost {
     this.#calls.clear()
     const lastId = this.#goawayLastId
     // Calls past the GOAWAY's last id never reached a handler: safe for the pool to resend.
-    const unprocessedError =
-      lastId === undefined ? undefined : markUnprocessed(new RpcError(error.code, error.message, { cause: error }))
-    for (const call of calls) call.fail(lastId !== undefined && call.id > lastId ? unprocessedError! : error)
+    const refused =
+      lastId === undefined
+        ? undefined
+        : new RpcError(error.code, error.message, { cause: error, refused: true })
+    for (const call of calls) call.fail(lastId !== undefined && call.id > lastId ? refused! : error)
   }
 }
 
@@ -389,19 +398,6 @@ function settingsOf(options: ResolvedPoolOptions): ExtensionSettings {
     initialWindow: options.initialWindow,
     maxFrameSize: options.maxFrameSize,
   }
-}
-
-const unprocessed = new WeakSet<RpcError>()
-
-/** Marks an error for a call the server provably never processed (safe to retry anywhere). */
-export function markUnprocessed(error: RpcError): RpcError {
-  unprocessed.add(error)
-  return error
-}
-
-/** True for an error of a call that never reached a handler, so retrying it cannot repeat work. */
-export function isUnprocessed(error: unknown): boolean {
-  return error instanceof RpcError && unprocessed.has(error)
 }
 
 function protocolError(message: string): RpcError {

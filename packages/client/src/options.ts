@@ -49,7 +49,8 @@ export interface PoolOptions {
   keepalive?: KeepaliveOptions | false
 }
 
-export interface ResolvedPoolOptions extends Required<Omit<PoolOptions, 'address' | 'compression' | 'keepalive'>> {
+export interface ResolvedPoolOptions
+  extends Required<Omit<PoolOptions, 'address' | 'compression' | 'keepalive'>> {
   host: string
   port: number
   compression: ResolvedCompressionOptions

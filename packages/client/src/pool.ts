@@ -2,7 +2,7 @@ import { Code, RpcError } from '@srpc/protocol'
 import { EventEmitter } from 'eventemitter3'
 import type { ClientSession, SessionOptions } from './client-session'
 import { ClientStream } from './client-stream'
-import { type CallOptions, ClientConnection, isUnprocessed } from './connection'
+import { type CallOptions, ClientConnection } from './connection'
 import { checkTimeout, type PoolOptions, type ResolvedPoolOptions, resolvePoolOptions } from './options'
 
 export type PoolState = 'idle' | 'connecting' | 'ready' | 'closed'
@@ -75,8 +75,9 @@ export class Pool extends EventEmitter<PoolEvents> {
     const began = performance.now()
     const attempt = (tries: number, opts: CallOptions): Promise<Buffer> =>
       this.#callOnce(route, payload, opts).catch((err: unknown) => {
-        if (!isUnprocessed(err) || this.#closed || tries >= MAX_UNPROCESSED_RETRIES) throw err
-        const timeout = opts.timeout === undefined ? undefined : options.timeout! - (performance.now() - began)
+        if (!RpcError.is(err) || !err.refused || this.#closed || tries >= MAX_UNPROCESSED_RETRIES) throw err
+        const timeout =
+          opts.timeout === undefined ? undefined : options.timeout! - (performance.now() - began)
         if (timeout !== undefined && timeout <= 0) throw err
         return attempt(tries + 1, { ...opts, timeout })
       })

@@ -38,7 +38,13 @@ export class StreamingCall implements PendingCall {
   #onAbort: (() => void) | undefined
   #remoteEndWaiters: (() => void)[] = []
 
-  constructor(host: CallHost, id: FrameId, localEnded: boolean, options: StreamingCallOptions, ext: Extensions) {
+  constructor(
+    host: CallHost,
+    id: FrameId,
+    localEnded: boolean,
+    options: StreamingCallOptions,
+    ext: Extensions,
+  ) {
     this.host = host
     this.id = id
     this.localEnded = localEnded

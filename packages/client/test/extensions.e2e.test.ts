@@ -59,7 +59,8 @@ describe('metadata and middleware', () => {
   it('carries metadata to the handler and lets middleware refuse a bad token with UNAUTHENTICATED', async () => {
     const { address } = await h.server((s) => {
       s.use(async (ctx, next) => {
-        if (ctx.metadata.authorization !== 'Bearer good') throw new RpcError(Code.UNAUTHENTICATED, 'bad token')
+        if (ctx.metadata.authorization !== 'Bearer good')
+          throw new RpcError(Code.UNAUTHENTICATED, 'bad token')
         return next()
       })
       s.mux.handle('/whoami', (ctx) => `${ctx.metadata['x-user']} via ${ctx.route}`)
@@ -154,7 +155,11 @@ describe('flow control', () => {
       })
     })
     const window = 256 * 1024
-    const pool = await h.pool(address, { size: 1, initialWindow: window, streamHighWaterMark: 64 * 1024 * 1024 })
+    const pool = await h.pool(address, {
+      size: 1,
+      initialWindow: window,
+      streamHighWaterMark: 64 * 1024 * 1024,
+    })
     await pool.call('/x')
     const rssBefore = process.memoryUsage().rss
     const flood = pool.callStream('/flood')[Symbol.asyncIterator]()
@@ -225,7 +230,9 @@ describe('flow control', () => {
 
 describe('compression', () => {
   it('compresses compressible payloads above the threshold and leaves the rest alone', async () => {
-    const json = Buffer.from(JSON.stringify(Array.from({ length: 400 }, (_, i) => ({ id: i, name: 'item', ok: true }))))
+    const json = Buffer.from(
+      JSON.stringify(Array.from({ length: 400 }, (_, i) => ({ id: i, name: 'item', ok: true }))),
+    )
     const random = Buffer.from(Array.from({ length: 16 * 1024 }, () => Math.floor(Math.random() * 256)))
     const { address, port } = await h.server((s) => {
       s.mux.handle('/echo', (ctx) => ctx.payload)
@@ -268,7 +275,9 @@ describe('compression', () => {
 
   it('treats a compressed frame on a connection without compression as a protocol error', async () => {
     const { address } = await stub((frame, socket) => {
-      socket.write(encodeFrame(Flags.RESPONSE | Flags.COMPRESSED, frame.id, '', deflateRawSync(Buffer.from('x'))))
+      socket.write(
+        encodeFrame(Flags.RESPONSE | Flags.COMPRESSED, frame.id, '', deflateRawSync(Buffer.from('x'))),
+      )
     })
     const pool = await h.pool(address, { helloTimeout: 100 })
     expect(await codeOf(pool.call('/x', '', { timeout: 2000 }))).toBe(Code.PROTOCOL_ERROR)

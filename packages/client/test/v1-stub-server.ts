@@ -1,6 +1,14 @@
 import type { AddressInfo } from 'node:net'
 import { createServer, type Server, type TLSSocket } from 'node:tls'
-import { ControlKind, decodeControl, encodeControl, encodeFrame, Flags, type Frame, FrameDecoder } from '@srpc/protocol'
+import {
+  ControlKind,
+  decodeControl,
+  encodeControl,
+  encodeFrame,
+  Flags,
+  type Frame,
+  FrameDecoder,
+} from '@srpc/protocol'
 import { certificates } from './harness'
 
 export type StubBehaviour = (frame: Frame, socket: TLSSocket) => void

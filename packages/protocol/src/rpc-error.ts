@@ -7,10 +7,16 @@ import { Code, isCode } from './codes'
 export class RpcError extends Error {
   override readonly name = 'RpcError'
   readonly code: Code
+  /**
+   * True when the server refused the call before any handler saw it (it was draining, or the
+   * connection's stream limit was reached): sending it again cannot repeat work.
+   */
+  readonly refused: boolean
 
-  constructor(code: Code, message: string, options?: { cause?: unknown }) {
+  constructor(code: Code, message: string, options?: { cause?: unknown; refused?: boolean }) {
     super(message, options)
     this.code = code
+    this.refused = options?.refused ?? false
   }
 
   static is(err: unknown, code?: Code): err is RpcError {
@@ -25,9 +31,15 @@ export class RpcError extends Error {
   }
 }
 
-/** The ERROR frame's value: UTF-8 JSON `{"code":"NOT_FOUND","message":"…"}`. */
+/**
+ * The ERROR frame's value: UTF-8 JSON `{"code":"NOT_FOUND","message":"…"}`, plus
+ * `"refused":true` when no handler saw the call.
+ */
 export function encodeErrorValue(err: RpcError): Buffer {
-  return Buffer.from(JSON.stringify({ code: err.code, message: err.message }), 'utf8')
+  const body = err.refused
+    ? { code: err.code, message: err.message, refused: true }
+    : { code: err.code, message: err.message }
+  return Buffer.from(JSON.stringify(body), 'utf8')
 }
 
 /**
@@ -40,8 +52,10 @@ export function decodeErrorValue(value: Uint8Array): RpcError {
     try {
       const parsed: unknown = JSON.parse(text)
       if (parsed !== null && typeof parsed === 'object') {
-        const { code, message } = parsed as { code?: unknown; message?: unknown }
-        if (isCode(code)) return new RpcError(code, typeof message === 'string' ? message : '')
+        const { code, message, refused } = parsed as { code?: unknown; message?: unknown; refused?: unknown }
+        if (isCode(code)) {
+          return new RpcError(code, typeof message === 'string' ? message : '', { refused: refused === true })
+        }
       }
     } catch {
       // not JSON: fall through to plain text

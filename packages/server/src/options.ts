@@ -17,6 +17,8 @@ import {
 export const DEFAULT_WORKERS = 64
 export const DEFAULT_MAX_QUEUE = 1024
 export const DEFAULT_MAX_SESSIONS = 1024
+/** Like HTTP/2's SETTINGS_MAX_CONCURRENT_STREAMS; generous, since a call costs a few hundred bytes. */
+export const DEFAULT_MAX_CONCURRENT_STREAMS = 1024
 export const DEFAULT_SHUTDOWN_TIMEOUT = 5000
 /** Idle time before the server pings a client, and how long it waits for the answer (ms). */
 export const DEFAULT_KEEPALIVE = { interval: 60_000, timeout: 20_000 }
@@ -42,6 +44,11 @@ export interface ServerOptions {
   maxMetadataSize?: number
   /** Bytes buffered for one stream or session before reading from its connection pauses (v1 clients). */
   streamHighWaterMark?: number
+  /**
+   * Most calls, streams and sessions in flight on one connection. Advertised to srpc clients,
+   * which queue or use another connection instead of exceeding it; calls past it are refused.
+   */
+  maxConcurrentStreams?: number
   /** Receive window per stream direction offered to srpc clients, bytes. */
   initialWindow?: number
   /** Payload compression for srpc clients that ask for it; `false` turns it off. */
@@ -78,9 +85,13 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
       options.streamHighWaterMark,
       DEFAULT_STREAM_HIGH_WATER_MARK,
     ),
+    maxConcurrentStreams: positiveIntOption(
+      'maxConcurrentStreams',
+      options.maxConcurrentStreams,
+      DEFAULT_MAX_CONCURRENT_STREAMS,
+    ),
     initialWindow: positiveIntOption('initialWindow', options.initialWindow, DEFAULT_INITIAL_WINDOW),
     compression: resolveCompressionOptions(options.compression),
     keepalive: resolveKeepalive(options.keepalive, DEFAULT_KEEPALIVE),
   }
 }
-

@@ -5,14 +5,14 @@ import {
   Code,
   ControlKind,
   decodeControl,
+  type ExtensionSettings,
+  Extensions,
   encodeControl,
   encodeErrorValue,
   Flags,
   type Frame,
   FrameConnection,
   type FrameId,
-  type ExtensionSettings,
-  Extensions,
   type Metadata,
   RpcError,
   splitMetadata,
@@ -207,7 +207,19 @@ export class ServerConnection implements CallHost {
       if ((err as RpcError).code === Code.PROTOCOL_ERROR) throw err
       return this.#refuse(id, err as RpcError)
     }
-    if (this.#host.draining) return this.#refuse(id, new RpcError(Code.UNAVAILABLE, 'server is shutting down'))
+    if (this.#host.draining) {
+      return this.#refuse(id, new RpcError(Code.UNAVAILABLE, 'server is shutting down', { refused: true }))
+    }
+    if (this.#calls.size >= this.#host.options.maxConcurrentStreams) {
+      return this.#refuse(
+        id,
+        new RpcError(
+          Code.RESOURCE_EXHAUSTED,
+          `more than ${this.#host.options.maxConcurrentStreams} concurrent calls on one connection`,
+          { refused: true },
+        ),
+      )
+    }
     const handler = this.#host.lookup(route)
     if (handler === undefined)
       return this.#refuse(id, new RpcError(Code.NOT_FOUND, `no handler for route ${route}`))
@@ -215,7 +227,17 @@ export class ServerConnection implements CallHost {
       if (!this.#host.openSession()) {
         return this.#refuse(id, new RpcError(Code.RESOURCE_EXHAUSTED, 'too many open sessions'))
       }
-      const call = new ServerCall(this, id, route, kind, EMPTY_BUFFER, metadata, timeoutMs, handler, this.#ext)
+      const call = new ServerCall(
+        this,
+        id,
+        route,
+        kind,
+        EMPTY_BUFFER,
+        metadata,
+        timeoutMs,
+        handler,
+        this.#ext,
+      )
       this.#calls.set(id, call)
       if (payload.length > 0) call.deliver(payload)
       call.runHandler()
@@ -269,7 +291,9 @@ export class ServerConnection implements CallHost {
     if (this.#agreed) throw protocolError('second HELLO on one connection')
     const settings = this.#host.extensionSettings
     this.#agreed = Extensions.negotiate(settings, offer)
-    this.frames.sendEncoded(encodeControl(0, { kind: ControlKind.HELLO, capabilities: answer(settings, offer) }))
+    this.frames.sendEncoded(
+      encodeControl(0, { kind: ControlKind.HELLO, capabilities: answer(settings, offer) }),
+    )
   }
 
   /** From here on the client uses what we agreed: every id it opens after this frame. */

@@ -61,6 +61,7 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
       compression: this.options.compression,
       initialWindow: this.options.initialWindow,
       maxFrameSize: this.options.maxFrameSize,
+      maxConcurrentStreams: this.options.maxConcurrentStreams,
     }
   }
 
@@ -85,7 +86,8 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
 
   /** Adds middleware that runs around every handler (see Middleware). */
   use(middleware: Middleware): this {
-    if (typeof middleware !== 'function') throw new RpcError(Code.INVALID_ARGUMENT, 'middleware must be a function')
+    if (typeof middleware !== 'function')
+      throw new RpcError(Code.INVALID_ARGUMENT, 'middleware must be a function')
     this.#middleware.push(middleware)
     this.#composed.clear()
     return this
