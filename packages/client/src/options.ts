@@ -47,6 +47,11 @@ export interface PoolOptions {
   compression?: CompressionOptions | boolean
   /** Pings an idle connection to detect a server that vanished; `false` turns it off. */
   keepalive?: KeepaliveOptions | false
+  /**
+   * Accept any server certificate. Only for throwaway tests: it makes TLS worthless against an
+   * active attacker. `tls.rejectUnauthorized: false` is refused unless this is also set.
+   */
+  dangerouslyDisableServerVerification?: boolean
 }
 
 export interface ResolvedPoolOptions
@@ -63,11 +68,22 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
   if (!options.tls || typeof options.tls !== 'object') {
     invalidOption('tls', 'is required: pass { ca } to verify the server (see @srpc/tlsutil)')
   }
+  if (options.tls.rejectUnauthorized === false && options.dangerouslyDisableServerVerification !== true) {
+    invalidOption(
+      'tls.rejectUnauthorized',
+      'is false, which turns server verification off; pass { ca } instead, or set dangerouslyDisableServerVerification: true if you really mean it',
+    )
+  }
   const { host, port } = parseAddress(options.address, 'connect')
   return {
     host,
     port,
-    tls: options.tls,
+    tls: {
+      minVersion: 'TLSv1.2',
+      ...options.tls,
+      rejectUnauthorized: options.dangerouslyDisableServerVerification !== true,
+    },
+    dangerouslyDisableServerVerification: options.dangerouslyDisableServerVerification === true,
     size: positiveIntOption('size', options.size, DEFAULT_POOL_SIZE),
     connectTimeout: positiveIntOption('connectTimeout', options.connectTimeout, DEFAULT_CONNECT_TIMEOUT),
     maxFrameSize: positiveIntOption('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE),
