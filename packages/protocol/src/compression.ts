@@ -28,16 +28,22 @@ export interface ResolvedCompressionOptions {
   level: number
 }
 
-export function resolveCompressionOptions(options: CompressionOptions | boolean | undefined): ResolvedCompressionOptions {
+export function resolveCompressionOptions(
+  options: CompressionOptions | boolean | undefined,
+): ResolvedCompressionOptions {
   const o = typeof options === 'boolean' ? { enabled: options } : (options ?? {})
   const codecs = o.codecs ?? [...SUPPORTED_CODECS]
   for (const codec of codecs) {
     if (!(SUPPORTED_CODECS as readonly string[]).includes(codec)) {
-      invalidOption('compression.codecs', `has unknown codec ${JSON.stringify(codec)}; known: ${SUPPORTED_CODECS.join(', ')}`)
+      invalidOption(
+        'compression.codecs',
+        `has unknown codec ${JSON.stringify(codec)}; known: ${SUPPORTED_CODECS.join(', ')}`,
+      )
     }
   }
   const level = o.level ?? DEFAULT_COMPRESSION_LEVEL
-  if (!Number.isInteger(level) || level < 0 || level > 9) invalidOption('compression.level', `must be 0–9, got ${level}`)
+  if (!Number.isInteger(level) || level < 0 || level > 9)
+    invalidOption('compression.level', `must be 0–9, got ${level}`)
   return {
     enabled: o.enabled ?? true,
     codecs,
@@ -47,7 +53,10 @@ export function resolveCompressionOptions(options: CompressionOptions | boolean 
 }
 
 /** The first codec of `offered` (the client's preference order) that `accepted` also has. */
-export function negotiateCodec(offered: readonly string[] | undefined, accepted: readonly string[]): string | undefined {
+export function negotiateCodec(
+  offered: readonly string[] | undefined,
+  accepted: readonly string[],
+): string | undefined {
   return offered?.find((codec) => accepted.includes(codec))
 }
 
@@ -86,9 +95,13 @@ export function decompress(codec: string, value: Buffer, maxLength: number): Buf
     return inflateRawSync(value, { maxOutputLength: maxLength, finishFlush: constants.Z_SYNC_FLUSH })
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new RpcError(Code.RESOURCE_EXHAUSTED, `compressed value inflates past the limit of ${maxLength} bytes`, {
-        cause: err,
-      })
+      throw new RpcError(
+        Code.RESOURCE_EXHAUSTED,
+        `compressed value inflates past the limit of ${maxLength} bytes`,
+        {
+          cause: err,
+        },
+      )
     }
     throw new RpcError(Code.DATA_LOSS, 'compressed value is corrupt', { cause: err })
   }

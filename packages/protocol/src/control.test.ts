@@ -121,6 +121,12 @@ describe('control frames round-trip', () => {
     expect(roundTrip(0, small).decoded).toEqual(small)
   })
 
+  it('HELLO_ACK as a kind byte with no body, on id 0', () => {
+    const bytes = encodeControl(0, { kind: ControlKind.HELLO_ACK })
+    expect(bytes.toString('hex')).toBe(['01', '40', '0000000000000000', '0000', '00000001', '07'].join(''))
+    expect(roundTrip(0, { kind: ControlKind.HELLO_ACK }).decoded).toEqual({ kind: ControlKind.HELLO_ACK })
+  })
+
   it('WINDOW_UPDATE with credits from 0 to 2^32 - 1', () => {
     for (const bytes of [0, 1, 65536, 0xffff_ffff]) {
       expect(roundTrip(3, { kind: ControlKind.WINDOW_UPDATE, bytes }).decoded).toEqual({

@@ -1,6 +1,6 @@
-import { type Capabilities, EXTENSION_VERSION } from './control'
 import { Code } from './codes'
 import { Compressor, decompress, negotiateCodec, type ResolvedCompressionOptions } from './compression'
+import { type Capabilities, EXTENSION_VERSION } from './control'
 import { Flags } from './flags'
 import { RpcError } from './rpc-error'
 
@@ -85,10 +85,14 @@ export class Extensions {
 
   static negotiate(settings: ExtensionSettings, peer: Capabilities): Extensions {
     const features = new Set(peer.features.filter((f) => settings.features.includes(f)))
-    const codec = features.has('compression') ? negotiateCodec(peer.codecs, settings.compression.codecs) : undefined
+    const codec = features.has('compression')
+      ? negotiateCodec(peer.codecs, settings.compression.codecs)
+      : undefined
     if (codec === undefined) features.delete('compression')
     const compressor =
-      codec !== undefined && settings.compression.enabled ? new Compressor(codec, settings.compression) : undefined
+      codec !== undefined && settings.compression.enabled
+        ? new Compressor(codec, settings.compression)
+        : undefined
     if (features.has('flow') && !peer.initialWindow) features.delete('flow')
     return new Extensions(
       features,
@@ -122,7 +126,10 @@ export class Extensions {
   decodePayload(flags: number, payload: Buffer, maxLength: number): Buffer {
     if (!(flags & Flags.COMPRESSED)) return payload
     if (this.codec === undefined) {
-      throw new RpcError(Code.PROTOCOL_ERROR, 'compressed frame on a connection that did not negotiate compression')
+      throw new RpcError(
+        Code.PROTOCOL_ERROR,
+        'compressed frame on a connection that did not negotiate compression',
+      )
     }
     return decompress(this.codec, payload, maxLength)
   }

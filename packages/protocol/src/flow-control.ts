@@ -58,7 +58,10 @@ export class SendWindow {
     if (this.#error) return Promise.reject(this.#error)
     if (this.#pending.length >= MAX_PENDING_SENDS) {
       return Promise.reject(
-        new RpcError(Code.RESOURCE_EXHAUSTED, `${MAX_PENDING_SENDS} sends already wait for credit: await each send`),
+        new RpcError(
+          Code.RESOURCE_EXHAUSTED,
+          `${MAX_PENDING_SENDS} sends already wait for credit: await each send`,
+        ),
       )
     }
     return new Promise((resolve, reject) => {
@@ -103,7 +106,10 @@ export class ReceiveWindow {
   /** Accounts for an arriving message; throws PROTOCOL_ERROR if the sender had no credit for it. */
   receive(size: number): void {
     if (this.#received >= this.window + this.#granted) {
-      throw new RpcError(Code.PROTOCOL_ERROR, `flow control violated: ${this.#received} bytes sent on a window of ${this.window + this.#granted}`)
+      throw new RpcError(
+        Code.PROTOCOL_ERROR,
+        `flow control violated: ${this.#received} bytes sent on a window of ${this.window + this.#granted}`,
+      )
     }
     this.#received += size
   }

@@ -1,5 +1,5 @@
-import type { Socket } from 'node:net'
 import { randomBytes } from 'node:crypto'
+import type { Socket } from 'node:net'
 import { Code } from './codes'
 import { ControlKind, encodeControl } from './control'
 import { Flags } from './flags'
@@ -160,7 +160,9 @@ export class FrameConnection {
         this.#armKeepalive(keepalive.interval, () => this.#keepaliveIdleCheck())
         return
       }
-      this.destroy(new RpcError(Code.UNAVAILABLE, `no answer to a keepalive ping within ${keepalive.timeout} ms`))
+      this.destroy(
+        new RpcError(Code.UNAVAILABLE, `no answer to a keepalive ping within ${keepalive.timeout} ms`),
+      )
     })
   }
 

@@ -1,5 +1,16 @@
 export { Code, isCode } from './codes'
 export {
+  type CompressionOptions,
+  Compressor,
+  DEFAULT_COMPRESSION_LEVEL,
+  DEFAULT_COMPRESSION_THRESHOLD,
+  decompress,
+  negotiateCodec,
+  type ResolvedCompressionOptions,
+  resolveCompressionOptions,
+  SUPPORTED_CODECS,
+} from './compression'
+export {
   type Capabilities,
   ControlKind,
   type ControlMessage,
@@ -8,7 +19,23 @@ export {
   encodeControl,
 } from './control'
 export { type Deadline, DeadlineScheduler, deadlines } from './deadline-scheduler'
+export {
+  ALL_FEATURES,
+  announce,
+  answer,
+  type ExtensionSettings,
+  Extensions,
+  type Feature,
+} from './extensions'
 export { describeFlags, EXTENSION_FLAGS_MASK, Flags, V1_FLAGS_MASK } from './flags'
+export {
+  DEFAULT_INITIAL_WINDOW,
+  MAX_PENDING_SENDS,
+  MESSAGE_OVERHEAD,
+  messageCost,
+  ReceiveWindow,
+  SendWindow,
+} from './flow-control'
 export {
   encodeFrame,
   encodeHeader,
@@ -50,25 +77,5 @@ export {
   resolveKeepalive,
 } from './options'
 export { decodeErrorValue, encodeErrorValue, fromPlatformError, RpcError } from './rpc-error'
-export {
-  DEFAULT_INITIAL_WINDOW,
-  MAX_PENDING_SENDS,
-  MESSAGE_OVERHEAD,
-  messageCost,
-  ReceiveWindow,
-  SendWindow,
-} from './flow-control'
-export {
-  type CompressionOptions,
-  Compressor,
-  DEFAULT_COMPRESSION_LEVEL,
-  DEFAULT_COMPRESSION_THRESHOLD,
-  decompress,
-  negotiateCodec,
-  resolveCompressionOptions,
-  type ResolvedCompressionOptions,
-  SUPPORTED_CODECS,
-} from './compression'
-export { ALL_FEATURES, announce, answer, type ExtensionSettings, Extensions, type Feature } from './extensions'
-export { StreamSender } from './stream-sender'
 export { StreamReceiver, type StreamReceiverHooks } from './stream-receiver'
+export { StreamSender } from './stream-sender'
