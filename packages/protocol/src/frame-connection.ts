@@ -23,6 +23,15 @@ export interface FrameConnectionHandlers {
 
 export type FrameConnectionState = 'open' | 'closing' | 'closed'
 
+export interface FrameConnectionOptions extends FrameDecoderOptions {
+  /**
+   * Stop reading while our writes are backed up. A server sets this: a client that sends
+   * requests but never reads the replies then stops being read, instead of making the server
+   * buffer replies without bound. (A client must not: two peers doing it can deadlock.)
+   */
+  pauseReadingWhileBackedUp?: boolean
+}
+
 /**
  * The framing layer shared by client and server: decodes frames from a socket and writes
  * frames to it. Writes made in one event-loop turn leave in one batch (one syscall, one TLS
@@ -41,6 +50,7 @@ export class FrameConnection {
   #drain: { promise: Promise<void>; resolve: () => void; reject: (err: RpcError) => void } | null = null
   #pauses = 0
   #closeError: RpcError | undefined
+  #pauseWhileBackedUp: boolean
   /** Set by every chunk received; the keepalive checks and clears it. */
   #heard = true
   #keepalive: { interval: number; timeout: number; timer: NodeJS.Timeout | undefined } | undefined
@@ -49,10 +59,11 @@ export class FrameConnection {
     this.#flushBatch()
   }
 
-  constructor(socket: Socket, handlers: FrameConnectionHandlers, options: FrameDecoderOptions = {}) {
+  constructor(socket: Socket, handlers: FrameConnectionHandlers, options: FrameConnectionOptions = {}) {
     this.socket = socket
     this.#handlers = handlers
     this.#decoder = new FrameDecoder(options)
+    this.#pauseWhileBackedUp = options.pauseReadingWhileBackedUp === true
     socket.setNoDelay(true)
     socket.on('data', (chunk: Buffer) => this.#onData(chunk))
     socket.on('drain', () => this.#onDrain())
@@ -225,7 +236,10 @@ export class FrameConnection {
       for (const buf of batch) ok = this.socket.write(buf)
       this.socket.uncork()
     }
-    if (!ok) this.#backedUp = true
+    if (!ok && !this.#backedUp) {
+      this.#backedUp = true
+      if (this.#pauseWhileBackedUp) this.pause()
+    }
   }
 
   #onData(chunk: Buffer): void {
@@ -240,6 +254,7 @@ export class FrameConnection {
   }
 
   #onDrain(): void {
+    if (this.#backedUp && this.#pauseWhileBackedUp) this.resume()
     this.#backedUp = false
     const drain = this.#drain
     this.#drain = null

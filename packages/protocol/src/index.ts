@@ -52,7 +52,12 @@ export {
   writeHeader,
   writeId,
 } from './frame'
-export { FrameConnection, type FrameConnectionHandlers, type FrameConnectionState } from './frame-connection'
+export {
+  FrameConnection,
+  type FrameConnectionHandlers,
+  type FrameConnectionOptions,
+  type FrameConnectionState,
+} from './frame-connection'
 export {
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_MAX_TYPE_LENGTH,

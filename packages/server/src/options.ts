@@ -20,6 +20,12 @@ export const DEFAULT_MAX_SESSIONS = 1024
 /** Like HTTP/2's SETTINGS_MAX_CONCURRENT_STREAMS; generous, since a call costs a few hundred bytes. */
 export const DEFAULT_MAX_CONCURRENT_STREAMS = 1024
 export const DEFAULT_SHUTDOWN_TIMEOUT = 5000
+/** Open connections beyond which new ones are told RESOURCE_EXHAUSTED and closed. */
+export const DEFAULT_MAX_CONNECTIONS = 16_384
+/** A client must finish its TLS handshake within this (ms): slowloris protection. */
+export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000
+/** A connection with no call for this long (ms) is closed (GOAWAY first); 0 keeps it forever. */
+export const DEFAULT_IDLE_TIMEOUT = 300_000
 /** Idle time before the server pings a client, and how long it waits for the answer (ms). */
 export const DEFAULT_KEEPALIVE = { interval: 60_000, timeout: 20_000 }
 /** Bytes queued for one stream or session before the connection stops reading (v1 peers). */
@@ -49,6 +55,12 @@ export interface ServerOptions {
    * which queue or use another connection instead of exceeding it; calls past it are refused.
    */
   maxConcurrentStreams?: number
+  /** Most open connections; past it a new connection gets a RESOURCE_EXHAUSTED error frame and is closed. */
+  maxConnections?: number
+  /** Time a client has to complete the TLS handshake, ms. */
+  handshakeTimeout?: number
+  /** Time a connection may stay without any call before the server closes it, ms (0: never). */
+  idleTimeout?: number
   /** Receive window per stream direction offered to srpc clients, bytes. */
   initialWindow?: number
   /** Payload compression for srpc clients that ask for it; `false` turns it off. */
@@ -91,6 +103,13 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
       DEFAULT_MAX_CONCURRENT_STREAMS,
     ),
     initialWindow: positiveIntOption('initialWindow', options.initialWindow, DEFAULT_INITIAL_WINDOW),
+    maxConnections: positiveIntOption('maxConnections', options.maxConnections, DEFAULT_MAX_CONNECTIONS),
+    handshakeTimeout: positiveIntOption(
+      'handshakeTimeout',
+      options.handshakeTimeout,
+      DEFAULT_HANDSHAKE_TIMEOUT,
+    ),
+    idleTimeout: nonNegativeIntOption('idleTimeout', options.idleTimeout, DEFAULT_IDLE_TIMEOUT),
     compression: resolveCompressionOptions(options.compression),
     keepalive: resolveKeepalive(options.keepalive, DEFAULT_KEEPALIVE),
   }

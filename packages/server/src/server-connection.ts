@@ -54,6 +54,9 @@ export class ServerConnection implements CallHost {
   /** Highest id seen, to tell a late frame for a finished call from a frame for an id never opened. */
   #highestId: FrameId = 0
   #goawaySent = false
+  #idleTimer: NodeJS.Timeout | undefined
+  /** When the last call finished (performance.now()). */
+  #idleSince = performance.now()
 
   constructor(socket: TLSSocket, host: ConnectionHost) {
     this.#host = host
@@ -65,8 +68,28 @@ export class ServerConnection implements CallHost {
         onFrame: (frame) => this.#onFrame(frame),
         onClose: (error) => this.#onClose(error),
       },
-      { maxFrameSize: host.options.maxFrameSize, maxTypeLength: host.options.maxRouteLength },
+      {
+        maxFrameSize: host.options.maxFrameSize,
+        maxTypeLength: host.options.maxRouteLength,
+        pauseReadingWhileBackedUp: true,
+      },
     )
+    if (host.options.idleTimeout > 0) this.#armIdleCheck(host.options.idleTimeout)
+  }
+
+  #armIdleCheck(delay: number): void {
+    this.#idleTimer = setTimeout(() => this.#checkIdle(), delay)
+    this.#idleTimer.unref()
+  }
+
+  /** Closes a connection that carried no call for idleTimeout ms (one timer per connection, no per-call work). */
+  #checkIdle(): void {
+    const idleTimeout = this.#host.options.idleTimeout
+    if (this.#calls.size > 0) return this.#armIdleCheck(idleTimeout)
+    const idleFor = performance.now() - this.#idleSince
+    if (idleFor < idleTimeout) return this.#armIdleCheck(idleTimeout - idleFor)
+    this.#idleTimer = undefined
+    this.drain()
   }
 
   get activeCalls(): number {
@@ -100,6 +123,7 @@ export class ServerConnection implements CallHost {
 
   callFinished(call: ServerCall): void {
     if (this.#calls.get(call.id) === call) this.#calls.delete(call.id)
+    if (this.#calls.size === 0) this.#idleSince = performance.now()
     if (call.kind === 'session') this.#host.closeSession()
     if (this.#host.draining && this.#calls.size === 0 && !this.#goawaySent) this.frames.close()
   }
@@ -144,7 +168,8 @@ export class ServerConnection implements CallHost {
       throw protocolError('metadata flag used but not negotiated')
     }
     const id = frame.id
-    if (id > this.#highestId) this.#highestId = id
+    const highestBefore = this.#highestId
+    if (id > highestBefore) this.#highestId = id
     if (flags & Flags.REQUEST) {
       if (flags & (Flags.STREAM_END | Flags.ERROR))
         throw protocolError(`invalid request flags 0x${flags.toString(16)}`)
@@ -156,7 +181,7 @@ export class ServerConnection implements CallHost {
       if (call === undefined) {
         if (frame.type.length > 0 && !(flags & Flags.STREAM_END)) return this.#open(frame, 'session')
         // A late message for a session that already finished: discard. An id never used is a lie.
-        if (frame.type.length === 0 && id <= this.#highestId) return
+        if (frame.type.length === 0 && id <= highestBefore) return
         throw protocolError(`stream frame for unknown session ${id}`)
       }
       if (call.kind !== 'session') throw protocolError(`stream frame for request ${id}`)
@@ -305,6 +330,7 @@ export class ServerConnection implements CallHost {
   }
 
   #onClose(error: RpcError | undefined): void {
+    clearTimeout(this.#idleTimer)
     const reason = new RpcError(Code.UNAVAILABLE, 'connection closed', { cause: error })
     for (const call of [...this.#calls.values()]) call.abort(reason)
     this.#calls.clear()

@@ -21,8 +21,10 @@ export interface ServerEvents {
   connection: [peer: { address: string | undefined; port: number | undefined }]
   /** A client connection closed; `error` is set when it did not close cleanly. */
   disconnect: [error: RpcError | undefined]
-  /** Something went wrong that no caller will see: a handler threw a non-RpcError, a TLS handshake failed. */
+  /** Something went wrong that no caller will see: a handler threw a non-RpcError. */
   error: [error: Error]
+  /** A client failed before it had a connection: TLS handshake error or timeout, non-TLS bytes. */
+  clientError: [error: Error]
 }
 
 /**
@@ -98,10 +100,19 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
     if (this.#state !== 'idle') {
       return Promise.reject(new RpcError(Code.FAILED_PRECONDITION, `cannot listen: server is ${this.#state}`))
     }
-    const tls = createServer({ minVersion: 'TLSv1.2', ...this.options.tls })
+    const tls = createServer({
+      minVersion: 'TLSv1.2',
+      ...this.options.tls,
+      handshakeTimeout: this.options.handshakeTimeout,
+    })
     this.#tls = tls
     tls.on('secureConnection', (socket: TLSSocket) => this.#accept(socket))
-    tls.on('tlsClientError', (err) => this.emit('error', err))
+    // Garbage, stalled handshakes and bad certificates: the socket is already gone; tell observers.
+    // Node leaves the socket open when this event has a listener: close it ourselves.
+    tls.on('tlsClientError', (err, socket) => {
+      socket.destroy()
+      this.emit('clientError', err)
+    })
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => {
         this.#tls = undefined
@@ -169,6 +180,17 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
   #accept(socket: TLSSocket): void {
     if (this.draining) {
       socket.destroy()
+      return
+    }
+    if (this.#connections.size >= this.options.maxConnections) {
+      // Tell the client why before closing, so it backs off instead of retrying blindly.
+      const refused = new ServerConnection(socket, this)
+      refused.frames.failConnection(
+        new RpcError(
+          Code.RESOURCE_EXHAUSTED,
+          `server has ${this.options.maxConnections} connections already`,
+        ),
+      )
       return
     }
     const connection = new ServerConnection(socket, this)

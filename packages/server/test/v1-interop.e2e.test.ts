@@ -1,68 +1,8 @@
-import { connect, type TLSSocket } from 'node:tls'
-import { encodeFrame, Flags, type Frame, FrameDecoder } from '@srpc/protocol'
+import { encodeFrame, Flags } from '@srpc/protocol'
 import { selfSigned } from '@srpc/tlsutil'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { Server } from '../src/index'
-
-/** A client that knows only the v1 frame: no HELLO, no extensions. */
-class V1Client {
-  #socket: TLSSocket
-  #decoder = new FrameDecoder()
-  #frames: Frame[] = []
-  #waiters: (() => void)[] = []
-
-  constructor(socket: TLSSocket) {
-    this.#socket = socket
-    socket.on('data', (chunk: Buffer) => {
-      this.#decoder.push(chunk, (frame) => this.#frames.push(frame))
-      for (const w of this.#waiters.splice(0)) w()
-    })
-  }
-
-  static open(port: number, ca: string): Promise<V1Client> {
-    return new Promise((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port, ca }, () => resolve(new V1Client(socket)))
-      socket.once('error', reject)
-    })
-  }
-
-  send(flags: number, id: number | bigint, type: string, value: string): void {
-    this.#socket.write(encodeFrame(flags, id, type, Buffer.from(value)))
-  }
-
-  /** Waits (at most 2 s) until `count` frames arrived, then returns them all. */
-  async frames(count: number): Promise<Frame[]> {
-    const deadline = Date.now() + 2000
-    while (this.#frames.length < count) {
-      if (Date.now() > deadline) throw new Error(`only ${this.#frames.length} of ${count} frames arrived`)
-      await new Promise<void>((resolve) => {
-        this.#waiters.push(resolve)
-        setTimeout(resolve, 50)
-      })
-    }
-    return this.#frames.splice(0, count)
-  }
-
-  sendRaw(bytes: Buffer): void {
-    this.#socket.write(bytes)
-  }
-
-  /** Resolves when the server closed the connection (at most 2 s). */
-  closed(): Promise<void> {
-    if (this.#socket.destroyed || this.#socket.readableEnded) return Promise.resolve()
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('server did not close the connection')), 2000)
-      this.#socket.once('close', () => {
-        clearTimeout(timer)
-        resolve()
-      })
-    })
-  }
-
-  close(): void {
-    this.#socket.destroy()
-  }
-}
+import { RawClient as V1Client } from './raw-client'
 
 let tls: Awaited<ReturnType<typeof selfSigned>>
 beforeAll(async () => {
