@@ -9,5 +9,7 @@ export const sharedTestConfig = defineConfig({
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',
+    // Every test file must close what it opened (sockets, servers, timers).
+    setupFiles: [new URL('./vitest.leaks.ts', import.meta.url).pathname],
   },
 })

@@ -19,9 +19,11 @@ for (const group of ['packages', 'apps']) {
     passed += report.numPassedTests
     failed += report.numFailedTests
     skipped += report.numPendingTests + report.numTodoTests
-    // A suite that failed to load counts as a failure even though it reports no tests.
+    // A file that failed outside its tests (did not load, a hook threw, it leaked handles)
+    // counts as one failure even though each of its tests passed.
     for (const suite of report.testResults ?? []) {
-      if (suite.status === 'failed' && (suite.assertionResults ?? []).length === 0) failed++
+      const testFailed = (suite.assertionResults ?? []).some((a) => a.status === 'failed')
+      if (suite.status === 'failed' && !testFailed) failed++
     }
   }
 }
