@@ -84,6 +84,33 @@ export class RawClient {
     return message.capabilities
   }
 
+  /**
+   * Waits until a frame with `id` arrives ('answered'), the server closes the connection
+   * ('closed'), or `timeoutMs` passes ('timeout'). Frames before it are dropped.
+   */
+  async until(id: number, timeoutMs = 2000): Promise<'answered' | 'closed' | 'timeout'> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const index = this.#frames.findIndex((f) => f.id === id)
+      if (index >= 0) {
+        this.#frames.splice(0, index + 1)
+        return 'answered'
+      }
+      if (this.#socket.destroyed || this.#socket.readableEnded) return 'closed'
+      if (Date.now() > deadline) return 'timeout'
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer)
+          this.#socket.off('close', done)
+          resolve()
+        }
+        const timer = setTimeout(done, 50)
+        this.#waiters.push(done)
+        this.#socket.once('close', done)
+      })
+    }
+  }
+
   get socket(): TLSSocket {
     return this.#socket
   }
