@@ -86,6 +86,9 @@ export function fromPlatformError(err: unknown, context: string): RpcError {
     case 'CERT_NOT_YET_VALID':
     case 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED':
     case 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE':
+    case 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA':
+    case 'ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR':
+    case 'ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE':
       return new RpcError(Code.UNAUTHENTICATED, `${context}: ${detail}`, { cause: err })
     default:
       return new RpcError(Code.UNAVAILABLE, `${context}: ${detail}`, { cause: err })
