@@ -1,4 +1,4 @@
-import { constants, deflateRawSync, inflateRawSync } from 'node:zlib'
+import { deflateRawSync, inflateRawSync } from 'node:zlib'
 import { Code } from './codes'
 import { invalidOption, nonNegativeIntOption } from './options'
 import { RpcError } from './rpc-error'
@@ -114,7 +114,8 @@ export class Compressor {
 export function decompress(codec: string, value: Buffer, maxLength: number): Buffer {
   if (codec !== 'deflate') throw new RpcError(Code.PROTOCOL_ERROR, `compressed with unknown codec ${codec}`)
   try {
-    return inflateRawSync(value, { maxOutputLength: maxLength, finishFlush: constants.Z_SYNC_FLUSH })
+    // Z_FINISH (the default): a stream cut short is corrupt, not a shorter message.
+    return inflateRawSync(value, { maxOutputLength: maxLength })
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
       throw new RpcError(

@@ -36,6 +36,22 @@ function expectProtocolError(fn: () => unknown): void {
 
 const PING_PAYLOAD = Buffer.from('0102030405060708', 'hex')
 
+/** A GOAWAY value with last id 1 and `reason` as its text. */
+const goaway = (reason: string): Buffer =>
+  Buffer.concat([Buffer.of(0x05), Buffer.from('0000000000000001', 'hex'), Buffer.from(reason, 'utf8')])
+
+function expectInvalidArgument(fn: () => unknown): RpcError {
+  let thrown: unknown
+  try {
+    fn()
+  } catch (err) {
+    thrown = err
+  }
+  expect(thrown).toBeInstanceOf(RpcError)
+  expect((thrown as RpcError).code).toBe(Code.INVALID_ARGUMENT)
+  return thrown as RpcError
+}
+
 describe('control frames on the wire', () => {
   it('are frames with flags exactly CONTROL, an empty type and the kind as the first value byte', () => {
     const bytes = encodeControl(0, { kind: ControlKind.PING, payload: PING_PAYLOAD })
@@ -178,6 +194,21 @@ describe('decodeControl is lenient where the notes allow and strict elsewhere', 
     })
   })
 
+  it('reads a GOAWAY reason object without a known code as UNAVAILABLE, keeping a string message', () => {
+    expect(decodeControl(controlFrame(goaway('{"code":"NOPE","message":"bye","extra":1}')))).toEqual({
+      kind: ControlKind.GOAWAY,
+      lastId: 1,
+      code: Code.UNAVAILABLE,
+      message: 'bye',
+    })
+    expect(decodeControl(controlFrame(goaway('{"code":"INTERNAL","message":7}')))).toEqual({
+      kind: ControlKind.GOAWAY,
+      lastId: 1,
+      code: Code.INTERNAL,
+      message: '',
+    })
+  })
+
   it('reads a GOAWAY with no reason as UNAVAILABLE with an empty message', () => {
     const value = Buffer.alloc(9)
     value[0] = 0x05
@@ -205,6 +236,15 @@ describe('decodeControl is lenient where the notes allow and strict elsewhere', 
     ],
     ['a WINDOW_UPDATE with 3 bytes', Buffer.of(0x06, 0, 0, 1)],
     ['a WINDOW_UPDATE with 5 bytes', Buffer.of(0x06, 0, 0, 0, 1, 0)],
+    ['a HELLO whose body is empty', Buffer.of(0x01)],
+    ['a HELLO whose body is a JSON array', Buffer.from('\x01[]', 'latin1')],
+    ['a GOAWAY whose reason is JSON null', goaway('null')],
+    ['a GOAWAY whose reason is a JSON number', goaway('5')],
+    ['a GOAWAY whose reason is a JSON string', goaway('"x"')],
+    ['a GOAWAY whose reason is a JSON array', goaway('[{"code":"UNAVAILABLE"}]')],
+    ['a GOAWAY whose reason is only whitespace', goaway(' ')],
+    ['a HELLO_ACK with a body byte', Buffer.of(0x07, 0x00)],
+    ['a HELLO_ACK with a JSON body', Buffer.from('\x07{}', 'latin1')],
   ]
   for (const [name, value] of malformed) {
     it(`rejects ${name} with PROTOCOL_ERROR`, () => {
@@ -226,5 +266,21 @@ describe('encodeControl input checks', () => {
         expect(RpcError.is(thrown, Code.INVALID_ARGUMENT)).toBe(true)
       }
     }
+  })
+
+  it('refuses a WINDOW_UPDATE credit outside 0..2^32 - 1 or not an integer with INVALID_ARGUMENT', () => {
+    for (const bytes of [-1, 0x1_0000_0000, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      const err = expectInvalidArgument(() => encodeControl(1, { kind: ControlKind.WINDOW_UPDATE, bytes }))
+      expect(err.message).toContain('window update')
+    }
+  })
+
+  it('encodes the WINDOW_UPDATE bounds 0 and 2^32 - 1', () => {
+    expect(encodeControl(1, { kind: ControlKind.WINDOW_UPDATE, bytes: 0 }).subarray(HEADER_SIZE)).toEqual(
+      Buffer.of(0x06, 0, 0, 0, 0),
+    )
+    expect(
+      encodeControl(1, { kind: ControlKind.WINDOW_UPDATE, bytes: 0xffff_ffff }).subarray(HEADER_SIZE),
+    ).toEqual(Buffer.of(0x06, 0xff, 0xff, 0xff, 0xff))
   })
 })

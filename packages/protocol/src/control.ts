@@ -46,6 +46,8 @@ export type ControlMessage =
   | { kind: typeof ControlKind.HELLO_ACK }
 
 export const EXTENSION_VERSION = 1
+/** Largest credit one WINDOW_UPDATE can carry: its body is a u32. */
+const MAX_WINDOW_UPDATE = 0xffff_ffff
 
 export function encodeControl(id: FrameId, message: ControlMessage): Buffer {
   return encodeFrame(Flags.CONTROL, id, '', encodeControlValue(message))
@@ -75,6 +77,13 @@ function encodeControlValue(message: ControlMessage): Buffer {
     case ControlKind.HELLO_ACK:
       return Buffer.of(message.kind)
     case ControlKind.WINDOW_UPDATE: {
+      const bytes = message.bytes
+      if (!Number.isInteger(bytes) || bytes < 0 || bytes > MAX_WINDOW_UPDATE) {
+        throw new RpcError(
+          Code.INVALID_ARGUMENT,
+          `window update must be an integer 0..${MAX_WINDOW_UPDATE} bytes, got ${bytes}`,
+        )
+      }
       const out = Buffer.allocUnsafe(5)
       out[0] = message.kind
       out.writeUInt32BE(message.bytes, 1)
@@ -107,21 +116,19 @@ export function decodeControl(frame: Frame): ControlMessage | undefined {
     case ControlKind.GOAWAY: {
       if (body.length < 8) throw protocolError('goaway frame too short')
       const lastId = readId(body, 0)
-      let code: Code = Code.UNAVAILABLE
-      let message = ''
-      try {
-        const parsed = JSON.parse(body.subarray(8).toString('utf8') || '{}') as {
-          code?: unknown
-          message?: unknown
-        }
-        if (isCode(parsed.code)) code = parsed.code
-        if (typeof parsed.message === 'string') message = parsed.message
-      } catch {
-        throw protocolError('goaway reason is not JSON')
+      // No reason at all is allowed: UNAVAILABLE with an empty message.
+      const reason: Record<string, unknown> =
+        body.length === 8 ? {} : parseJsonObject(body.subarray(8), 'goaway reason')
+      return {
+        kind,
+        lastId,
+        code: isCode(reason.code) ? reason.code : Code.UNAVAILABLE,
+        message: typeof reason.message === 'string' ? reason.message : '',
       }
-      return { kind, lastId, code, message }
     }
     case ControlKind.HELLO_ACK:
+      // Nothing to read, so nothing may be there: extra bytes mean the peer meant something else.
+      if (body.length !== 0) throw protocolError('HELLO_ACK carries no body')
       return { kind }
     case ControlKind.WINDOW_UPDATE:
       if (body.length !== 4) throw protocolError('window update must carry 4 bytes')
@@ -131,16 +138,26 @@ export function decodeControl(frame: Frame): ControlMessage | undefined {
   }
 }
 
-function parseCapabilities(body: Buffer): Capabilities {
+/**
+ * Parses a body that must be a JSON object (HELLO capabilities, GOAWAY reason). Valid JSON
+ * that is not an object (null, a number, a string, an array) is a PROTOCOL_ERROR too, so a
+ * peer's mistake is reported rather than half-read.
+ */
+function parseJsonObject(body: Buffer, what: string): Record<string, unknown> {
   let parsed: unknown
   try {
     parsed = JSON.parse(body.toString('utf8'))
   } catch {
-    throw protocolError('hello capabilities are not JSON')
+    throw protocolError(`${what} is not JSON`)
   }
-  if (parsed === null || typeof parsed !== 'object')
-    throw protocolError('hello capabilities must be an object')
-  const raw = parsed as Record<string, unknown>
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw protocolError(`${what} must be a JSON object`)
+  }
+  return parsed as Record<string, unknown>
+}
+
+function parseCapabilities(body: Buffer): Capabilities {
+  const raw = parseJsonObject(body, 'hello capabilities')
   const caps: Capabilities = {
     version: typeof raw.version === 'number' ? raw.version : 1,
     features: Array.isArray(raw.features)

@@ -38,7 +38,10 @@ export function announce(settings: ExtensionSettings): Capabilities {
  */
 export function answer(settings: ExtensionSettings, offer: Capabilities): Capabilities {
   const mine = announce(settings)
-  const features = offer.features.filter((f) => mine.features.includes(f))
+  // Flow control needs the client's window: without one it is off for both sides.
+  const features = offer.features.filter(
+    (f) => mine.features.includes(f) && (f !== 'flow' || !!offer.initialWindow),
+  )
   const codec = negotiateCodec(offer.codecs, mine.codecs ?? [])
   const caps: Capabilities = {
     ...mine,

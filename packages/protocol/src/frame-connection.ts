@@ -3,8 +3,8 @@ import type { Socket } from 'node:net'
 import { Code } from './codes'
 import { ControlKind, encodeControl } from './control'
 import { Flags } from './flags'
-import { encodeFrame, encodeHeader, type Frame, type FrameId } from './frame'
-import { FrameDecoder, type FrameDecoderOptions } from './frame-decoder'
+import { encodeFrame, encodeHeader, type Frame, type FrameId, HEADER_SIZE } from './frame'
+import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, type FrameDecoderOptions } from './frame-decoder'
 import { encodeErrorValue, fromPlatformError, RpcError } from './rpc-error'
 
 /** Values at least this large are written after their header without being copied into it. */
@@ -103,9 +103,27 @@ export class FrameConnection {
     return this.#drain.promise
   }
 
-  /** Queues one frame. Returns false when the socket is backed up (the frame is still queued). */
+  /**
+   * Largest frame the peer accepts (its HELLO says; the v1 default otherwise). A bigger frame
+   * would make the peer close the whole connection, so sendFrame refuses it for this call alone.
+   */
+  maxOutgoingFrameSize = DEFAULT_MAX_FRAME_SIZE
+
+  /**
+   * Queues one frame. Returns false when the socket is backed up (the frame is still queued).
+   * Throws RESOURCE_EXHAUSTED, sending nothing, for a frame larger than the peer accepts.
+   */
   sendFrame(flags: number, id: FrameId, type: string, value: Uint8Array): boolean {
     if (this.#state !== 'open') return false
+    if (HEADER_SIZE + value.byteLength + type.length * 3 > this.maxOutgoingFrameSize) {
+      const size = HEADER_SIZE + value.byteLength + Buffer.byteLength(type)
+      if (size > this.maxOutgoingFrameSize) {
+        throw new RpcError(
+          Code.RESOURCE_EXHAUSTED,
+          `message of ${size} bytes is larger than the peer accepts (${this.maxOutgoingFrameSize})`,
+        )
+      }
+    }
     if (value.byteLength >= SEPARATE_VALUE_THRESHOLD) {
       this.#enqueue(encodeHeader(flags, id, type, value.byteLength))
       this.#enqueue(value as Buffer)

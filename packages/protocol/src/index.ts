@@ -76,11 +76,13 @@ export {
 export {
   invalidOption,
   type KeepaliveOptions,
+  MAX_INITIAL_WINDOW,
   nonNegativeIntOption,
   parseAddress,
   positiveIntOption,
   resolveKeepalive,
+  windowOption,
 } from './options'
 export { decodeErrorValue, encodeErrorValue, fromPlatformError, RpcError } from './rpc-error'
 export { StreamReceiver, type StreamReceiverHooks } from './stream-receiver'
-export { StreamSender } from './stream-sender'
+export { rejected, StreamSender } from './stream-sender'

@@ -56,3 +56,14 @@ export function resolveKeepalive(
     timeout: positiveIntOption('keepalive.timeout', value?.timeout, defaults.timeout),
   }
 }
+
+/** Largest flow-control window: credit grants travel in a u32, and 2 GiB is more than any need. */
+export const MAX_INITIAL_WINDOW = 2 ** 31 - 1
+
+/** A flow-control window option, bytes. */
+export function windowOption(name: string, value: number | undefined, fallback: number): number {
+  const window = positiveIntOption(name, value, fallback)
+  if (window > MAX_INITIAL_WINDOW)
+    invalidOption(name, `must be at most ${MAX_INITIAL_WINDOW} bytes, got ${window}`)
+  return window
+}

@@ -25,7 +25,9 @@ export class StreamReceiver {
     const window = ext.flow ? new ReceiveWindow(ext.receiveWindow) : undefined
     this.#window = window
     this.queue = new MessageQueue({
-      highWaterMark: hooks.highWaterMark,
+      // With flow control the window bounds the queue (a sender past it is a protocol error), so
+      // one slow reader never pauses the connection; the high-water mark is for v1 peers only.
+      highWaterMark: window ? Number.POSITIVE_INFINITY : hooks.highWaterMark,
       onOverflow: () => hooks.pauseReading(),
       onDrained: () => hooks.resumeReading(),
       onConsume: window

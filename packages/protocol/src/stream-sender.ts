@@ -64,10 +64,21 @@ export class StreamSender {
   }
 
   #send(flags: number, data: Buffer): Promise<void> {
-    if (this.#error) return Promise.reject(this.#error)
+    if (this.#error) return rejected(this.#error)
     const { flag, payload } = this.#ext.encodePayload(data)
-    return this.#write(flags | flag, payload) ? RESOLVED : this.#whenWritable()
+    try {
+      return this.#write(flags | flag, payload) ? RESOLVED : this.#whenWritable()
+    } catch (err) {
+      return rejected(err)
+    }
   }
 }
 
 function noop(): void {}
+
+/** A rejection that stays quiet if the caller never looks at it (a send whose promise is dropped). */
+export function rejected(error: unknown): Promise<never> {
+  const promise = Promise.reject(error)
+  promise.catch(noop)
+  return promise
+}

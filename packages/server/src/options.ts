@@ -12,6 +12,7 @@ import {
   type ResolvedCompressionOptions,
   resolveCompressionOptions,
   resolveKeepalive,
+  windowOption,
 } from '@srpc/protocol'
 
 export const DEFAULT_WORKERS = 64
@@ -102,7 +103,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
       options.maxConcurrentStreams,
       DEFAULT_MAX_CONCURRENT_STREAMS,
     ),
-    initialWindow: positiveIntOption('initialWindow', options.initialWindow, DEFAULT_INITIAL_WINDOW),
+    initialWindow: windowOption('initialWindow', options.initialWindow, DEFAULT_INITIAL_WINDOW),
     maxConnections: positiveIntOption('maxConnections', options.maxConnections, DEFAULT_MAX_CONNECTIONS),
     handshakeTimeout: positiveIntOption(
       'handshakeTimeout',

@@ -8,6 +8,7 @@ import {
   type FrameId,
   type Metadata,
   RpcError,
+  rejected,
   StreamReceiver,
   StreamSender,
   toBuffer,
@@ -161,7 +162,14 @@ export class ServerCall implements Job {
     if (this.#outputDone) return this.#afterDone('reply() called twice')
     this.#outputDone = true
     const { flag, payload } = this.#ext.encodePayload(toBuffer(data))
-    return this.#host.send(Flags.RESPONSE | flag, this.id, payload) ? RESOLVED : this.#host.whenWritable()
+    try {
+      return this.#host.send(Flags.RESPONSE | flag, this.id, payload) ? RESOLVED : this.#host.whenWritable()
+    } catch (err) {
+      // Too large for the client: the call fails with that error instead of the connection.
+      this.#outputDone = false
+      this.fail(RpcError.from(err))
+      return rejected(err)
+    }
   }
 
   stream(): ServerStream {
@@ -251,7 +259,7 @@ export class ServerCall implements Job {
   }
 
   #afterDone(what: string): Promise<void> {
-    if (this.#abortReason) return Promise.reject(this.#abortReason)
+    if (this.#abortReason) return rejected(this.#abortReason)
     return misuse(what)
   }
 
@@ -308,5 +316,5 @@ export class ServerCall implements Job {
 }
 
 function misuse(message: string): Promise<never> {
-  return Promise.reject(new RpcError(Code.FAILED_PRECONDITION, message))
+  return rejected(new RpcError(Code.FAILED_PRECONDITION, message))
 }

@@ -53,7 +53,8 @@ export class ServerConnection implements CallHost {
   #agreed: Extensions | undefined
   /** Highest id seen, to tell a late frame for a finished call from a frame for an id never opened. */
   #highestId: FrameId = 0
-  #goawaySent = false
+  /** Set once a GOAWAY went out: the last id this connection still serves. */
+  #goawayLastId: FrameId | undefined
   #idleTimer: NodeJS.Timeout | undefined
   /** When the last call finished (performance.now()). */
   #idleSince = performance.now()
@@ -125,7 +126,7 @@ export class ServerConnection implements CallHost {
     if (this.#calls.get(call.id) === call) this.#calls.delete(call.id)
     if (this.#calls.size === 0) this.#idleSince = performance.now()
     if (call.kind === 'session') this.#host.closeSession()
-    if (this.#host.draining && this.#calls.size === 0 && !this.#goawaySent) this.frames.close()
+    if (this.#host.draining && this.#calls.size === 0 && this.#goawayLastId === undefined) this.frames.close()
   }
 
   handlerFailed(call: ServerCall, error: unknown): void {
@@ -139,12 +140,12 @@ export class ServerConnection implements CallHost {
    */
   drain(): void {
     if (this.#agreed?.has('goaway')) {
-      if (this.#goawaySent) return
-      this.#goawaySent = true
+      if (this.#goawayLastId !== undefined) return
+      this.#goawayLastId = this.#highestId
       this.frames.sendEncoded(
         encodeControl(0, {
           kind: ControlKind.GOAWAY,
-          lastId: this.#highestId,
+          lastId: this.#goawayLastId,
           code: Code.UNAVAILABLE,
           message: 'server shutting down',
         }),
@@ -185,6 +186,8 @@ export class ServerConnection implements CallHost {
         throw protocolError(`stream frame for unknown session ${id}`)
       }
       if (call.kind !== 'session') throw protocolError(`stream frame for request ${id}`)
+      if (flags & Flags.METADATA)
+        throw protocolError('metadata on a session message (only the open may carry it)')
       if (frame.value.length > 0 || !(flags & Flags.STREAM_END)) {
         let message: Buffer
         try {
@@ -219,8 +222,8 @@ export class ServerConnection implements CallHost {
       }
       const timeout = metadata[TIMEOUT_KEY]
       if (timeout !== undefined) {
-        timeoutMs = Number(timeout)
-        if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
+        timeoutMs = /^\d{1,12}$/.test(timeout) ? Number(timeout) : Number.NaN
+        if (Number.isNaN(timeoutMs)) {
           return this.#refuse(id, new RpcError(Code.INVALID_ARGUMENT, `invalid ${TIMEOUT_KEY} ${timeout}`))
         }
       }
@@ -232,7 +235,8 @@ export class ServerConnection implements CallHost {
       if ((err as RpcError).code === Code.PROTOCOL_ERROR) throw err
       return this.#refuse(id, err as RpcError)
     }
-    if (this.#host.draining) {
+    // After a GOAWAY, ids past its last id are never served (the client resends them elsewhere).
+    if (this.#host.draining || (this.#goawayLastId !== undefined && id > this.#goawayLastId)) {
       return this.#refuse(id, new RpcError(Code.UNAVAILABLE, 'server is shutting down', { refused: true }))
     }
     if (this.#calls.size >= this.#host.options.maxConcurrentStreams) {
@@ -316,6 +320,7 @@ export class ServerConnection implements CallHost {
     if (this.#agreed) throw protocolError('second HELLO on one connection')
     const settings = this.#host.extensionSettings
     this.#agreed = Extensions.negotiate(settings, offer)
+    if (offer.maxFrameSize) this.frames.maxOutgoingFrameSize = offer.maxFrameSize
     this.frames.sendEncoded(
       encodeControl(0, { kind: ControlKind.HELLO, capabilities: answer(settings, offer) }),
     )

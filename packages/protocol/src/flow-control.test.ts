@@ -1,0 +1,189 @@
+import { describe, expect, it } from 'vitest'
+import { Code } from './codes'
+import {
+  DEFAULT_INITIAL_WINDOW,
+  MAX_PENDING_SENDS,
+  MESSAGE_OVERHEAD,
+  messageCost,
+  ReceiveWindow,
+  SendWindow,
+} from './flow-control'
+import { RpcError } from './rpc-error'
+
+/** Lets every settled promise run its callbacks. */
+const flush = () => new Promise<void>((resolve) => setImmediate(resolve))
+
+describe('message cost', () => {
+  it('is the length plus a fixed 64-byte overhead, so empty messages cost credit too', () => {
+    expect(MESSAGE_OVERHEAD).toBe(64)
+    expect(messageCost(0)).toBe(64)
+    expect(messageCost(1000)).toBe(1064)
+  })
+
+  it('defaults the window to 1 MiB', () => {
+    expect(DEFAULT_INITIAL_WINDOW).toBe(1024 * 1024)
+  })
+})
+
+describe('SendWindow', () => {
+  it('lets a message go while credit is positive and subtracts its cost', () => {
+    const window = new SendWindow(300)
+    expect(window.take(100)).toBe(true)
+    expect(window.credit).toBe(200)
+    expect(window.take(200)).toBe(true)
+    expect(window.credit).toBe(0)
+    expect(window.take(1)).toBe(false)
+    expect(window.credit).toBe(0)
+  })
+
+  it('goes negative by one message, so a message larger than the window still moves', () => {
+    const window = new SendWindow(100)
+    expect(window.take(1000)).toBe(true)
+    expect(window.credit).toBe(-900)
+    expect(window.take(1)).toBe(false)
+  })
+
+  it('releases waiting sends in the order they waited as credit comes back', async () => {
+    const window = new SendWindow(10)
+    expect(window.take(50)).toBe(true) // credit -40
+    const order: string[] = []
+    const a = window.wait(30).then(() => order.push('a'))
+    const b = window.wait(30).then(() => order.push('b'))
+    const c = window.wait(30).then(() => order.push('c'))
+    expect(window.waiting).toBe(3)
+
+    window.grant(40) // credit 0: nobody may go yet
+    await flush()
+    expect(order).toEqual([])
+
+    window.grant(1) // credit 1: a goes (credit -29)
+    await flush()
+    expect(order).toEqual(['a'])
+    expect(window.credit).toBe(-29)
+
+    window.grant(60) // credit 31: b goes (1), then c (-29)
+    await Promise.all([a, b, c])
+    expect(order).toEqual(['a', 'b', 'c'])
+    expect(window.credit).toBe(-29)
+    expect(window.waiting).toBe(0)
+  })
+
+  it('does not let a new message overtake one that waits, even when credit is positive', async () => {
+    const window = new SendWindow(10)
+    window.take(20) // credit -10
+    const waited = window.wait(100)
+    window.grant(15) // credit 5: the waiter goes (credit -95)
+    await waited
+    window.grant(100) // credit 5
+    const second = window.wait(10)
+    expect(window.take(1)).toBe(false) // one send waits: a take must queue behind it
+    window.grant(0)
+    await second
+    expect(window.credit).toBe(-5)
+  })
+
+  it(`refuses send number ${MAX_PENDING_SENDS + 1} waiting for credit with RESOURCE_EXHAUSTED`, async () => {
+    const window = new SendWindow(0)
+    const waiting = Array.from({ length: MAX_PENDING_SENDS }, () => window.wait(1))
+    const refused = await window.wait(1).then(
+      () => undefined,
+      (err: unknown) => err,
+    )
+    expect(RpcError.is(refused, Code.RESOURCE_EXHAUSTED)).toBe(true)
+    expect(window.waiting).toBe(MAX_PENDING_SENDS)
+    // The ones that did queue still go once credit arrives.
+    window.grant(MAX_PENDING_SENDS)
+    await Promise.all(waiting)
+    expect(window.waiting).toBe(0)
+  })
+
+  it('fail rejects every waiting send, and later waits and takes', async () => {
+    const window = new SendWindow(0)
+    const first = window.wait(10)
+    const second = window.wait(10)
+    const error = new RpcError(Code.CANCELLED, 'stream over')
+    window.fail(error)
+    await expect(first).rejects.toBe(error)
+    await expect(second).rejects.toBe(error)
+    await expect(window.wait(1)).rejects.toBe(error)
+    window.grant(1000)
+    expect(window.take(1)).toBe(false)
+    // A second failure does not replace the first error.
+    window.fail(new RpcError(Code.INTERNAL, 'later'))
+    await expect(window.wait(1)).rejects.toBe(error)
+  })
+})
+
+describe('ReceiveWindow', () => {
+  it('accepts what the sender had credit for, including the one message that overshoots', () => {
+    const window = new ReceiveWindow(100)
+    window.receive(60)
+    window.receive(60) // started at 60 < 100: allowed, now 120
+    expect(() => window.receive(1)).toThrow(RpcError)
+  })
+
+  it('fails a sender that goes past window + granted with PROTOCOL_ERROR', () => {
+    const window = new ReceiveWindow(100)
+    window.receive(100)
+    let thrown: unknown
+    try {
+      window.receive(64)
+    } catch (err) {
+      thrown = err
+    }
+    expect(RpcError.is(thrown, Code.PROTOCOL_ERROR)).toBe(true)
+    expect((thrown as RpcError).message).toContain('flow control violated')
+  })
+
+  it('batches grants until a quarter of the window can be returned', () => {
+    const window = new ReceiveWindow(1000)
+    expect(window.consume(100)).toBe(0)
+    expect(window.consume(100)).toBe(0)
+    expect(window.consume(49)).toBe(0) // 249 < 250
+    expect(window.consume(1)).toBe(250)
+    expect(window.consume(249)).toBe(0)
+    expect(window.consume(300)).toBe(549)
+  })
+
+  it('admits more bytes once it has granted them', () => {
+    const window = new ReceiveWindow(1000)
+    window.receive(1000)
+    expect(() => window.receive(1)).toThrow()
+    const again = new ReceiveWindow(1000)
+    again.receive(1000)
+    expect(again.consume(1000)).toBe(1000)
+    again.receive(999)
+    again.receive(500) // started at 1999 < 2000
+    expect(() => again.receive(1)).toThrow()
+  })
+})
+
+describe('SendWindow and ReceiveWindow together', () => {
+  it('never see a violation when the sender keeps to its credit, whatever the message sizes', () => {
+    // A deterministic pseudo-random walk: send while allowed, consume some, grant what is due.
+    let seed = 12345
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed / 2 ** 31
+    }
+    const windowSize = 4096
+    const sender = new SendWindow(windowSize)
+    const receiver = new ReceiveWindow(windowSize)
+    const inFlight: number[] = []
+    let sent = 0
+    for (let step = 0; step < 20_000; step++) {
+      if (random() < 0.6) {
+        const cost = messageCost(Math.floor(random() * 3 * windowSize))
+        if (sender.take(cost)) {
+          receiver.receive(cost)
+          inFlight.push(cost)
+          sent++
+        }
+      } else if (inFlight.length > 0) {
+        const grant = receiver.consume(inFlight.shift()!)
+        if (grant > 0) sender.grant(grant)
+      }
+    }
+    expect(sent).toBeGreaterThan(1000)
+  })
+})
