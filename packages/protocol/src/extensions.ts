@@ -116,6 +116,11 @@ export class Extensions {
   }
 
   /** Payload to send and the flag to add: compressed when that is on and pays. */
+  /** The payload compressed, when compression is on and pays; undefined to send it as it is. */
+  compress(payload: Buffer): Buffer | undefined {
+    return this.compressor?.compress(payload)
+  }
+
   encodePayload(payload: Buffer): { flag: number; payload: Buffer } {
     const compressed = this.compressor?.compress(payload)
     return compressed ? { flag: Flags.COMPRESSED, payload: compressed } : { flag: 0, payload }

@@ -3,14 +3,16 @@ import type { Socket } from 'node:net'
 import { Code } from './codes'
 import { ControlKind, encodeControl } from './control'
 import { Flags } from './flags'
-import { encodeFrame, encodeHeader, type Frame, type FrameId, HEADER_SIZE } from './frame'
+import { type Frame, type FrameId, HEADER_SIZE, typeByteLength, writeHeader } from './frame'
 import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, type FrameDecoderOptions } from './frame-decoder'
 import { encodeErrorValue, fromPlatformError, RpcError } from './rpc-error'
 
 /** Values at least this large are written after their header without being copied into it. */
 const SEPARATE_VALUE_THRESHOLD = 16 * 1024
-/** Batches whose small frames add up to less than this are joined into one write. */
-const JOIN_LIMIT = 64 * 1024
+/** Size of the buffers small frames are encoded into. */
+const SLAB_SIZE = 64 * 1024
+/** Pending output at which the batch is written at once instead of at the end of the turn. */
+const FLUSH_NOW_BYTES = 64 * 1024
 /** How long a connection closed after a protocol error waits for its last frame to flush. */
 const CLOSE_GRACE_MS = 1000
 
@@ -43,8 +45,17 @@ export class FrameConnection {
   #handlers: FrameConnectionHandlers
   #decoder: FrameDecoder
   #state: FrameConnectionState = 'open'
-  #batch: Buffer[] = []
-  #batchBytes = 0
+  /**
+   * Small frames are encoded straight into a slab: one allocation per 64 KiB of output, no
+   * per-frame buffer, no copy to join a batch. A region of the slab, once handed to the
+   * socket, is never written again; the next frames go after it, or into a fresh slab.
+   */
+  #slab: Buffer = Buffer.allocUnsafe(SLAB_SIZE)
+  #slabStart = 0
+  #slabEnd = 0
+  /** Regions and large values waiting for this turn's write, in order. */
+  #pending: Buffer[] = []
+  #pendingBytes = 0
   #flushScheduled = false
   #backedUp = false
   #drain: { promise: Promise<void>; resolve: () => void; reject: (err: RpcError) => void } | null = null
@@ -124,11 +135,23 @@ export class FrameConnection {
         )
       }
     }
+    const typeLength = typeByteLength(type)
+    const headerLength = HEADER_SIZE + typeLength
     if (value.byteLength >= SEPARATE_VALUE_THRESHOLD) {
-      this.#enqueue(encodeHeader(flags, id, type, value.byteLength))
-      this.#enqueue(value as Buffer)
+      // Large values go to the socket as they are, after their header: no copy.
+      this.#reserve(headerLength)
+      this.#slabEnd += writeHeader(this.#slab, this.#slabEnd, flags, id, type, typeLength, value.byteLength)
+      this.#closeRegion()
+      this.#pending.push(value as Buffer)
+      this.#added(headerLength + value.byteLength)
     } else {
-      this.#enqueue(encodeFrame(flags, id, type, value))
+      const size = headerLength + value.byteLength
+      this.#reserve(size)
+      const at = this.#slabEnd
+      writeHeader(this.#slab, at, flags, id, type, typeLength, value.byteLength)
+      this.#slab.set(value, at + headerLength)
+      this.#slabEnd = at + size
+      this.#added(size)
     }
     return !this.#backedUp
   }
@@ -136,7 +159,10 @@ export class FrameConnection {
   /** Queues bytes that are already an encoded frame. */
   sendEncoded(frame: Buffer): boolean {
     if (this.#state !== 'open') return false
-    this.#enqueue(frame)
+    this.#reserve(frame.length)
+    frame.copy(this.#slab, this.#slabEnd)
+    this.#slabEnd += frame.length
+    this.#added(frame.length)
     return !this.#backedUp
   }
 
@@ -208,8 +234,8 @@ export class FrameConnection {
   destroy(error?: RpcError): void {
     if (this.#state === 'closed') return
     if (error && !this.#closeError) this.#closeError = error
-    this.#batch = []
-    this.#batchBytes = 0
+    this.#pending = []
+    this.#pendingBytes = 0
     this.socket.destroy()
   }
 
@@ -222,12 +248,27 @@ export class FrameConnection {
     this.#markClosed()
   }
 
-  #enqueue(buf: Buffer): void {
-    this.#batch.push(buf)
-    this.#batchBytes += buf.length
+  /** Makes room for `size` contiguous bytes at the slab's end (a fresh slab when it is full). */
+  #reserve(size: number): void {
+    if (this.#slabEnd + size <= this.#slab.length) return
+    this.#closeRegion()
+    this.#slab = Buffer.allocUnsafe(Math.max(SLAB_SIZE, size))
+    this.#slabStart = 0
+    this.#slabEnd = 0
+  }
+
+  /** Moves the slab bytes written since the last region into the pending list. */
+  #closeRegion(): void {
+    if (this.#slabEnd === this.#slabStart) return
+    this.#pending.push(this.#slab.subarray(this.#slabStart, this.#slabEnd))
+    this.#slabStart = this.#slabEnd
+  }
+
+  #added(bytes: number): void {
+    this.#pendingBytes += bytes
     // A big batch goes out now, so that socket.write() reports backpressure to the sender
     // before it queues more (a loop awaiting resolved promises never lets nextTick run).
-    if (this.#batchBytes >= JOIN_LIMIT) {
+    if (this.#pendingBytes >= FLUSH_NOW_BYTES) {
       this.#flushBatch()
       return
     }
@@ -238,16 +279,14 @@ export class FrameConnection {
   }
 
   #flushBatch(): void {
-    const batch = this.#batch
+    this.#closeRegion()
+    const batch = this.#pending
     if (batch.length === 0 || this.socket.destroyed) return
-    this.#batch = []
-    const bytes = this.#batchBytes
-    this.#batchBytes = 0
+    this.#pending = []
+    this.#pendingBytes = 0
     let ok: boolean
     if (batch.length === 1) {
       ok = this.socket.write(batch[0])
-    } else if (bytes <= JOIN_LIMIT) {
-      ok = this.socket.write(Buffer.concat(batch, bytes))
     } else {
       this.socket.cork()
       ok = true
@@ -301,7 +340,7 @@ export class FrameConnection {
     if (this.#state === 'closed') return
     this.#state = 'closed'
     this.stopKeepalive()
-    this.#batch = []
+    this.#pending = []
     const drain = this.#drain
     this.#drain = null
     drain?.reject(this.#closedError())

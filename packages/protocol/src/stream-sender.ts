@@ -1,4 +1,5 @@
 import type { Extensions } from './extensions'
+import { Flags } from './flags'
 import { messageCost, SendWindow } from './flow-control'
 import type { RpcError } from './rpc-error'
 
@@ -65,9 +66,12 @@ export class StreamSender {
 
   #send(flags: number, data: Buffer): Promise<void> {
     if (this.#error) return rejected(this.#error)
-    const { flag, payload } = this.#ext.encodePayload(data)
+    const compressed = this.#ext.compress(data)
     try {
-      return this.#write(flags | flag, payload) ? RESOLVED : this.#whenWritable()
+      const written = compressed
+        ? this.#write(flags | Flags.COMPRESSED, compressed)
+        : this.#write(flags, data)
+      return written ? RESOLVED : this.#whenWritable()
     } catch (err) {
       return rejected(err)
     }

@@ -161,9 +161,13 @@ export class ServerCall implements Job {
     if (this.#streaming) return misuse('reply() after stream() was used')
     if (this.#outputDone) return this.#afterDone('reply() called twice')
     this.#outputDone = true
-    const { flag, payload } = this.#ext.encodePayload(toBuffer(data))
+    const payload = toBuffer(data)
+    const compressed = this.#ext.compress(payload)
     try {
-      return this.#host.send(Flags.RESPONSE | flag, this.id, payload) ? RESOLVED : this.#host.whenWritable()
+      const written = compressed
+        ? this.#host.send(Flags.RESPONSE | Flags.COMPRESSED, this.id, compressed)
+        : this.#host.send(Flags.RESPONSE, this.id, payload)
+      return written ? RESOLVED : this.#host.whenWritable()
     } catch (err) {
       // Too large for the client: the call fails with that error instead of the connection.
       this.#outputDone = false

@@ -55,6 +55,7 @@ export class WorkerPool {
 
   #onRelease(): void {
     this.#active--
+    if (this.#head >= this.#queue.length) return
     const now = performance.now()
     while (this.#active < this.workers && this.#head < this.#queue.length) {
       const job = this.#queue[this.#head]
