@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup'
 
 export default defineConfig({
-  entry: ['src/main.ts'],
+  // The parent and the two worker processes it forks for every cell.
+  entry: ['src/main.ts', 'src/server-main.ts', 'src/client-main.ts'],
   format: ['esm'],
   sourcemap: true,
   clean: true,

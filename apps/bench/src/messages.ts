@@ -1,0 +1,83 @@
+/** The three things measured side by side in every run. */
+export type TargetName = 'raw' | 'srpc' | 'grpc'
+export const TARGETS: readonly TargetName[] = ['raw', 'srpc', 'grpc']
+export const TARGET_LABELS: Record<TargetName, string> = { raw: 'raw TLS', srpc: 'srpc', grpc: 'grpc-js' }
+
+export type PayloadKind = 'binary' | 'json' | 'random'
+
+/** What one client process runs; every count and duration is bounded. */
+export type Workload =
+  | {
+      kind: 'unary'
+      size: number
+      payload: PayloadKind
+      inFlight: number
+      connections: number
+      compression: boolean
+      /** Also measure bytes on the wire per call, through a counting proxy (not timed). */
+      wireBytes: boolean
+    }
+  | { kind: 'stream'; count: number; size: number; maxStreams: number }
+  | { kind: 'pingpong'; size: number }
+  | { kind: 'oneway'; size: number; maxMessages: number }
+  | { kind: 'fleet'; connections: number; durationMs: number; connectConcurrency: number }
+
+export interface Timing {
+  warmupMs: number
+  measureMs: number
+  /** Upper bound on operations per phase, whatever the clock says. */
+  maxOps: number
+}
+
+export interface ServerJob {
+  target: TargetName
+  key: string
+  cert: string
+  ca: string
+  compression: boolean
+}
+
+export interface ClientJob {
+  target: TargetName
+  workload: Workload
+  timing: Timing
+  port: number
+  ca: string
+}
+
+/** What a client reports for one cell (one scenario, one target, one repetition). */
+export interface Metrics {
+  /** Operations completed in the measured window (calls, round trips, messages, streams). */
+  ops: number
+  seconds: number
+  /** Operations per second. */
+  rate: number
+  mbPerSec?: number
+  p50Us?: number
+  p90Us?: number
+  p99Us?: number
+  maxUs?: number
+  /** Bytes both ways per call, TLS records and all, measured through a counting proxy. */
+  wireBytesPerCall?: number
+  wireBytesUpPerCall?: number
+  wireBytesDownPerCall?: number
+  failedCalls?: number
+  serverRssBefore?: number
+  serverRssConnected?: number
+  serverRssAfter?: number
+  rssPerConnectionBytes?: number
+}
+
+export type ToServer = { type: 'start'; job: ServerJob } | { type: 'rss' } | { type: 'stop' }
+export type FromServer =
+  | { type: 'listening'; port: number }
+  | { type: 'rss'; rss: number }
+  | { type: 'warning'; message: string }
+  | { type: 'stopped' }
+  | { type: 'failed'; message: string }
+
+export type ToClient = { type: 'run'; job: ClientJob } | { type: 'rss'; rss: number }
+export type FromClient =
+  | { type: 'rss-request' }
+  | { type: 'result'; metrics: Metrics; failure?: string }
+  | { type: 'failed'; message: string }

@@ -1,0 +1,227 @@
+import type { Metrics, TargetName, Timing, Workload } from './messages'
+import { srpcSupportsCompression } from './targets/compression'
+
+export type Mode = 'full' | 'quick'
+
+export const TIMING: Record<Mode, Timing> = {
+  full: { warmupMs: 1000, measureMs: 3000, maxOps: 20_000_000 },
+  quick: { warmupMs: 100, measureMs: 250, maxOps: 2_000_000 },
+}
+
+export const DEFAULT_REPS: Record<Mode, number> = { full: 3, quick: 1 }
+
+export type MetricKey = keyof Metrics
+
+/** One line of the results table: a metric of a scenario, measured for every target. */
+export interface RowSpec {
+  metric: MetricKey
+  label: string
+  better: 'higher' | 'lower'
+  /** Which panel of the ratio chart shows this row, if any. */
+  chart?: 'throughput' | 'latency'
+  /** The issue's target for srpc, checked on this row. */
+  goal?: Goal
+}
+
+/** A target for srpc: informational, shown as a pass/fail marker in the last column. */
+export type Goal =
+  | { kind: 'ratio-max'; max: number; text: string }
+  | { kind: 'ratio-min'; min: number; text: string }
+  | { kind: 'vs-own'; scenario: string; max: number; text: string }
+  | { kind: 'zero'; text: string }
+
+export interface Scenario {
+  id: string
+  title: string
+  workload(mode: Mode): Workload
+  rows: RowSpec[]
+  /** Whether the server runs with compression on (scenario f). */
+  compression: boolean
+  /** Why a target cannot run this scenario yet, or undefined when it can. */
+  unsupported(target: TargetName): string | undefined
+  /** Longest a cell may take before its processes are killed, ms. */
+  timeoutMs(mode: Mode): number
+}
+
+const KIB = 1024
+const latencyRows = (chartP50: boolean): RowSpec[] => [
+  { metric: 'p50Us', label: 'p50 µs', better: 'lower', chart: chartP50 ? 'latency' : undefined },
+  { metric: 'p99Us', label: 'p99 µs', better: 'lower' },
+]
+const timed = (mode: Mode, extraMs = 0) => TIMING[mode].warmupMs + TIMING[mode].measureMs + 60_000 + extraMs
+const always = () => undefined
+
+function unaryScenario(
+  id: string,
+  title: string,
+  size: number,
+  inFlight: number,
+  connections: number,
+  rows: RowSpec[],
+): Scenario {
+  return {
+    id,
+    title,
+    workload: () => ({
+      kind: 'unary',
+      size,
+      payload: 'binary',
+      inFlight,
+      connections,
+      compression: false,
+      wireBytes: false,
+    }),
+    rows,
+    compression: false,
+    unsupported: always,
+    timeoutMs: (mode) => timed(mode),
+  }
+}
+
+function compressionScenario(payload: 'json' | 'random', on: boolean): Scenario {
+  const name = payload === 'json' ? 'JSON-like' : 'random'
+  return {
+    id: `f-${payload === 'json' ? 'json' : 'rand'}-${on ? 'on' : 'off'}`,
+    title: `unary echo 16 KiB ${name}, 16 in flight, compression ${on ? 'on' : 'off'}`,
+    workload: () => ({
+      kind: 'unary',
+      size: 16 * KIB,
+      payload,
+      inFlight: 16,
+      connections: 1,
+      compression: on,
+      wireBytes: true,
+    }),
+    rows: [
+      { metric: 'rate', label: 'calls/s', better: 'higher', chart: 'throughput' },
+      { metric: 'wireBytesPerCall', label: 'wire B/call', better: 'lower' },
+    ],
+    compression: on,
+    unsupported: (target) =>
+      on && target === 'srpc' && !srpcSupportsCompression() ? 'n/a (not implemented yet)' : undefined,
+    timeoutMs: (mode) => timed(mode, 30_000),
+  }
+}
+
+export const SCENARIOS: Scenario[] = [
+  unaryScenario('a', 'unary echo 64 B, 1 in flight, 1 connection', 64, 1, 1, [
+    { metric: 'rate', label: 'calls/s', better: 'higher', chart: 'throughput' },
+    { ...latencyRows(true)[0], goal: { kind: 'ratio-max', max: 1.2, text: 'p50 ≤ 1.2× raw' } },
+    latencyRows(true)[1],
+  ]),
+  unaryScenario('b1', 'unary echo 64 B, 64 in flight, 1 connection', 64, 64, 1, [
+    { metric: 'rate', label: 'calls/s', better: 'higher', chart: 'throughput' },
+    ...latencyRows(true),
+  ]),
+  unaryScenario('b4', 'unary echo 64 B, 64 in flight, 4 connections × 16', 64, 64, 4, [
+    {
+      metric: 'rate',
+      label: 'calls/s',
+      better: 'higher',
+      chart: 'throughput',
+      goal: { kind: 'ratio-min', min: 0.5, text: '≥ 0.5× raw' },
+    },
+    ...latencyRows(true),
+  ]),
+  unaryScenario('c', 'unary echo 4 KiB, 64 in flight, 1 connection', 4 * KIB, 64, 1, [
+    {
+      metric: 'rate',
+      label: 'calls/s',
+      better: 'higher',
+      chart: 'throughput',
+      goal: { kind: 'ratio-min', min: 0.6, text: '≥ 0.6× raw' },
+    },
+  ]),
+  {
+    id: 'd',
+    title: 'server stream of 2,000 × 64 KiB',
+    workload: (mode) => ({
+      kind: 'stream',
+      count: mode === 'full' ? 2000 : 100,
+      size: 64 * KIB,
+      maxStreams: mode === 'full' ? 100 : 5,
+    }),
+    rows: [
+      {
+        metric: 'mbPerSec',
+        label: 'MB/s',
+        better: 'higher',
+        chart: 'throughput',
+        goal: { kind: 'ratio-min', min: 0.9, text: '≥ 0.9× raw' },
+      },
+    ],
+    compression: false,
+    unsupported: always,
+    timeoutMs: (mode) => timed(mode, 120_000),
+  },
+  {
+    id: 'e-pp',
+    title: 'session ping-pong 64 B, 1 in flight',
+    workload: () => ({ kind: 'pingpong', size: 64 }),
+    rows: [
+      { metric: 'rate', label: 'round trips/s', better: 'higher', chart: 'throughput' },
+      {
+        metric: 'p50Us',
+        label: 'p50 µs',
+        better: 'lower',
+        chart: 'latency',
+        goal: { kind: 'vs-own', scenario: 'a', max: 1.2, text: "p50 ≤ 1.2× srpc's a p50" },
+      },
+      { metric: 'p99Us', label: 'p99 µs', better: 'lower' },
+    ],
+    compression: false,
+    unsupported: always,
+    timeoutMs: (mode) => timed(mode),
+  },
+  {
+    id: 'e-ow',
+    title: 'session one-way, 1 KiB messages',
+    workload: (mode) => ({ kind: 'oneway', size: KIB, maxMessages: mode === 'full' ? 3_000_000 : 300_000 }),
+    rows: [{ metric: 'rate', label: 'msgs/s', better: 'higher', chart: 'throughput' }],
+    compression: false,
+    unsupported: always,
+    timeoutMs: (mode) => timed(mode, 30_000),
+  },
+  compressionScenario('json', false),
+  compressionScenario('json', true),
+  compressionScenario('random', false),
+  compressionScenario('random', true),
+  {
+    id: 'g',
+    title: 'many connections, each 1 call/s (64 B)',
+    workload: (mode) =>
+      mode === 'full'
+        ? { kind: 'fleet', connections: 1000, durationMs: 20_000, connectConcurrency: 50 }
+        : { kind: 'fleet', connections: 50, durationMs: 2000, connectConcurrency: 25 },
+    rows: [
+      { metric: 'p50Us', label: 'p50 µs', better: 'lower', chart: 'latency' },
+      { metric: 'p99Us', label: 'p99 µs', better: 'lower', chart: 'latency' },
+      {
+        metric: 'failedCalls',
+        label: 'failed calls',
+        better: 'lower',
+        goal: { kind: 'zero', text: 'zero failed' },
+      },
+      { metric: 'rssPerConnectionBytes', label: 'server RSS/conn B', better: 'lower' },
+    ],
+    compression: false,
+    unsupported: always,
+    timeoutMs: (mode) => (mode === 'full' ? 240_000 : 60_000),
+  },
+]
+
+/** Scenario ids matching `--only` words: an exact id, or a prefix ("b", "e", "f", "f-json"). */
+export function selectScenarios(only: string[] | undefined): Scenario[] {
+  if (only === undefined) return SCENARIOS
+  const chosen = new Set<string>()
+  for (const word of only) {
+    const matches = SCENARIOS.filter(
+      (s) => s.id === word || s.id.startsWith(`${word}-`) || (word.length === 1 && s.id[0] === word),
+    )
+    if (matches.length === 0) {
+      throw new Error(`--only: no scenario "${word}" (known: ${SCENARIOS.map((s) => s.id).join(', ')})`)
+    }
+    for (const s of matches) chosen.add(s.id)
+  }
+  return SCENARIOS.filter((s) => chosen.has(s.id))
+}
