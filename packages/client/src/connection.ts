@@ -43,6 +43,18 @@ export interface CallOptions {
 export interface ConnectionEvents {
   onClose(connection: ClientConnection, error: RpcError | undefined): void
   onGoaway(connection: ClientConnection): void
+  /** A call ended on a connection that was at the server's stream limit: it has room again. */
+  onRelease?(connection: ClientConnection): void
+}
+
+/** Where one connection attempt goes (the pool's options name the first server by default). */
+export interface ConnectTarget {
+  host: string
+  port: number
+  /** TLS server name; defaults to `host` unless it is an IP. */
+  servername?: string
+  /** Aborting it ends the attempt at once with CANCELLED. */
+  signal?: AbortSignal
 }
 
 /** One TLS connection to a server, multiplexing calls, streams and sessions by id. */
@@ -61,28 +73,42 @@ export class ClientConnection implements CallHost {
   /** Last id the server promised to serve after it said GOAWAY; later ids were not processed. */
   #goawayLastId: FrameId | undefined
   #pings = new Map<string, (rtt: number) => void>()
+  /** The server answered a call: the pool counts the connection as a success (resets its backoff). */
+  #answered = false
 
   /** Opens TCP + TLS within `connectTimeout`, then announces our capabilities. */
-  static connect(options: ResolvedPoolOptions, events: ConnectionEvents): Promise<ClientConnection> {
+  static connect(
+    options: ResolvedPoolOptions,
+    events: ConnectionEvents,
+    target: ConnectTarget = options,
+  ): Promise<ClientConnection> {
+    const { host, port, signal } = target
+    if (signal?.aborted) return Promise.reject(new RpcError(Code.CANCELLED, 'connection attempt cancelled'))
     return new Promise((resolve, reject) => {
       const socket = connect({
-        host: options.host,
-        port: options.port,
-        servername: isIp(options.host) ? undefined : options.host,
+        host,
+        port,
+        servername: target.servername ?? (isIp(host) ? undefined : host),
         ...options.tls,
       })
-      const fail = (err: unknown) => {
+      const settle = () => {
         clearTimeout(timer)
-        socket.destroy()
-        reject(fromPlatformError(err, `cannot connect to ${options.host}:${options.port}`))
+        signal?.removeEventListener('abort', onAbort)
       }
+      const fail = (err: unknown) => {
+        settle()
+        socket.destroy()
+        reject(fromPlatformError(err, `cannot connect to ${host}:${port}`))
+      }
+      const onAbort = () => fail(new RpcError(Code.CANCELLED, 'connection attempt cancelled'))
       const timer = setTimeout(
         () => fail(new RpcError(Code.UNAVAILABLE, `connect timed out after ${options.connectTimeout} ms`)),
         options.connectTimeout,
       )
+      signal?.addEventListener('abort', onAbort, { once: true })
       socket.once('error', fail)
       socket.once('secureConnect', () => {
-        clearTimeout(timer)
+        settle()
         socket.off('error', fail)
         resolve(new ClientConnection(socket, options, events))
       })
@@ -111,6 +137,16 @@ export class ClientConnection implements CallHost {
 
   get state(): ConnectionState {
     return this.#state
+  }
+
+  /** Resolves once the server answered our HELLO, helloTimeout passed (a v1 server), or the connection closed. */
+  get negotiated(): Promise<void> {
+    return this.#negotiated
+  }
+
+  /** The server spoke on this connection (answered our HELLO or a call), so it is more than a bare handshake. */
+  get answered(): boolean {
+    return this.#answered || this.#ext !== Extensions.NONE
   }
 
   /** Calls, streams and sessions in flight. */
@@ -230,12 +266,11 @@ export class ClientConnection implements CallHost {
     if (this.#ext.has('cancel')) {
       this.frames.sendEncoded(encodeControl(id, { kind: ControlKind.CANCEL, code: error.code }))
     }
-    this.#maybeFinishDrain()
+    this.#released()
   }
 
   forget(id: FrameId): void {
-    this.#calls.delete(id)
-    this.#maybeFinishDrain()
+    if (this.#calls.delete(id)) this.#released()
   }
 
   pauseReading(): void {
@@ -254,9 +289,20 @@ export class ClientConnection implements CallHost {
     options: CallOptions,
     call: PendingCall,
   ): void {
-    const encoded = this.#ext.encodePayload(payload)
-    let value = encoded.payload
-    flags |= encoded.flag
+    if (this.frames.state !== 'open' || this.frames.socket.destroyed) {
+      // The connection died before this call could be written: no server saw it, safe to resend.
+      this.#calls.delete(id)
+      call.fail(
+        new RpcError(Code.UNAVAILABLE, 'connection closed before the call was sent', { refused: true }),
+      )
+      return
+    }
+    let value = payload
+    const compressed = this.#ext.compress(payload)
+    if (compressed) {
+      value = compressed
+      flags |= Flags.COMPRESSED
+    }
     if (this.#ext.has('metadata') && (options.metadata || options.timeout !== undefined)) {
       const metadata: Metadata = { ...options.metadata }
       if (options.timeout !== undefined) metadata[TIMEOUT_KEY] = String(Math.ceil(options.timeout))
@@ -277,7 +323,13 @@ export class ClientConnection implements CallHost {
       )
       return
     }
-    this.frames.sendFrame(flags, id, route, value)
+    try {
+      this.frames.sendFrame(flags, id, route, value)
+    } catch (err) {
+      // Larger than the server accepts: this call fails, the connection carries on.
+      this.#calls.delete(id)
+      call.fail(err as RpcError)
+    }
   }
 
   #onFrame(frame: Frame): void {
@@ -301,6 +353,7 @@ export class ClientConnection implements CallHost {
       if (typeof id === 'number' && id < this.#nextId) return
       throw protocolError(`answer for id ${id}, which was never used`)
     }
+    this.#answered = true
     if (flags & Flags.COMPRESSED) {
       try {
         frame.value = this.#ext.decodePayload(flags, frame.value, this.#options.maxFrameSize)
@@ -350,14 +403,18 @@ export class ClientConnection implements CallHost {
   #onHello(capabilities: Capabilities): void {
     if (this.#ext !== Extensions.NONE) throw protocolError('second HELLO from the server')
     this.#ext = Extensions.negotiate(settingsOf(this.#options), capabilities)
+    if (capabilities.maxFrameSize) this.frames.maxOutgoingFrameSize = capabilities.maxFrameSize
     this.frames.sendEncoded(encodeControl(0, { kind: ControlKind.HELLO_ACK }))
     const keepalive = this.#options.keepalive
     if (keepalive && this.#ext.has('ping')) this.frames.startKeepalive(keepalive.interval, keepalive.timeout)
     this.#onNegotiated()
   }
 
-  #maybeFinishDrain(): void {
-    if (this.#state === 'draining' && this.#calls.size === 0) this.frames.close()
+  /** A call left: finish a drain, or tell the pool there is room under the server's limit again. */
+  #released(): void {
+    const size = this.#calls.size
+    if (this.#state === 'draining' && size === 0) this.frames.close()
+    else if (size === this.maxConcurrentStreams - 1) this.#events.onRelease?.(this)
   }
 
   #onClose(error: RpcError | undefined): void {

@@ -1,6 +1,31 @@
 export { Code, RpcError } from '@srpc/protocol'
 export { ClientSession, type SessionOptions } from './client-session'
 export { ClientStream } from './client-stream'
-export type { CallOptions, ConnectionState } from './connection'
-export { DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_SIZE, type PoolOptions } from './options'
-export { Pool, type PoolEvents, type PoolState } from './pool'
+export type { ConnectionState } from './connection'
+export {
+  type BackoffOptions,
+  type Balancing,
+  DEFAULT_BACKOFF,
+  DEFAULT_BALANCING,
+  DEFAULT_CONNECT_TIMEOUT,
+  DEFAULT_HEALTH_CHECK,
+  DEFAULT_MAX_QUEUED,
+  DEFAULT_POOL_SIZE,
+  DEFAULT_RESOLVE_INTERVAL,
+  DEFAULT_RETRY_BACKOFF,
+  DEFAULT_RETRY_CODES,
+  DEFAULT_WAIT_FOR_READY,
+  type HealthCheckOptions,
+  type Lookup,
+  MAX_RETRY_ATTEMPTS,
+  type PoolOptions,
+  type RetryPolicy,
+} from './options'
+export {
+  type CallOptions,
+  type ConnectionStats,
+  Pool,
+  type PoolEvents,
+  type PoolState,
+  type SlotState,
+} from './pool'

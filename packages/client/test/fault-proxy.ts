@@ -3,16 +3,22 @@ import { type AddressInfo, connect, createServer, type Server, type Socket } fro
 /**
  * A TCP proxy on 127.0.0.1 that sits between a client and a server in tests and misbehaves on
  * demand: forward, cut every connection (RST), black-hole (keep sockets open, forward nothing),
- * or refuse new connections.
+ * refuse new connections, add latency, or cut a connection after it relayed N bytes.
  */
 export class FaultProxy {
   #server: Server
   #target: { host: string; port: number }
   #pairs = new Set<[Socket, Socket]>()
+  /** Bytes each connection may still relay before it is cut (cut-after mode). */
+  #budgets = new Map<[Socket, Socket], number | undefined>()
   #mode: 'forward' | 'blackhole' | 'refuse' = 'forward'
+  #latency = 0
+  #cutAfter: number | undefined
   port = 0
   /** Bytes relayed in both directions so far. */
   bytes = 0
+  /** Connections that reached the proxy, refused ones included. */
+  attempts = 0
 
   constructor(targetPort: number, targetHost = '127.0.0.1') {
     this.#target = { host: targetHost, port: targetPort }
@@ -61,12 +67,24 @@ export class FaultProxy {
     this.#mode = 'forward'
   }
 
+  /** Delays every chunk by `ms` in each direction (order kept); 0 turns it off. */
+  latency(ms: number): void {
+    this.#latency = ms
+  }
+
+  /** Resets each connection once it relayed `bytes` more bytes (both directions); undefined turns it off. */
+  cutAfter(bytes: number | undefined): void {
+    this.#cutAfter = bytes
+    for (const pair of this.#pairs) this.#budgets.set(pair, bytes)
+  }
+
   async stop(): Promise<void> {
     this.cutAll()
     await new Promise<void>((resolve) => this.#server.close(() => resolve()))
   }
 
   #onClient(client: Socket): void {
+    this.attempts++
     if (this.#mode === 'refuse') {
       client.resetAndDestroy()
       return
@@ -74,19 +92,49 @@ export class FaultProxy {
     const upstream = connect(this.#target)
     const pair: [Socket, Socket] = [client, upstream]
     this.#pairs.add(pair)
-    const relay = (from: Socket, to: Socket) =>
-      from.on('data', (chunk: Buffer) => {
-        if (this.#mode === 'blackhole') return
-        this.bytes += chunk.length
+    this.#budgets.set(pair, this.#cutAfter)
+    const relay = (from: Socket, to: Socket) => {
+      // Delayed chunks wait in order; one timer per direction at a time.
+      const delayed: { due: number; chunk: Buffer }[] = []
+      let timer: NodeJS.Timeout | undefined
+      const write = (chunk: Buffer) => {
+        if (to.destroyed) return
         if (!to.write(chunk)) {
           from.pause()
           to.once('drain', () => from.resume())
         }
+      }
+      const flush = () => {
+        timer = undefined
+        const now = performance.now()
+        while (delayed.length > 0 && delayed[0].due <= now) write(delayed.shift()!.chunk)
+        if (delayed.length > 0) timer = setTimeout(flush, delayed[0].due - now)
+      }
+      from.on('close', () => clearTimeout(timer))
+      from.on('data', (chunk: Buffer) => {
+        if (this.#mode === 'blackhole') return
+        const budget = this.#budgets.get(pair)
+        if (budget !== undefined && chunk.length >= budget) {
+          // Relay what fits, then reset both sides mid-stream.
+          if (budget > 0) write(chunk.subarray(0, budget))
+          this.bytes += budget
+          this.#pairs.delete(pair)
+          client.resetAndDestroy()
+          upstream.resetAndDestroy()
+          return
+        }
+        if (budget !== undefined) this.#budgets.set(pair, budget - chunk.length)
+        this.bytes += chunk.length
+        if (this.#latency === 0 && delayed.length === 0) return write(chunk)
+        delayed.push({ due: performance.now() + this.#latency, chunk })
+        timer ??= setTimeout(flush, this.#latency)
       })
+    }
     relay(client, upstream)
     relay(upstream, client)
     const close = () => {
       this.#pairs.delete(pair)
+      this.#budgets.delete(pair)
       client.destroy()
       upstream.destroy()
     }

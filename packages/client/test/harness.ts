@@ -30,9 +30,11 @@ export class Harness {
     return { server, port, address: `127.0.0.1:${port}` }
   }
 
-  async pool(address: string, options: Partial<PoolOptions> = {}): Promise<Pool> {
+  /** A pool to one address, or spread over several (`addresses`). */
+  async pool(address: string | readonly string[], options: Partial<PoolOptions> = {}): Promise<Pool> {
     const { clientOptions } = await certificates()
-    const pool = new Pool({ address, tls: clientOptions, ...options })
+    const target = typeof address === 'string' ? { address } : { addresses: address }
+    const pool = new Pool({ ...target, tls: clientOptions, ...options })
     this.#pools.push(pool)
     return pool
   }

@@ -188,20 +188,25 @@ describe('graceful shutdown', () => {
 
   it('aborts what is still running when the timeout expires', async () => {
     let sawAbort = false
+    let running!: () => void
+    const started = new Promise<void>((resolve) => {
+      running = resolve
+    })
     const { address, server } = await h.server((s) =>
       s.mux.handle('/forever', (ctx) => {
         ctx.signal.addEventListener('abort', () => {
           sawAbort = true
         })
+        running()
         return new Promise(() => {})
       }),
     )
     const pool = await h.pool(address)
     const call = codeOf(pool.call('/forever'))
-    await sleep(30)
-    const started = performance.now()
+    await started
+    const shutdownAt = performance.now()
     await server.shutdown({ timeout: 100 })
-    expect(performance.now() - started).toBeLessThan(1000)
+    expect(performance.now() - shutdownAt).toBeLessThan(1000)
     expect(await call).toBe(Code.UNAVAILABLE)
     expect(sawAbort).toBe(true)
   })

@@ -12,7 +12,7 @@ const SEPARATE_VALUE_THRESHOLD = 16 * 1024
 /** Size of the buffers small frames are encoded into. */
 const SLAB_SIZE = 64 * 1024
 /** Pending output at which the batch is written at once instead of at the end of the turn. */
-const FLUSH_NOW_BYTES = 64 * 1024
+const FLUSH_NOW_BYTES = 1024 * 1024
 /** How long a connection closed after a protocol error waits for its last frame to flush. */
 const CLOSE_GRACE_MS = 1000
 

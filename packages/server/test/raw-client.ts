@@ -5,7 +5,6 @@ import {
   decodeControl,
   encodeControl,
   encodeFrame,
-  Flags,
   type Frame,
   FrameDecoder,
 } from '@srpc/protocol'
