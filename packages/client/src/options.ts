@@ -8,6 +8,7 @@ import {
   invalidOption,
   isCode,
   type KeepaliveOptions,
+  nonNegativeIntOption,
   parseAddress,
   positiveIntOption,
   type ResolvedCompressionOptions,
@@ -24,6 +25,8 @@ export const DEFAULT_POOL_SIZE = 1
  * a thousand times the usual handshake.
  */
 export const DEFAULT_CONNECT_TIMEOUT = 5000
+/** A call() that sets no timeout fails with DEADLINE_EXCEEDED after this long (ms): no wait is unbounded. */
+export const DEFAULT_CALL_TIMEOUT = 60_000
 /** How long a client waits for the server's HELLO before treating it as a plain v1 peer. */
 export const DEFAULT_HELLO_TIMEOUT = 2000
 /** How long session.close() waits for the server to end its half before cancelling. */
@@ -128,6 +131,11 @@ export interface PoolOptions {
   streamHighWaterMark?: number
   /** How long to wait for the server's capability answer before speaking plain v1 only, ms. */
   helloTimeout?: number
+  /**
+   * Timeout for `call()`s that set none, ms; 0 for none. Streams and sessions have no default
+   * (they may rightly live for hours): give them a `timeout`, or rely on keepalive for dead peers.
+   */
+  defaultTimeout?: number
   /** Receive window per stream direction offered to the server, bytes. */
   initialWindow?: number
   /** Payload compression (used when the server agrees); `false` turns it off. */
@@ -217,6 +225,7 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
       DEFAULT_STREAM_HIGH_WATER_MARK,
     ),
     helloTimeout: positiveIntOption('helloTimeout', options.helloTimeout, DEFAULT_HELLO_TIMEOUT),
+    defaultTimeout: nonNegativeIntOption('defaultTimeout', options.defaultTimeout, DEFAULT_CALL_TIMEOUT),
     initialWindow: windowOption('initialWindow', options.initialWindow, DEFAULT_INITIAL_WINDOW),
     compression: resolveCompressionOptions(options.compression),
     keepalive: resolveKeepalive(options.keepalive, DEFAULT_KEEPALIVE),

@@ -230,6 +230,10 @@ export class Pool extends EventEmitter<PoolEvents> {
   ): Promise<Buffer> {
     try {
       checkTimeout(options.timeout)
+      // A call without its own timeout gets the pool's default: no call waits forever.
+      if (options.timeout === undefined && this.options.defaultTimeout > 0) {
+        options = { ...options, timeout: this.options.defaultTimeout }
+      }
       if (options.waitForReady !== undefined) checkWaitForReady(options.waitForReady)
       if (options.retry !== undefined) return this.#callWithRetry(route, payload, options)
     } catch (err) {

@@ -86,3 +86,14 @@ describe('a hostile server', () => {
     expect((await pool.call('/fine', '', { timeout: 2000 })).toString()).toBe('ok')
   })
 })
+
+describe('a server that never answers a call without a timeout', () => {
+  it('still ends the call, at the pool default timeout, with DEADLINE_EXCEEDED', async () => {
+    const address = await hostile(() => {})
+    const pool = await h.pool(address, { defaultTimeout: 300 })
+    const { code, ms } = await failure(pool.call('/x'))
+    expect(code).toBe(Code.DEADLINE_EXCEEDED)
+    expect(ms).toBeGreaterThanOrEqual(290)
+    expect(ms).toBeLessThan(1500)
+  })
+})
