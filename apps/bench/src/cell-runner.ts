@@ -64,7 +64,10 @@ class Child<In, Out> {
   #exitCode: number | null | undefined
 
   constructor(prefix: string[], script: string, nodeArgs: string[]) {
-    const argv = [...prefix, process.execPath, ...nodeArgs, script]
+    // SRPC_BENCH_NODE_ARGS adds flags to every server and client process, e.g. for profiling:
+    // SRPC_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (NODE_OPTIONS refuses --cpu-prof).
+    const extra = process.env.SRPC_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []
+    const argv = [...prefix, process.execPath, ...nodeArgs, ...extra, script]
     this.process = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
     const keep = (chunk: Buffer) => {
       this.#tail = (this.#tail + chunk.toString('utf8')).slice(-OUTPUT_TAIL)

@@ -8,7 +8,7 @@ import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, type FrameDecoderOptions } from '
 import { encodeErrorValue, fromPlatformError, RpcError } from './rpc-error'
 
 /** Values at least this large are written after their header without being copied into it. */
-const SEPARATE_VALUE_THRESHOLD = 16 * 1024
+const SEPARATE_VALUE_THRESHOLD = 1024
 /** Size of the buffers small frames are encoded into. */
 const SLAB_SIZE = 64 * 1024
 /** Pending output at which the batch is written at once instead of at the end of the turn. */
