@@ -453,6 +453,7 @@ function settingsOf(options: ResolvedPoolOptions): ExtensionSettings {
     features: ALL_FEATURES,
     compression: options.compression,
     initialWindow: options.initialWindow,
+    maxWindow: options.maxWindow,
     maxFrameSize: options.maxFrameSize,
   }
 }

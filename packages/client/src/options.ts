@@ -5,6 +5,7 @@ import {
   type CompressionOptions,
   DEFAULT_INITIAL_WINDOW,
   DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_MAX_WINDOW,
   invalidOption,
   isCode,
   type KeepaliveOptions,
@@ -138,6 +139,8 @@ export interface PoolOptions {
   defaultTimeout?: number
   /** Receive window per stream direction offered to the server, bytes. */
   initialWindow?: number
+  /** How far a stream's window may grow when its reader keeps up, bytes. */
+  maxWindow?: number
   /** Payload compression (used when the server agrees); `false` turns it off. */
   compression?: CompressionOptions | boolean
   /** Pings an idle connection to detect a server that vanished; `false` turns it off. */
@@ -227,6 +230,7 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     helloTimeout: positiveIntOption('helloTimeout', options.helloTimeout, DEFAULT_HELLO_TIMEOUT),
     defaultTimeout: nonNegativeIntOption('defaultTimeout', options.defaultTimeout, DEFAULT_CALL_TIMEOUT),
     initialWindow: windowOption('initialWindow', options.initialWindow, DEFAULT_INITIAL_WINDOW),
+    maxWindow: windowOption('maxWindow', options.maxWindow, DEFAULT_MAX_WINDOW),
     compression: resolveCompressionOptions(options.compression),
     keepalive: resolveKeepalive(options.keepalive, DEFAULT_KEEPALIVE),
     backoff: resolveBackoff('backoff', options.backoff, DEFAULT_BACKOFF),

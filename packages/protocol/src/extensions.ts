@@ -14,6 +14,8 @@ export interface ExtensionSettings {
   compression: ResolvedCompressionOptions
   /** Our receive window per stream direction, bytes. */
   initialWindow: number
+  /** How far our receive windows may grow for readers that keep up (default: no growth). */
+  maxWindow?: number
   maxFrameSize: number
   maxConcurrentStreams?: number
 }
@@ -57,7 +59,7 @@ export function answer(settings: ExtensionSettings, offer: Capabilities): Capabi
  * and the peer's HELLO (for a client: the server's answer; for a server: the client's offer).
  */
 export class Extensions {
-  static readonly NONE = new Extensions(new Set(), undefined, undefined, 0, 0, undefined)
+  static readonly NONE = new Extensions(new Set(), undefined, undefined, 0, 0, 0, undefined)
 
   readonly features: ReadonlySet<string>
   /** Compresses what we send, when both agreed on a codec and we have compression enabled. */
@@ -68,6 +70,7 @@ export class Extensions {
   readonly sendWindow: number
   /** The window we grant on each stream we receive on. */
   readonly receiveWindow: number
+  readonly maxReceiveWindow: number
   readonly peerMaxConcurrentStreams: number | undefined
 
   constructor(
@@ -76,6 +79,7 @@ export class Extensions {
     codec: string | undefined,
     sendWindow: number,
     receiveWindow: number,
+    maxReceiveWindow: number,
     peerMaxConcurrentStreams: number | undefined,
   ) {
     this.features = features
@@ -83,6 +87,7 @@ export class Extensions {
     this.codec = codec
     this.sendWindow = sendWindow
     this.receiveWindow = receiveWindow
+    this.maxReceiveWindow = maxReceiveWindow
     this.peerMaxConcurrentStreams = peerMaxConcurrentStreams
   }
 
@@ -103,6 +108,7 @@ export class Extensions {
       codec,
       peer.initialWindow ?? 0,
       settings.initialWindow,
+      settings.maxWindow ?? settings.initialWindow,
       peer.maxConcurrentStreams,
     )
   }

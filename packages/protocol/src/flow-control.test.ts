@@ -187,3 +187,35 @@ describe('SendWindow and ReceiveWindow together', () => {
     expect(sent).toBeGreaterThan(1000)
   })
 })
+
+describe('ReceiveWindow auto-tuning', () => {
+  it('doubles the window for a reader that drains its queue, up to maxWindow', () => {
+    const w = new ReceiveWindow(1000, 4000)
+    w.receive(1000)
+    // Consumed everything with nothing left queued: the window was the limit, so it grows.
+    expect(w.consume(1000, true)).toBe(2000)
+    expect(w.window).toBe(2000)
+    w.receive(2000)
+    expect(w.consume(2000, true)).toBe(4000)
+    expect(w.window).toBe(4000)
+    w.receive(4000)
+    expect(w.consume(4000, true)).toBe(4000)
+    expect(w.window).toBe(4000)
+  })
+
+  it('keeps the initial window for a reader with messages still queued', () => {
+    const w = new ReceiveWindow(1000, 4000)
+    w.receive(600)
+    w.receive(400)
+    expect(w.consume(600, false)).toBe(600)
+    expect(w.window).toBe(1000)
+  })
+
+  it('holds the sender to the credit granted so far, grown window included', () => {
+    const w = new ReceiveWindow(1000, 4000)
+    w.receive(1000)
+    expect(w.consume(1000, true)).toBe(2000)
+    w.receive(2999) // total 3999 of 3000 allowed: allowed, credit was still positive when sent
+    expect(() => w.receive(1)).toThrow(/flow control violated/)
+  })
+})

@@ -30,6 +30,7 @@ export {
 export { describeFlags, EXTENSION_FLAGS_MASK, Flags, V1_FLAGS_MASK } from './flags'
 export {
   DEFAULT_INITIAL_WINDOW,
+  DEFAULT_MAX_WINDOW,
   MAX_PENDING_SENDS,
   MESSAGE_OVERHEAD,
   messageCost,

@@ -7,7 +7,7 @@ import { StreamReceiver } from './stream-receiver'
 
 /** Extensions with flow control on and a receive window of `window` bytes. */
 const withFlow = (window: number) =>
-  new Extensions(new Set(['flow']), undefined, undefined, window, window, undefined)
+  new Extensions(new Set(['flow']), undefined, undefined, window, window, window, undefined)
 
 function harness(ext: Extensions, highWaterMark = 1 << 20) {
   const events: string[] = []

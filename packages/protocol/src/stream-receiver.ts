@@ -22,7 +22,7 @@ export class StreamReceiver {
   #window: ReceiveWindow | undefined
 
   constructor(ext: Extensions, hooks: StreamReceiverHooks) {
-    const window = ext.flow ? new ReceiveWindow(ext.receiveWindow) : undefined
+    const window = ext.flow ? new ReceiveWindow(ext.receiveWindow, ext.maxReceiveWindow) : undefined
     this.#window = window
     this.queue = new MessageQueue({
       // With flow control the window bounds the queue (a sender past it is a protocol error), so
@@ -32,7 +32,7 @@ export class StreamReceiver {
       onDrained: () => hooks.resumeReading(),
       onConsume: window
         ? (message) => {
-            const grant = window.consume(messageCost(message.length))
+            const grant = window.consume(messageCost(message.length), this.queue.length === 0)
             if (grant > 0 && !this.queue.closed) hooks.grant(grant)
           }
         : undefined,

@@ -20,6 +20,7 @@ function extensions(window: number, compress = false): Extensions {
     compress ? 'deflate' : undefined,
     window,
     window,
+    window,
     undefined,
   )
 }

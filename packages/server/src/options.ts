@@ -5,6 +5,7 @@ import {
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_MAX_METADATA_SIZE,
   DEFAULT_MAX_TYPE_LENGTH,
+  DEFAULT_MAX_WINDOW,
   invalidOption,
   nonNegativeIntOption,
   parseAddress,
@@ -64,6 +65,8 @@ export interface ServerOptions {
   idleTimeout?: number
   /** Receive window per stream direction offered to srpc clients, bytes. */
   initialWindow?: number
+  /** How far a stream's window may grow when its reader keeps up, bytes. */
+  maxWindow?: number
   /** Payload compression for srpc clients that ask for it; `false` turns it off. */
   compression?: CompressionOptions | boolean
   /** Pings idle srpc clients; `false` turns it off. */
@@ -104,6 +107,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
       DEFAULT_MAX_CONCURRENT_STREAMS,
     ),
     initialWindow: windowOption('initialWindow', options.initialWindow, DEFAULT_INITIAL_WINDOW),
+    maxWindow: windowOption('maxWindow', options.maxWindow, DEFAULT_MAX_WINDOW),
     maxConnections: positiveIntOption('maxConnections', options.maxConnections, DEFAULT_MAX_CONNECTIONS),
     handshakeTimeout: positiveIntOption(
       'handshakeTimeout',

@@ -62,6 +62,7 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
       features: ALL_FEATURES,
       compression: this.options.compression,
       initialWindow: this.options.initialWindow,
+      maxWindow: this.options.maxWindow,
       maxFrameSize: this.options.maxFrameSize,
       maxConcurrentStreams: this.options.maxConcurrentStreams,
     }
