@@ -158,6 +158,7 @@ describe('flow control', () => {
     const pool = await h.pool(address, {
       size: 1,
       initialWindow: window,
+      maxWindow: window, // a fixed window (no auto-tuning) makes the bound exact
       streamHighWaterMark: 64 * 1024 * 1024,
     })
     await pool.call('/x')
