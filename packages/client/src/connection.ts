@@ -13,6 +13,7 @@ import {
   Extensions,
   encodeControl,
   encodeMetadata,
+  encodeTimeoutBlock,
   Flags,
   type Frame,
   FrameConnection,
@@ -38,6 +39,11 @@ export interface CallOptions {
   signal?: AbortSignal
   /** Key/value pairs for the server (`ctx.metadata`); needs an srpc server. */
   metadata?: Metadata
+}
+
+/** What the pool passes down: a timeout it set itself is enforced here but not sent to the server. */
+export interface PoolCallOptions extends CallOptions {
+  implicitTimeout?: boolean
 }
 
 export interface ConnectionEvents {
@@ -303,18 +309,22 @@ export class ClientConnection implements CallHost {
       value = compressed
       flags |= Flags.COMPRESSED
     }
-    if (this.#ext.has('metadata') && (options.metadata || options.timeout !== undefined)) {
-      const metadata: Metadata = { ...options.metadata }
-      if (options.timeout !== undefined) metadata[TIMEOUT_KEY] = String(Math.ceil(options.timeout))
-      let block: Buffer
-      try {
-        block = encodeMetadata(metadata)
-      } catch (err) {
-        this.#calls.delete(id)
-        call.fail(err as RpcError)
-        return
+    const sendTimeout = options.timeout !== undefined && !(options as PoolCallOptions).implicitTimeout
+    let block: Buffer | undefined
+    if (this.#ext.has('metadata') && (options.metadata || sendTimeout)) {
+      if (options.metadata === undefined) {
+        block = encodeTimeoutBlock(options.timeout!)
+      } else {
+        const metadata: Metadata = { ...options.metadata }
+        if (sendTimeout) metadata[TIMEOUT_KEY] = String(Math.ceil(options.timeout!))
+        try {
+          block = encodeMetadata(metadata)
+        } catch (err) {
+          this.#calls.delete(id)
+          call.fail(err as RpcError)
+          return
+        }
       }
-      value = Buffer.concat([block, value])
       flags |= Flags.METADATA
     } else if (options.metadata && Object.keys(options.metadata).length > 0) {
       this.#calls.delete(id)
@@ -324,7 +334,7 @@ export class ClientConnection implements CallHost {
       return
     }
     try {
-      this.frames.sendFrame(flags, id, route, value)
+      this.frames.sendFrame(flags, id, route, value, block)
     } catch (err) {
       // Larger than the server accepts: this call fails, the connection carries on.
       this.#calls.delete(id)

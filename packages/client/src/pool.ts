@@ -231,8 +231,9 @@ export class Pool extends EventEmitter<PoolEvents> {
     try {
       checkTimeout(options.timeout)
       // A call without its own timeout gets the pool's default: no call waits forever.
+      // It bounds the wait here only: the server is not told (as with gRPC, only explicit deadlines travel).
       if (options.timeout === undefined && this.options.defaultTimeout > 0) {
-        options = { ...options, timeout: this.options.defaultTimeout }
+        options = { ...options, timeout: this.options.defaultTimeout, implicitTimeout: true } as CallOptions
       }
       if (options.waitForReady !== undefined) checkWaitForReady(options.waitForReady)
       if (options.retry !== undefined) return this.#callWithRetry(route, payload, options)

@@ -124,10 +124,12 @@ export class FrameConnection {
    * Queues one frame. Returns false when the socket is backed up (the frame is still queued).
    * Throws RESOURCE_EXHAUSTED, sending nothing, for a frame larger than the peer accepts.
    */
-  sendFrame(flags: number, id: FrameId, type: string, value: Uint8Array): boolean {
+  sendFrame(flags: number, id: FrameId, type: string, value: Uint8Array, prefix?: Buffer): boolean {
     if (this.#state !== 'open') return false
-    if (HEADER_SIZE + value.byteLength + type.length * 3 > this.maxOutgoingFrameSize) {
-      const size = HEADER_SIZE + value.byteLength + Buffer.byteLength(type)
+    const prefixLength = prefix === undefined ? 0 : prefix.length
+    const valueLength = prefixLength + value.byteLength
+    if (HEADER_SIZE + valueLength + type.length * 3 > this.maxOutgoingFrameSize) {
+      const size = HEADER_SIZE + valueLength + Buffer.byteLength(type)
       if (size > this.maxOutgoingFrameSize) {
         throw new RpcError(
           Code.RESOURCE_EXHAUSTED,
@@ -135,22 +137,25 @@ export class FrameConnection {
         )
       }
     }
+    // The prefix (a metadata block) is part of the value on the wire, written in front of it.
     const typeLength = typeByteLength(type)
-    const headerLength = HEADER_SIZE + typeLength
+    const headerLength = HEADER_SIZE + typeLength + prefixLength
     if (value.byteLength >= SEPARATE_VALUE_THRESHOLD) {
       // Large values go to the socket as they are, after their header: no copy.
       this.#reserve(headerLength)
-      this.#slabEnd += writeHeader(this.#slab, this.#slabEnd, flags, id, type, typeLength, value.byteLength)
+      this.#slabEnd += writeHeader(this.#slab, this.#slabEnd, flags, id, type, typeLength, valueLength)
+      if (prefix !== undefined) this.#slabEnd += prefix.copy(this.#slab, this.#slabEnd)
       this.#closeRegion()
       this.#pending.push(value as Buffer)
       this.#added(headerLength + value.byteLength)
     } else {
       const size = headerLength + value.byteLength
       this.#reserve(size)
-      const at = this.#slabEnd
-      writeHeader(this.#slab, at, flags, id, type, typeLength, value.byteLength)
-      this.#slab.set(value, at + headerLength)
-      this.#slabEnd = at + size
+      const at =
+        this.#slabEnd + writeHeader(this.#slab, this.#slabEnd, flags, id, type, typeLength, valueLength)
+      if (prefix !== undefined) prefix.copy(this.#slab, at)
+      this.#slab.set(value, at + prefixLength)
+      this.#slabEnd = at + prefixLength + value.byteLength
       this.#added(size)
     }
     return !this.#backedUp

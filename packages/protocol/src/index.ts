@@ -69,9 +69,11 @@ export { cancelledError, MessageQueue, type MessageQueueOptions } from './messag
 export {
   DEFAULT_MAX_METADATA_SIZE,
   encodeMetadata,
+  encodeTimeoutBlock,
   MAX_METADATA_ENTRIES,
   type Metadata,
   splitMetadata,
+  splitTimeoutOnly,
   TIMEOUT_KEY,
 } from './metadata'
 export {

@@ -3,9 +3,11 @@ import { Code } from './codes'
 import {
   DEFAULT_MAX_METADATA_SIZE,
   encodeMetadata,
+  encodeTimeoutBlock,
   MAX_METADATA_ENTRIES,
   type Metadata,
   splitMetadata,
+  splitTimeoutOnly,
   TIMEOUT_KEY,
 } from './metadata'
 import { RpcError } from './rpc-error'
@@ -183,5 +185,27 @@ describe('encodeMetadata checks', () => {
     expect(thrown(() => encodeMetadata({ k: 'v'.repeat(8189) })).code).toBe(Code.RESOURCE_EXHAUSTED)
     expect(encodeMetadata({ k: 'v'.repeat(8188) }).readUInt32BE(0)).toBe(8192)
     expect(thrown(() => encodeMetadata({ k: 'v'.repeat(100) }, 50)).code).toBe(Code.RESOURCE_EXHAUSTED)
+  })
+})
+
+describe('the timeout-only fast path', () => {
+  it('encodes the same bytes as the general encoder and reads them back', () => {
+    for (const ms of [1, 999, 1000, 123456789012]) {
+      const fast = encodeTimeoutBlock(ms)
+      expect(fast).toEqual(encodeMetadata({ [TIMEOUT_KEY]: String(ms) }))
+      const value = Buffer.concat([fast, Buffer.from('payload')])
+      expect(splitTimeoutOnly(value)).toEqual({ timeoutMs: ms, payload: Buffer.from('payload') })
+    }
+  })
+
+  it('leaves any other block to the general parser', () => {
+    const other = Buffer.concat([encodeMetadata({ token: 'abc' }), Buffer.from('p')])
+    expect(splitTimeoutOnly(other)).toBeUndefined()
+    const two = Buffer.concat([encodeMetadata({ [TIMEOUT_KEY]: '5', token: 'abc' }), Buffer.from('p')])
+    expect(splitTimeoutOnly(two)).toBeUndefined()
+    const notDigits = Buffer.concat([encodeMetadata({ [TIMEOUT_KEY]: '5x' }), Buffer.from('p')])
+    expect(splitTimeoutOnly(notDigits)).toBeUndefined()
+    const truncated = encodeTimeoutBlock(1000).subarray(0, 10)
+    expect(splitTimeoutOnly(truncated)).toBeUndefined()
   })
 })

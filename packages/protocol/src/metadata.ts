@@ -100,3 +100,52 @@ export function splitMetadata(
 function malformed(message: string): RpcError {
   return new RpcError(Code.PROTOCOL_ERROR, message)
 }
+
+const TIMEOUT_ENTRY_PREFIX = Buffer.from([TIMEOUT_KEY.length, ...Buffer.from(TIMEOUT_KEY, 'latin1')])
+
+/**
+ * The metadata block of a call whose only metadata is its timeout: the common case, encoded
+ * without the general machinery (same bytes as encodeMetadata({ 'srpc-timeout': String(ms) })).
+ */
+export function encodeTimeoutBlock(ms: number): Buffer {
+  const digits = String(Math.ceil(ms))
+  const entryLength = TIMEOUT_ENTRY_PREFIX.length + 2 + digits.length
+  const out = Buffer.allocUnsafe(4 + entryLength)
+  out.writeUInt32BE(entryLength, 0)
+  TIMEOUT_ENTRY_PREFIX.copy(out, 4)
+  out.writeUInt16BE(digits.length, 4 + TIMEOUT_ENTRY_PREFIX.length)
+  out.write(digits, 6 + TIMEOUT_ENTRY_PREFIX.length, 'latin1')
+  return out
+}
+
+/**
+ * The fast path of splitMetadata for a block holding only `srpc-timeout` with a decimal value:
+ * the timeout in ms and the payload after the block, or undefined for any other block (which
+ * then takes the general path).
+ */
+export function splitTimeoutOnly(value: Buffer): { timeoutMs: number; payload: Buffer } | undefined {
+  if (value.length < 4 + TIMEOUT_ENTRY_PREFIX.length + 3) return undefined
+  const blockLength = value.readUInt32BE(0)
+  const digitsAt = 4 + TIMEOUT_ENTRY_PREFIX.length + 2
+  const digits = blockLength - (digitsAt - 4)
+  if (digits < 1 || digits > 12 || 4 + blockLength > value.length) return undefined
+  if (
+    value.compare(
+      TIMEOUT_ENTRY_PREFIX,
+      0,
+      TIMEOUT_ENTRY_PREFIX.length,
+      4,
+      4 + TIMEOUT_ENTRY_PREFIX.length,
+    ) !== 0
+  ) {
+    return undefined
+  }
+  if (value.readUInt16BE(4 + TIMEOUT_ENTRY_PREFIX.length) !== digits) return undefined
+  let timeoutMs = 0
+  for (let i = digitsAt; i < digitsAt + digits; i++) {
+    const d = value[i] - 48
+    if (d < 0 || d > 9) return undefined
+    timeoutMs = timeoutMs * 10 + d
+  }
+  return { timeoutMs, payload: value.subarray(4 + blockLength) }
+}

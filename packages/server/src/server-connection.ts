@@ -16,6 +16,7 @@ import {
   type Metadata,
   RpcError,
   splitMetadata,
+  splitTimeoutOnly,
   TIMEOUT_KEY,
 } from '@srpc/protocol'
 import type { PeerInfo } from './context'
@@ -212,7 +213,12 @@ export class ServerConnection implements CallHost {
     let payload = frame.value
     let metadata = EMPTY_METADATA
     let timeoutMs: number | undefined
-    if (frame.flags & Flags.METADATA) {
+    // The common case, a deadline and nothing else, skips the general parser.
+    const timeoutOnly = frame.flags & Flags.METADATA ? splitTimeoutOnly(payload) : undefined
+    if (timeoutOnly !== undefined) {
+      timeoutMs = timeoutOnly.timeoutMs
+      payload = timeoutOnly.payload
+    } else if (frame.flags & Flags.METADATA) {
       try {
         ;({ metadata, payload } = splitMetadata(payload, this.#host.options.maxMetadataSize))
       } catch (err) {
