@@ -306,11 +306,13 @@ describe('many pools against a dead address', () => {
           Math.min(backoff.max, backoff.initial * backoff.multiplier ** attempt),
         )
         // ... and the next attempt (and its failure) follows it: timers may fire a few ms early
-        // by the clock we read, and the attempt itself plus timer lateness take under 250 ms.
+        // by the clock we read; the attempt itself plus timer lateness stay under a second even
+        // on a loaded CI machine (forty attempts land at once). The attempt count above is what
+        // proves the schedule; this proves each wait is the one the backoff chose.
         const next = list[i + 1]
         if (next) {
           expect(next.at - at).toBeGreaterThanOrEqual(delay - 5)
-          expect(next.at - at).toBeLessThan(delay + 250)
+          expect(next.at - at).toBeLessThan(delay + 1000)
         }
       })
     }
