@@ -1,7 +1,7 @@
 import { Pool } from '@srpc/client'
 import { clientTlsOptions, ensureCertificateSet } from '@srpc/tlsutil'
+import { type CheckResult, check, expect, formatMs } from '../../example-client/src/report'
 import { CERT_HOSTS, loadConfig } from './config'
-import { type CheckResult, check, expect, formatMs } from './report'
 
 const CALL_TIMEOUT = 5000
 const HEALTH_CALLS = 10

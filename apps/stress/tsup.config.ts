@@ -1,0 +1,11 @@
+import { defineConfig } from 'tsup'
+
+export default defineConfig({
+  // The two parents and the worker processes they fork.
+  entry: ['src/scale.ts', 'src/soak.ts', 'src/server-main.ts', 'src/scale-client.ts', 'src/soak-client.ts'],
+  format: ['esm'],
+  sourcemap: true,
+  clean: true,
+  target: 'node20',
+  platform: 'node',
+})
