@@ -6,6 +6,7 @@ import {
   DEFAULT_INITIAL_WINDOW,
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_MAX_WINDOW,
+  DEFAULT_STREAM_HIGH_WATER_MARK,
   invalidOption,
   isCode,
   type KeepaliveOptions,
@@ -37,8 +38,6 @@ export const DEFAULT_SESSION_CLOSE_TIMEOUT = 1000
  * Short enough to notice a vanished server well before TCP would; cheap (one small frame).
  */
 export const DEFAULT_KEEPALIVE = { interval: 30_000, timeout: 10_000 }
-/** Bytes buffered for one stream or session before the connection stops reading (v1 peers). */
-export const DEFAULT_STREAM_HIGH_WATER_MARK = 1024 * 1024
 /**
  * Delays between connection attempts, ms: the n-th consecutive failure waits a random time in
  * [initial, min(max, initial · multiplier^n)]. gRPC's 1 s ×1.6 up to 120 s, measured against

@@ -9,8 +9,10 @@ import { encodeErrorValue, fromPlatformError, RpcError } from './rpc-error'
 
 /** Values at least this large are written after their header without being copied into it. */
 const SEPARATE_VALUE_THRESHOLD = 1024
-/** Size of the buffers small frames are encoded into. */
+/** Largest and smallest size of the buffers small frames are encoded into. */
 const SLAB_SIZE = 64 * 1024
+const MIN_SLAB_SIZE = 1024
+const EMPTY_SLAB = Buffer.alloc(0)
 /** Pending output at which the batch is written at once instead of at the end of the turn. */
 const FLUSH_NOW_BYTES = 1024 * 1024
 /** How long a connection closed after a protocol error waits for its last frame to flush. */
@@ -50,7 +52,13 @@ export class FrameConnection {
    * per-frame buffer, no copy to join a batch. A region of the slab, once handed to the
    * socket, is never written again; the next frames go after it, or into a fresh slab.
    */
-  #slab: Buffer = Buffer.allocUnsafe(SLAB_SIZE)
+  #slab: Buffer = EMPTY_SLAB
+  /**
+   * Size of the next slab: twice what the last turn wrote, between 1 KiB and 64 KiB, so a busy
+   * connection gets few allocations and an idle one holds almost nothing (10,000 idle
+   * connections with a fixed 64 KiB slab each held 640 MiB).
+   */
+  #slabHint = MIN_SLAB_SIZE
   #slabStart = 0
   #slabEnd = 0
   /** Regions and large values waiting for this turn's write, in order. */
@@ -257,7 +265,7 @@ export class FrameConnection {
   #reserve(size: number): void {
     if (this.#slabEnd + size <= this.#slab.length) return
     this.#closeRegion()
-    this.#slab = Buffer.allocUnsafe(Math.max(SLAB_SIZE, size))
+    this.#slab = Buffer.allocUnsafe(Math.max(this.#slabHint, size))
     this.#slabStart = 0
     this.#slabEnd = 0
   }
@@ -287,6 +295,17 @@ export class FrameConnection {
     this.#closeRegion()
     const batch = this.#pending
     if (batch.length === 0 || this.socket.destroyed) return
+    this.#slabHint = Math.min(
+      SLAB_SIZE,
+      Math.max(MIN_SLAB_SIZE, 2 ** Math.ceil(Math.log2(2 * this.#pendingBytes))),
+    )
+    if (this.#slab.length - this.#slabEnd < MIN_SLAB_SIZE || this.#slab.length > 2 * this.#slabHint) {
+      // Nearly full, or far larger than the traffic needs now: let it go with the write; the
+      // next turn starts a slab of the right size.
+      this.#slab = EMPTY_SLAB
+      this.#slabStart = 0
+      this.#slabEnd = 0
+    }
     this.#pending = []
     this.#pendingBytes = 0
     let ok: boolean

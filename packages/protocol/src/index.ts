@@ -87,5 +87,5 @@ export {
   windowOption,
 } from './options'
 export { decodeErrorValue, encodeErrorValue, fromPlatformError, RpcError } from './rpc-error'
-export { StreamReceiver, type StreamReceiverHooks } from './stream-receiver'
+export { DEFAULT_STREAM_HIGH_WATER_MARK, StreamReceiver, type StreamReceiverHooks } from './stream-receiver'
 export { rejected, StreamSender } from './stream-sender'

@@ -2,6 +2,9 @@ import type { Extensions } from './extensions'
 import { messageCost, ReceiveWindow } from './flow-control'
 import { MessageQueue } from './message-queue'
 
+/** Bytes queued for one stream before a v1 connection stops reading (the default of both sides). */
+export const DEFAULT_STREAM_HIGH_WATER_MARK = 1024 * 1024
+
 export interface StreamReceiverHooks {
   /** Bytes queued before reading from the socket pauses (the safety net for v1 peers). */
   highWaterMark: number

@@ -6,6 +6,7 @@ import {
   DEFAULT_MAX_METADATA_SIZE,
   DEFAULT_MAX_TYPE_LENGTH,
   DEFAULT_MAX_WINDOW,
+  DEFAULT_STREAM_HIGH_WATER_MARK,
   invalidOption,
   nonNegativeIntOption,
   parseAddress,
@@ -30,8 +31,6 @@ export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000
 export const DEFAULT_IDLE_TIMEOUT = 300_000
 /** Idle time before the server pings a client, and how long it waits for the answer (ms). */
 export const DEFAULT_KEEPALIVE = { interval: 60_000, timeout: 20_000 }
-/** Bytes queued for one stream or session before the connection stops reading (v1 peers). */
-export const DEFAULT_STREAM_HIGH_WATER_MARK = 1024 * 1024
 
 export interface ServerOptions {
   /** `host:port` to listen on (`[::1]:8443` for IPv6); port 0 picks a free port. Default `127.0.0.1:0`. */
