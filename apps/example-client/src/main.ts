@@ -2,7 +2,7 @@ import { Pool } from '@srpc/client'
 import { clientTlsOptions, ensureCertificateSet } from '@srpc/tlsutil'
 import { concurrencyCheck, echoChecks, healthChecks, timeStreamCheck } from './checks'
 import { CERT_HOSTS, loadConfig } from './config'
-import { formatMs } from './report'
+import { runClient, summarize } from './report'
 
 const POOL_SIZE = 3
 
@@ -31,24 +31,7 @@ async function main(): Promise<number> {
   await pool.close()
 
   const results = groups.flat()
-  const failed = results.filter((r) => !r.ok)
-  const took = formatMs(performance.now() - started)
-  if (failed.length === 0) {
-    console.log(`all ${results.length} checks passed in ${took}`)
-    return 0
-  }
-  console.log(
-    `${failed.length} of ${results.length} checks failed (${failed.map((r) => r.name).join(', ')}) in ${took}`,
-  )
-  return 1
+  return summarize(results, started)
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code
-  },
-  (err: Error) => {
-    console.error(`example-client: ${err.message}`)
-    process.exitCode = 1
-  },
-)
+runClient('example-client', main)

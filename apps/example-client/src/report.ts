@@ -40,3 +40,30 @@ function describeError(err: unknown): string {
   }
   return String(err)
 }
+
+/** Prints the one-line summary of a client's checks; returns the exit code (0: all passed). */
+export function summarize(results: CheckResult[], started: number): number {
+  const failed = results.filter((r) => !r.ok)
+  const took = formatMs(performance.now() - started)
+  if (failed.length === 0) {
+    console.log(`all ${results.length} checks passed in ${took}`)
+    return 0
+  }
+  console.log(
+    `${failed.length} of ${results.length} checks failed (${failed.map((r) => r.name).join(', ')}) in ${took}`,
+  )
+  return 1
+}
+
+/** Runs a client's `main` and turns its result (or a crash) into the process exit code. */
+export function runClient(name: string, main: () => Promise<number>): void {
+  main().then(
+    (code) => {
+      process.exitCode = code
+    },
+    (err: Error) => {
+      console.error(`${name}: ${err.message}`)
+      process.exitCode = 1
+    },
+  )
+}

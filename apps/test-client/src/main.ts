@@ -1,6 +1,6 @@
 import { Pool } from '@srpc/client'
 import { clientTlsOptions, ensureCertificateSet } from '@srpc/tlsutil'
-import { type CheckResult, check, expect, formatMs } from '../../example-client/src/report'
+import { type CheckResult, check, expect, runClient, summarize } from '../../example-client/src/report'
 import { CERT_HOSTS, loadConfig } from './config'
 
 const CALL_TIMEOUT = 5000
@@ -78,24 +78,7 @@ async function main(): Promise<number> {
   const results = [await healthCheck(pool), ...(await chatChecks(pool))]
   await pool.close()
 
-  const failed = results.filter((r) => !r.ok)
-  const took = formatMs(performance.now() - started)
-  if (failed.length === 0) {
-    console.log(`all ${results.length} checks passed in ${took}`)
-    return 0
-  }
-  console.log(
-    `${failed.length} of ${results.length} checks failed (${failed.map((r) => r.name).join(', ')}) in ${took}`,
-  )
-  return 1
+  return summarize(results, started)
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code
-  },
-  (err: Error) => {
-    console.error(`test-client: ${err.message}`)
-    process.exitCode = 1
-  },
-)
+runClient('test-client', main)
