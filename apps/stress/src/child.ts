@@ -66,7 +66,9 @@ export class Worker {
   /** Sends a request; rejects if the child fails it, exits, or does not answer within `timeoutMs`. */
   request<T>(type: string, body: unknown, timeoutMs: number): Promise<T> {
     if (this.#exitCode !== undefined || !this.process.connected) {
-      return Promise.reject(new Error(`${this.name} is not running`))
+      const how =
+        this.#exitCode === undefined ? 'its IPC channel is closed' : `exited with code ${this.#exitCode}`
+      return Promise.reject(new Error(`${this.name} is not running (${how})`))
     }
     const id = this.#nextId++
     return new Promise<T>((resolve, reject) => {

@@ -8,7 +8,7 @@
  * Exit code 0 only when every connection was made and every call got its own payload back.
  */
 import { selfSigned } from '@srpc/tlsutil'
-import { parseFlags } from './args'
+import { type NumberFlag, parseFlags } from './args'
 import { Worker } from './child'
 import {
   LATENCY_WINDOW,
@@ -57,19 +57,28 @@ const MAX_PENDING = 128
 
 type ClientSample = ProcessSample & { pools: number }
 
+const FLAGS = {
+  connections: { min: 1, max: 100_000 },
+  duration: { min: 1, max: 3600 },
+  clients: { min: 1, max: 32 },
+  rate: { min: 1, max: 100_000 },
+  idle: { min: 0, max: 600 },
+} satisfies Record<string, NumberFlag>
+type FlagName = keyof typeof FLAGS
+
 const started = performance.now()
 function log(message: string): void {
   console.log(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)} s] ${message}`)
 }
 
 async function main(): Promise<number> {
-  const flags = parseFlags(process.argv.slice(2), {
-    connections: { min: 1, max: 100_000 },
-    duration: { min: 1, max: 3600 },
-    clients: { min: 1, max: 32 },
-    rate: { min: 1, max: 100_000 },
-    idle: { min: 0, max: 600 },
-  })
+  let flags: ReturnType<typeof parseFlags<FlagName>>
+  try {
+    flags = parseFlags(process.argv.slice(2), FLAGS)
+  } catch (err) {
+    console.error(`scale: ${(err as Error).message}\n\n${USAGE}`)
+    return 2
+  }
   if (flags.help) {
     console.log(USAGE)
     return 0
@@ -190,6 +199,8 @@ async function run(plan: RunPlan): Promise<number> {
   const handshakes = connectResults.flatMap((r) => r.handshakeMs).sort((a, b) => a - b)
   log(`${connected} of ${connections} connected (failures: ${formatTally(connectFailures)})`)
 
+  // Right at the end of the ramp (no forced GC): CPU spent on accepting and handshakes.
+  await sampleAll('all connected', false)
   log(`idle for ${plan.idleSeconds} s`)
   await sleep(plan.idleSeconds * 1000)
   const idle = await sampleAll('connected, idle', true)
@@ -315,7 +326,7 @@ async function run(plan: RunPlan): Promise<number> {
     table(
       ['phase', 'connections', 'RSS', 'heap used', 'external', 'handles'],
       serverSamples.map(({ phase, sample }) => [
-        phase + (phase.startsWith('load,') ? '' : ' *'),
+        phase + (phase.startsWith('load,') || phase === 'all connected' ? '' : ' *'),
         String(sample.connections),
         mib(sample.rss),
         mib(sample.heapUsed),
@@ -386,7 +397,12 @@ async function run(plan: RunPlan): Promise<number> {
       `GC during the load: server ${ms(gcTotal.server)} in all, longest pause ${ms(gcMax.server)} ` +
       `(worst client: longest pause ${ms(gcMax.clients)})`,
   )
-  console.log(`CPU (100 % = one core) while connecting: ${cpuLine('before connections', 'connected, idle')}`)
+  const rampCpuMs =
+    serverSamples.find((x) => x.phase === 'all connected')!.sample.cpuMs - serverSamples[0].sample.cpuMs
+  console.log(
+    `CPU (100 % = one core) while connecting: ${cpuLine('before connections', 'all connected')} ` +
+      `(server: ${connected > 0 ? ms(rampCpuMs / connected) : 'n/a'} of CPU per connection accepted)`,
+  )
   console.log(`CPU (100 % = one core) during the load:  ${cpuLine('connected, idle', 'load, end')}`)
   console.log(`at the end: ${machine()}`)
 
