@@ -127,11 +127,6 @@ export class Extensions {
     return this.compressor?.compress(payload)
   }
 
-  encodePayload(payload: Buffer): { flag: number; payload: Buffer } {
-    const compressed = this.compressor?.compress(payload)
-    return compressed ? { flag: Flags.COMPRESSED, payload: compressed } : { flag: 0, payload }
-  }
-
   /**
    * The payload of a received frame, inflated if it is COMPRESSED. A COMPRESSED frame on a
    * connection without compression is a PROTOCOL_ERROR; inflating past `maxLength` is

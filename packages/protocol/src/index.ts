@@ -65,7 +65,7 @@ export {
   FrameDecoder,
   type FrameDecoderOptions,
 } from './frame-decoder'
-export { cancelledError, MessageQueue, type MessageQueueOptions } from './message-queue'
+export { MessageQueue, type MessageQueueOptions } from './message-queue'
 export {
   DEFAULT_MAX_METADATA_SIZE,
   encodeMetadata,

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
 import { Code } from './codes'
-import { cancelledError, MessageQueue } from './message-queue'
+import { MessageQueue } from './message-queue'
 import { RpcError } from './rpc-error'
 
 const msg = (text: string) => Buffer.from(text)
@@ -72,7 +72,7 @@ describe('MessageQueue end and fail', () => {
     ended.push(msg('late'))
     expect(ended.length).toBe(0)
     const failed = new MessageQueue()
-    failed.fail(cancelledError())
+    failed.fail(new RpcError(Code.CANCELLED, 'cancelled'))
     failed.push(msg('late'))
     expect(failed.length).toBe(0)
   })
@@ -102,7 +102,7 @@ describe('MessageQueue end and fail', () => {
     const loop = (async () => {
       for await (const m of queue) {
         seen.push(m.toString())
-        queue.fail(cancelledError('stop'))
+        queue.fail(new RpcError(Code.CANCELLED, 'stop'))
       }
     })()
     await expect(loop).rejects.toMatchObject({ code: Code.CANCELLED, message: 'stop' })
@@ -134,10 +134,10 @@ describe('MessageQueue high-water mark and consume hook', () => {
     const onDrained = vi.fn()
     const queue = new MessageQueue({ highWaterMark: 10, onOverflow: () => {}, onDrained })
     queue.push(Buffer.alloc(11))
-    queue.fail(cancelledError())
+    queue.fail(new RpcError(Code.CANCELLED, 'cancelled'))
     expect(onDrained).toHaveBeenCalledTimes(1)
     const calm = new MessageQueue({ highWaterMark: 10, onDrained })
-    calm.fail(cancelledError())
+    calm.fail(new RpcError(Code.CANCELLED, 'cancelled'))
     expect(onDrained).toHaveBeenCalledTimes(1)
   })
 

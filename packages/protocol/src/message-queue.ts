@@ -1,5 +1,4 @@
-import { Code } from './codes'
-import { RpcError } from './rpc-error'
+import type { RpcError } from './rpc-error'
 
 interface Waiter {
   resolve(value: Buffer | undefined): void
@@ -139,8 +138,3 @@ export class MessageQueue implements AsyncIterable<Buffer> {
 }
 
 const EMPTY = Buffer.alloc(0)
-
-/** The error a queue's readers see when the stream was cancelled locally. */
-export function cancelledError(message = 'cancelled'): RpcError {
-  return new RpcError(Code.CANCELLED, message)
-}
