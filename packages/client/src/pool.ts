@@ -17,6 +17,7 @@ import {
   type CallOptions as ConnectionCallOptions,
   type ConnectionEvents,
   type ConnectTarget,
+  type PoolCallOptions,
 } from './connection'
 import { HealthMonitor } from './health'
 import {
@@ -146,6 +147,8 @@ export class Pool extends EventEmitter<PoolEvents> {
   #ready: ClientConnection[] = []
   /** Every open connection of the pool, with its slot (undefined while it drains or idles out). */
   #owners = new Map<ClientConnection, Slot | undefined>()
+  /** The options of a call that sets none: the pool's default timeout, enforced here and not sent. */
+  #implicitOptions: PoolCallOptions
   #balancer: Balancer
   #queue = new Set<Waiter>()
   #endpoints: Endpoint[] = []
@@ -176,6 +179,7 @@ export class Pool extends EventEmitter<PoolEvents> {
   constructor(options: PoolOptions) {
     super()
     this.options = resolvePoolOptions(options)
+    this.#implicitOptions = Object.freeze({ timeout: this.options.defaultTimeout, implicitTimeout: true })
     this.#balancer = new Balancer(this.options.balancing)
     this.#resolver = new Resolver(this.options.targets, this.options.lookup)
     this.#endpoints = shuffle(this.#resolver.known().map((address) => this.#newEndpoint(address)))
@@ -233,7 +237,11 @@ export class Pool extends EventEmitter<PoolEvents> {
       // A call without its own timeout gets the pool's default: no call waits forever.
       // It bounds the wait here only: the server is not told (as with gRPC, only explicit deadlines travel).
       if (options.timeout === undefined && this.options.defaultTimeout > 0) {
-        options = { ...options, timeout: this.options.defaultTimeout, implicitTimeout: true } as CallOptions
+        // The usual call passes no options: share one object instead of building one per call.
+        options =
+          options === NO_OPTIONS
+            ? this.#implicitOptions
+            : ({ ...options, timeout: this.options.defaultTimeout, implicitTimeout: true } as CallOptions)
       }
       if (options.waitForReady !== undefined) checkWaitForReady(options.waitForReady)
       if (options.retry !== undefined) return this.#callWithRetry(route, payload, options)

@@ -10,14 +10,21 @@ import {
 } from '@srpc/protocol'
 import type { CallHost, PendingCall } from './call-host'
 
-/** One request waiting for its response. */
-export class UnaryCall implements PendingCall {
+/**
+ * One request waiting for its response. It is its own entry in the deadline scheduler, so a call
+ * with a timeout (every call has one: the pool's default applies when none is given) allocates
+ * nothing beyond itself and its promise.
+ */
+export class UnaryCall implements PendingCall, Deadline {
   readonly id: FrameId
   readonly promise: Promise<Buffer>
+  /** Deadline fields, owned by the scheduler. */
+  at = 0
+  index = -1
   #host: CallHost
   #resolve!: (value: Buffer) => void
   #reject!: (error: RpcError) => void
-  #deadline: Deadline | undefined
+  #timeoutMs: number | undefined
   #signal: AbortSignal | undefined
   #onAbort: (() => void) | undefined
   #done = false
@@ -30,10 +37,8 @@ export class UnaryCall implements PendingCall {
       this.#reject = reject
     })
     if (timeoutMs !== undefined) {
-      this.#deadline = deadlines.schedule(timeoutMs, () => {
-        this.#deadline = undefined
-        this.#cancel(new RpcError(Code.DEADLINE_EXCEEDED, `call timed out after ${timeoutMs} ms`))
-      })
+      this.#timeoutMs = timeoutMs
+      deadlines.add(this, timeoutMs)
     }
     if (signal) {
       this.#signal = signal
@@ -41,6 +46,11 @@ export class UnaryCall implements PendingCall {
         this.#cancel(new RpcError(Code.CANCELLED, 'call cancelled by its signal', { cause: signal.reason }))
       signal.addEventListener('abort', this.#onAbort, { once: true })
     }
+  }
+
+  /** The timeout passed (called by the scheduler). */
+  fire(): void {
+    this.#cancel(new RpcError(Code.DEADLINE_EXCEEDED, `call timed out after ${this.#timeoutMs} ms`))
   }
 
   onFrame(frame: Frame): void {
@@ -75,8 +85,7 @@ export class UnaryCall implements PendingCall {
 
   #finish(): void {
     this.#done = true
-    deadlines.cancel(this.#deadline)
-    this.#deadline = undefined
+    deadlines.cancel(this)
     if (this.#onAbort) this.#signal!.removeEventListener('abort', this.#onAbort)
   }
 }

@@ -106,6 +106,38 @@ describe('metadata and middleware', () => {
     expect(deadline).toBeLessThanOrEqual(before + 400)
     expect(abortedAfter).toBeLessThan(400)
   })
+
+  it("enforces the pool's default timeout locally: not sent, the call fails on time, the handler is cancelled", async () => {
+    let deadline: number | undefined = -1
+    let cancelled = false
+    const { address } = await h.server((s) => {
+      s.mux.handle('/x', () => 'x')
+      s.mux.handle('/slow', (ctx) => {
+        deadline = ctx.deadline
+        ctx.signal.addEventListener('abort', () => {
+          cancelled = true
+        })
+        return new Promise(() => {})
+      })
+    })
+    const pool = await h.pool(address, { defaultTimeout: 200 })
+    await pool.call('/x')
+    // Many calls with no options share the pool's default; each one still gets its own deadline.
+    const quick = await Promise.all(Array.from({ length: 100 }, () => pool.call('/x')))
+    expect(quick.every((reply) => reply.toString() === 'x')).toBe(true)
+    const started = performance.now()
+    expect(await codeOf(pool.call('/slow'))).toBe(Code.DEADLINE_EXCEEDED)
+    const took = performance.now() - started
+    expect(took).toBeGreaterThanOrEqual(195)
+    expect(took).toBeLessThan(1000)
+    expect(deadline).toBeUndefined()
+    await vi.waitFor(() => expect(cancelled).toBe(true), { timeout: 1000 })
+    // An explicit timeout wins over the default, and is sent.
+    const explicit = performance.now()
+    expect(await codeOf(pool.call('/slow', '', { timeout: 50 }))).toBe(Code.DEADLINE_EXCEEDED)
+    expect(performance.now() - explicit).toBeLessThan(190)
+    expect(deadline).toBeGreaterThan(0)
+  })
 })
 
 describe('cancellation', () => {

@@ -57,12 +57,46 @@ describe('DeadlineScheduler', () => {
     expect(fired).toEqual(['b'])
   })
 
-  it('disarms its timer when the last deadline is cancelled', () => {
+  it('touches no timer for deadlines cancelled in time, and fires once for nothing when idle', () => {
     const scheduler = new DeadlineScheduler()
-    const only = scheduler.schedule(100, () => {})
-    expect(vi.getTimerCount()).toBe(1)
-    scheduler.cancel(only)
+    // A thousand calls in a row, each finishing before its 100 ms timeout, 1 ms apart: the one
+    // timer armed by the first is never moved (it would otherwise be re-armed to fire later).
+    for (let i = 0; i < 1000; i++) {
+      scheduler.cancel(scheduler.schedule(100, () => {}))
+      if (i === 0) expect(vi.getTimerCount()).toBe(1)
+      vi.advanceTimersByTime(1)
+    }
+    expect(scheduler.size).toBe(0)
+    // It fired at 100 ms for nothing and was not armed again: nothing waits.
     expect(vi.getTimerCount()).toBe(0)
+    const live = scheduler.schedule(100, () => {})
+    expect(vi.getTimerCount()).toBe(1)
+    scheduler.cancel(live)
+  })
+
+  it('re-arms for a deadline earlier than the armed one, and fires it on time', () => {
+    const scheduler = new DeadlineScheduler()
+    const fired: string[] = []
+    scheduler.cancel(scheduler.schedule(1000, () => fired.push('cancelled')))
+    scheduler.schedule(10, () => fired.push('early'))
+    vi.advanceTimersByTime(10)
+    expect(fired).toEqual(['early'])
+    expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('takes objects that carry their own deadline fields (add), and reuses them after they fire', () => {
+    const scheduler = new DeadlineScheduler()
+    const fired: number[] = []
+    const entry = { at: 0, index: -1, fire: () => fired.push(Date.now()) }
+    scheduler.add(entry, 25)
+    expect(entry.index).toBe(0)
+    expect(entry.at).toBe(25)
+    vi.advanceTimersByTime(25)
+    expect(fired).toEqual([25])
+    expect(entry.index).toBe(-1)
+    scheduler.add(entry, 5)
+    vi.advanceTimersByTime(5)
+    expect(fired).toEqual([25, 30])
   })
 
   it('treats a negative delay as zero', () => {

@@ -1,18 +1,26 @@
 import { performance } from 'node:perf_hooks'
 
+/**
+ * Something with a deadline. A hot object (a unary call) implements it itself and is added with
+ * `add`, so scheduling it allocates nothing; `schedule` wraps a plain callback.
+ */
 export interface Deadline {
-  /** performance.now() time at which it fires. */
-  readonly at: number
-  /** Position in the heap; -1 once fired or cancelled. */
+  /** performance.now() time at which it fires; set by the scheduler. */
+  at: number
+  /** Position in the heap; -1 when not scheduled (never added, fired or cancelled). */
   index: number
-  fire: () => void
+  /** Called once when the time comes, unless cancelled first. */
+  fire(): void
 }
 
 /**
  * One timer for any number of deadlines: a binary min-heap ordered by time, with a single
- * `setTimeout` armed for the earliest. Scheduling and cancelling are O(log n) and allocate one
- * small object, instead of a timer per call. The timer is unref'd: deadlines never keep the
- * process alive on their own (the sockets they belong to do).
+ * `setTimeout` armed for the earliest. Adding and cancelling are O(log n) (adding a deadline
+ * later than all others, the usual case with one timeout for every call, is O(1)) and touch no
+ * timer: the timer is moved only when a deadline earlier than the armed time arrives, and is left
+ * running when the heap empties (it then fires once for nothing). So a call that finishes in
+ * time costs no timer operation at all. The timer is unref'd: deadlines never keep the process
+ * alive on their own (the sockets they belong to do).
  */
 export class DeadlineScheduler {
   #heap: Deadline[] = []
@@ -26,11 +34,18 @@ export class DeadlineScheduler {
 
   /** Calls `fire` once, `delayMs` from now, unless cancelled first. */
   schedule(delayMs: number, fire: () => void): Deadline {
-    const entry: Deadline = { at: performance.now() + Math.max(0, delayMs), index: this.#heap.length, fire }
+    const entry: Deadline = { at: 0, index: -1, fire }
+    this.add(entry, delayMs)
+    return entry
+  }
+
+  /** Calls `entry.fire()` once, `delayMs` from now, unless cancelled first. The entry must not be scheduled already. */
+  add(entry: Deadline, delayMs: number): void {
+    entry.at = performance.now() + Math.max(0, delayMs)
+    entry.index = this.#heap.length
     this.#heap.push(entry)
     this.#up(entry.index)
     if (entry.at < this.#armedAt) this.#arm()
-    return entry
   }
 
   cancel(entry: Deadline | undefined | null): void {
@@ -44,7 +59,6 @@ export class DeadlineScheduler {
       this.#down(i)
       this.#up(last.index)
     }
-    if (this.#heap.length === 0) this.#disarm()
   }
 
   #run(): void {
@@ -66,12 +80,6 @@ export class DeadlineScheduler {
     this.#armedAt = top.at
     this.#timer = setTimeout(this.#onTimer, Math.max(0, Math.ceil(top.at - performance.now())))
     this.#timer.unref()
-  }
-
-  #disarm(): void {
-    if (this.#timer) clearTimeout(this.#timer)
-    this.#timer = null
-    this.#armedAt = Number.POSITIVE_INFINITY
   }
 
   #up(i: number): void {
