@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
 import { Code } from './codes'
 import { ControlKind, encodeControl } from './control'
 import { Flags } from './flags'
@@ -7,12 +8,28 @@ import { type Frame, type FrameId, HEADER_SIZE, typeByteLength, writeHeader } fr
 import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, type FrameDecoderOptions } from './frame-decoder'
 import { encodeErrorValue, fromPlatformError, RpcError } from './rpc-error'
 
-/** Values at least this large are written after their header without being copied into it. */
-const SEPARATE_VALUE_THRESHOLD = 1024
-/** Largest and smallest size of the buffers small frames are encoded into. */
+/**
+ * Largest and smallest size of the buffers frames are encoded into. A frame that does not fit in
+ * a full-size slab is written as its header (in the slab) followed by its value, uncopied.
+ */
 const SLAB_SIZE = 64 * 1024
 const MIN_SLAB_SIZE = 1024
-const EMPTY_SLAB = Buffer.alloc(0)
+
+/** The slab size shrinks only after this many turns that needed less, or after this long idle. */
+const SHRINK_AFTER_TURNS = 32
+const SHRINK_AFTER_IDLE_MS = 1000
+/**
+ * Written slabs kept for reuse. Writes made in one event-loop turn are confirmed in a later one,
+ * so a connection writing more than a slab per turn needs a few in rotation.
+ */
+const MAX_SPARES = 2
+
+/** A buffer frames are encoded into, and how many of its regions the socket has not finished writing. */
+interface Slab {
+  readonly buf: Buffer
+  held: number
+}
+const NO_SLAB: Slab = { buf: Buffer.alloc(0), held: 0 }
 /** Pending output at which the batch is written at once instead of at the end of the turn. */
 const FLUSH_NOW_BYTES = 1024 * 1024
 /** How long a connection closed after a protocol error waits for its last frame to flush. */
@@ -48,21 +65,36 @@ export class FrameConnection {
   #decoder: FrameDecoder
   #state: FrameConnectionState = 'open'
   /**
-   * Small frames are encoded straight into a slab: one allocation per 64 KiB of output, no
-   * per-frame buffer, no copy to join a batch. A region of the slab, once handed to the
-   * socket, is never written again; the next frames go after it, or into a fresh slab.
+   * Frames are encoded straight into a slab: no buffer per frame, and a turn's frames leave as
+   * one buffer in one write (over TLS a write of several buffers is copied into one by Node,
+   * so copying a value into the slab costs nothing a batch would not cost anyway). A region of
+   * the slab, once handed to the socket, is never written again; the next frames go after it,
+   * or into another slab. A slab whose regions have all been written (the socket's write
+   * callbacks say so) is kept as a spare and used again, so a busy connection allocates
+   * nothing to write: a few slabs take turns.
    */
-  #slab: Buffer = EMPTY_SLAB
+  #slab: Slab = NO_SLAB
+  /** Slabs of the current size that the socket is done with, at most MAX_SPARES. */
+  #spares: Slab[] = []
+  /** The slab of every region handed to the socket and not yet written, in write order. */
+  #written: Slab[] = []
+  #onWritten = (err?: Error | null) => this.#released(err)
+  #writeFailed = false
   /**
-   * Size of the next slab: twice what the last turn wrote, between 1 KiB and 64 KiB, so a busy
-   * connection gets few allocations and an idle one holds almost nothing (10,000 idle
-   * connections with a fixed 64 KiB slab each held 640 MiB).
+   * Size of the slabs: twice what a turn writes, between 1 KiB and 64 KiB. It grows at once and
+   * shrinks only after SHRINK_AFTER_TURNS smaller turns in a row or a turn after a second of
+   * silence, so a busy connection keeps recycling slabs of one size while an idle one holds
+   * one small slab and no spares (10,000 idle connections with 64 KiB each held 640 MiB).
    */
   #slabHint = MIN_SLAB_SIZE
+  #smallerTurns = 0
+  #lastFlushAt = 0
   #slabStart = 0
   #slabEnd = 0
   /** Regions and large values waiting for this turn's write, in order. */
   #pending: Buffer[] = []
+  /** The slab of each entry of #pending (undefined for a large value). */
+  #pendingSlabs: (Slab | undefined)[] = []
   #pendingBytes = 0
   #flushScheduled = false
   #backedUp = false
@@ -148,24 +180,25 @@ export class FrameConnection {
     // The prefix (a metadata block) is part of the value on the wire, written in front of it.
     const typeLength = typeByteLength(type)
     const headerLength = HEADER_SIZE + typeLength + prefixLength
-    if (value.byteLength >= SEPARATE_VALUE_THRESHOLD) {
-      // Large values go to the socket as they are, after their header: no copy.
+    const size = headerLength + value.byteLength
+    if (size > SLAB_SIZE) {
+      // Too large for a slab: the value goes to the socket as it is, after its header.
       this.#reserve(headerLength)
-      this.#slabEnd += writeHeader(this.#slab, this.#slabEnd, flags, id, type, typeLength, valueLength)
-      if (prefix !== undefined) this.#slabEnd += prefix.copy(this.#slab, this.#slabEnd)
+      const slab = this.#slab.buf
+      this.#slabEnd += writeHeader(slab, this.#slabEnd, flags, id, type, typeLength, valueLength)
+      if (prefix !== undefined) this.#slabEnd += prefix.copy(slab, this.#slabEnd)
       this.#closeRegion()
       this.#pending.push(value as Buffer)
-      this.#added(headerLength + value.byteLength)
+      this.#pendingSlabs.push(undefined)
     } else {
-      const size = headerLength + value.byteLength
       this.#reserve(size)
-      const at =
-        this.#slabEnd + writeHeader(this.#slab, this.#slabEnd, flags, id, type, typeLength, valueLength)
-      if (prefix !== undefined) prefix.copy(this.#slab, at)
-      this.#slab.set(value, at + prefixLength)
+      const slab = this.#slab.buf
+      const at = this.#slabEnd + writeHeader(slab, this.#slabEnd, flags, id, type, typeLength, valueLength)
+      if (prefix !== undefined) prefix.copy(slab, at)
+      slab.set(value, at + prefixLength)
       this.#slabEnd = at + prefixLength + value.byteLength
-      this.#added(size)
     }
+    this.#added(size)
     return !this.#backedUp
   }
 
@@ -173,7 +206,7 @@ export class FrameConnection {
   sendEncoded(frame: Buffer): boolean {
     if (this.#state !== 'open') return false
     this.#reserve(frame.length)
-    frame.copy(this.#slab, this.#slabEnd)
+    frame.copy(this.#slab.buf, this.#slabEnd)
     this.#slabEnd += frame.length
     this.#added(frame.length)
     return !this.#backedUp
@@ -248,6 +281,7 @@ export class FrameConnection {
     if (this.#state === 'closed') return
     if (error && !this.#closeError) this.#closeError = error
     this.#pending = []
+    this.#pendingSlabs = []
     this.#pendingBytes = 0
     this.socket.destroy()
   }
@@ -261,20 +295,96 @@ export class FrameConnection {
     this.#markClosed()
   }
 
-  /** Makes room for `size` contiguous bytes at the slab's end (a fresh slab when it is full). */
+  /**
+   * Makes room for `size` contiguous bytes at the slab's end. When the slab is full, what is
+   * queued is written now (one write per slab) and frames go on in a spare or a new slab.
+   */
   #reserve(size: number): void {
-    if (this.#slabEnd + size <= this.#slab.length) return
-    this.#closeRegion()
-    this.#slab = Buffer.allocUnsafe(Math.max(this.#slabHint, size))
+    if (this.#slabEnd + size <= this.#slab.buf.length) return
+    if (this.#pending.length > 0 || this.#slabEnd > this.#slabStart) this.#flushBatch()
+    const slab = this.#slab
+    if (slab.held === 0 && slab.buf.length === this.#slabHint && size <= slab.buf.length) {
+      // Everything written from it has left: start again at its beginning.
+      this.#slabStart = 0
+      this.#slabEnd = 0
+      return
+    }
+    this.#retireSlab()
+    const spare = this.#spares.pop()
+    if (spare !== undefined && size <= spare.buf.length) {
+      this.#slab = spare
+    } else {
+      this.#slab = { buf: Buffer.allocUnsafe(Math.max(this.#slabHint, size)), held: 0 }
+    }
+  }
+
+  /** Adjusts the slab size to this turn's output (see #slabHint); drops spares of another size. */
+  #sizeSlabs(): void {
+    const now = performance.now()
+    const idle = now - this.#lastFlushAt > SHRINK_AFTER_IDLE_MS
+    this.#lastFlushAt = now
+    const needed = Math.min(
+      SLAB_SIZE,
+      Math.max(MIN_SLAB_SIZE, 2 ** Math.ceil(Math.log2(2 * this.#pendingBytes))),
+    )
+    if (needed >= this.#slabHint) {
+      this.#slabHint = needed
+      this.#smallerTurns = 0
+    } else if (idle || ++this.#smallerTurns >= SHRINK_AFTER_TURNS) {
+      this.#slabHint = needed
+      this.#smallerTurns = 0
+    }
+    if (this.#spares.length > 0 && this.#spares[0].buf.length !== this.#slabHint) this.#spares = []
+  }
+
+  /** Stops encoding into the current slab; it becomes a spare once the socket is done with it. */
+  #retireSlab(): void {
+    const slab = this.#slab
+    this.#slab = NO_SLAB
     this.#slabStart = 0
     this.#slabEnd = 0
+    if (slab.held === 0) this.#recycle(slab)
+  }
+
+  /** Keeps a slab nobody references any more as a spare, if it has the current size. */
+  #recycle(slab: Slab): void {
+    if (
+      slab.buf.length === this.#slabHint &&
+      this.#spares.length < MAX_SPARES &&
+      this.#state === 'open' &&
+      !this.#writeFailed
+    ) {
+      this.#spares.push(slab)
+    }
+  }
+
+  /**
+   * A write finished: the oldest region handed to the socket is no longer referenced (Node calls
+   * write callbacks in write order). After a failed write nothing is recycled any more.
+   */
+  #released(err: Error | null | undefined): void {
+    if (err) {
+      this.#writeFailed = true
+      this.#spares = []
+      return
+    }
+    const slab = this.#written.shift()
+    if (slab !== undefined && --slab.held === 0 && slab !== this.#slab) this.#recycle(slab)
   }
 
   /** Moves the slab bytes written since the last region into the pending list. */
   #closeRegion(): void {
     if (this.#slabEnd === this.#slabStart) return
-    this.#pending.push(this.#slab.subarray(this.#slabStart, this.#slabEnd))
+    this.#pending.push(this.#slab.buf.subarray(this.#slabStart, this.#slabEnd))
+    this.#pendingSlabs.push(this.#slab)
+    this.#slab.held++
     this.#slabStart = this.#slabEnd
+  }
+
+  #write(buf: Buffer, slab: Slab | undefined): boolean {
+    if (slab === undefined) return this.socket.write(buf)
+    this.#written.push(slab)
+    return this.socket.write(buf, this.#onWritten)
   }
 
   #added(bytes: number): void {
@@ -294,27 +404,28 @@ export class FrameConnection {
   #flushBatch(): void {
     this.#closeRegion()
     const batch = this.#pending
+    const slabs = this.#pendingSlabs
     if (batch.length === 0 || this.socket.destroyed) return
-    this.#slabHint = Math.min(
-      SLAB_SIZE,
-      Math.max(MIN_SLAB_SIZE, 2 ** Math.ceil(Math.log2(2 * this.#pendingBytes))),
-    )
-    if (this.#slab.length - this.#slabEnd < MIN_SLAB_SIZE || this.#slab.length > 2 * this.#slabHint) {
-      // Nearly full, or far larger than the traffic needs now: let it go with the write; the
-      // next turn starts a slab of the right size.
-      this.#slab = EMPTY_SLAB
-      this.#slabStart = 0
-      this.#slabEnd = 0
+    this.#sizeSlabs()
+    const slabSize = this.#slab.buf.length
+    if (slabSize - this.#slabEnd < MIN_SLAB_SIZE || slabSize !== this.#slabHint) {
+      // Nearly full, or not the size the traffic needs now: the next frames start another slab
+      // (this one becomes a spare once written, if it has the right size). A spare takes its
+      // place now.
+      this.#retireSlab()
+      const spare = this.#spares.pop()
+      if (spare !== undefined) this.#slab = spare
     }
     this.#pending = []
+    this.#pendingSlabs = []
     this.#pendingBytes = 0
     let ok: boolean
     if (batch.length === 1) {
-      ok = this.socket.write(batch[0])
+      ok = this.#write(batch[0], slabs[0])
     } else {
       this.socket.cork()
       ok = true
-      for (const buf of batch) ok = this.socket.write(buf)
+      for (let i = 0; i < batch.length; i++) ok = this.#write(batch[i], slabs[i])
       this.socket.uncork()
     }
     if (!ok && !this.#backedUp) {
@@ -365,6 +476,8 @@ export class FrameConnection {
     this.#state = 'closed'
     this.stopKeepalive()
     this.#pending = []
+    this.#pendingSlabs = []
+    this.#spares = []
     const drain = this.#drain
     this.#drain = null
     drain?.reject(this.#closedError())

@@ -1,0 +1,106 @@
+import { once } from 'node:events'
+import { createServer, type Server, type Socket } from 'node:net'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { Flags } from './flags'
+import type { Frame } from './frame'
+import { FrameConnection } from './frame-connection'
+import { FrameDecoder } from './frame-decoder'
+
+const servers: Server[] = []
+const sockets: Socket[] = []
+afterEach(async () => {
+  vi.restoreAllMocks()
+  for (const socket of sockets.splice(0)) socket.destroy()
+  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))))
+})
+
+/** A connected pair of plain TCP sockets on loopback (the framing does not care about TLS). */
+async function socketPair(): Promise<[Socket, Socket]> {
+  const server = createServer()
+  servers.push(server)
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  const accepted = once(server, 'connection')
+  const { connect } = await import('node:net')
+  const client = connect(port, '127.0.0.1')
+  await once(client, 'connect')
+  const [peer] = (await accepted) as [Socket]
+  sockets.push(client, peer)
+  return [client, peer]
+}
+
+/** A value whose every byte depends on its frame number, so a reused buffer shows. */
+function valueFor(n: number, size: number): Buffer {
+  const value = Buffer.allocUnsafe(size)
+  for (let i = 0; i < size; i++) value[i] = (n * 31 + i * 7) & 0xff
+  return value
+}
+
+const SIZES = [0, 1, 100, 1023, 1024, 4096, 16_000, 40_000, 65_000, 65_536, 70_000, 200_000]
+
+describe('FrameConnection writes', () => {
+  it('delivers every frame intact while slabs are reused under backpressure', async () => {
+    const [a, b] = await socketPair()
+    const sender = new FrameConnection(a, { onFrame: () => {}, onClose: () => {} })
+    // The receiver reads slowly at first, so writes stay queued in the socket while more are encoded.
+    const decoder = new FrameDecoder()
+    const received: Frame[] = []
+    b.pause()
+    b.on('data', (chunk: Buffer) => decoder.push(chunk, (frame) => received.push(frame)))
+    const total = 3000
+    let sent = 0
+    let stalls = 0
+    while (sent < total) {
+      // Frames of every size class in one turn, then let the turn end (the batch is written).
+      for (let k = 0; k < 7 && sent < total; k++, sent++) {
+        sender.sendFrame(
+          Flags.STREAM,
+          sent + 1,
+          k === 0 ? '/route' : '',
+          valueFor(sent, SIZES[sent % SIZES.length]),
+        )
+      }
+      if (sender.writable) {
+        await new Promise((resolve) => setImmediate(resolve))
+      } else {
+        // Backed up: the receiver takes a break before reading on, then pauses again later.
+        stalls++
+        setTimeout(() => b.resume(), 5)
+        await sender.whenWritable()
+        if (stalls % 2 === 1) b.pause()
+      }
+    }
+    b.resume()
+    expect(stalls).toBeGreaterThan(0)
+    await vi.waitFor(() => expect(received.length).toBe(total), { timeout: 10_000 })
+    for (let n = 0; n < total; n++) {
+      const frame = received[n]
+      expect(frame.id).toBe(n + 1)
+      expect(frame.value.equals(valueFor(n, SIZES[n % SIZES.length]))).toBe(true)
+    }
+    sender.destroy()
+  })
+
+  it('allocates no new slab per turn while busy: two take turns', async () => {
+    const [a, b] = await socketPair()
+    const sender = new FrameConnection(a, { onFrame: () => {}, onClose: () => {} })
+    let frames = 0
+    b.on('data', (chunk: Buffer) => {
+      frames += chunk.length
+    })
+    const allocations = vi.spyOn(Buffer, 'allocUnsafe')
+    const value = valueFor(1, 8000)
+    // 400 turns of 56 KB each, about 22 MB, waiting for every write to finish.
+    for (let turn = 0; turn < 400; turn++) {
+      for (let k = 0; k < 7; k++) sender.sendFrame(Flags.RESPONSE, turn * 7 + k + 1, '', value)
+      await new Promise((resolve) => setImmediate(resolve))
+      if (!sender.writable) await sender.whenWritable()
+    }
+    const slabs = allocations.mock.calls.filter(([size]) => size >= 64 * 1024).length
+    allocations.mockRestore()
+    expect(slabs).toBeLessThanOrEqual(4)
+    await vi.waitFor(() => expect(frames).toBe(400 * 7 * (16 + 8000)), { timeout: 10_000 })
+    sender.destroy()
+  })
+})
