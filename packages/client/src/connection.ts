@@ -28,7 +28,7 @@ import type { CallHost, PendingCall } from './call-host'
 import { ClientSession, type SessionOptions } from './client-session'
 import { DEFAULT_SESSION_CLOSE_TIMEOUT, type ResolvedPoolOptions } from './options'
 import { StreamingCall } from './streaming-call'
-import { UnaryCall } from './unary-call'
+import { type Resender, UnaryCall } from './unary-call'
 
 export type ConnectionState = 'connecting' | 'ready' | 'draining' | 'closed'
 
@@ -179,19 +179,36 @@ export class ClientConnection implements CallHost {
     return this.#state === 'ready' && this.#calls.size < this.maxConcurrentStreams
   }
 
-  call(route: string, payload: Uint8Array | string, options: CallOptions): Promise<Buffer> {
+  /**
+   * A unary call. `resender`, when given, gets the chance to send the call again elsewhere if it
+   * fails as refused (no server processed it); `resends` counts how often that happened already.
+   */
+  call(
+    route: string,
+    payload: Uint8Array | string,
+    options: CallOptions,
+    resender?: Resender,
+    resends = 0,
+  ): Promise<Buffer> {
     if (options.metadata && !this.#ext.has('metadata')) {
-      return this.#negotiated.then(() => this.#call(route, payload, options))
+      return this.#negotiated.then(() => this.#call(route, payload, options, resender, resends))
     }
-    return this.#call(route, payload, options)
+    return this.#call(route, payload, options, resender, resends)
   }
 
-  #call(route: string, payload: Uint8Array | string, options: CallOptions): Promise<Buffer> {
+  #call(
+    route: string,
+    payload: Uint8Array | string,
+    options: CallOptions,
+    resender: Resender | undefined,
+    resends: number,
+  ): Promise<Buffer> {
     if (options.signal?.aborted) return Promise.reject(abortedError(options.signal))
     const id = this.#nextId++
-    const call = new UnaryCall(this, id, options.timeout, options.signal)
+    const value = toBuffer(payload)
+    const call = new UnaryCall(this, id, route, value, options, resender, resends)
     this.#calls.set(id, call)
-    this.#sendOpen(Flags.REQUEST, id, route, toBuffer(payload), options, call)
+    this.#sendOpen(Flags.REQUEST, id, route, value, options, call)
     return call.promise
   }
 

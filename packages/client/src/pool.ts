@@ -30,6 +30,7 @@ import {
   resolveRetryPolicy,
 } from './options'
 import { type ResolvedAddress, Resolver } from './resolver'
+import type { Resender } from './unary-call'
 
 /** As gRPC names a channel's states. */
 export type PoolState = 'idle' | 'connecting' | 'ready' | 'transient_failure' | 'closed'
@@ -248,8 +249,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     } catch (err) {
       return Promise.reject(err)
     }
-    const deadlineAt = options.timeout === undefined ? undefined : performance.now() + options.timeout
-    return this.#send(route, payload, options, 0, deadlineAt)
+    return this.#send(route, payload, options, 0)
   }
 
   /** A server stream: iterate the chunks with `for await`; `break` cancels it on the server. */
@@ -370,43 +370,34 @@ export class Pool extends EventEmitter<PoolEvents> {
 
   // --- calls ---
 
-  #send(
-    route: string,
-    payload: Uint8Array | string,
-    options: CallOptions,
-    resends: number,
-    deadlineAt: number | undefined,
-  ): Promise<Buffer> {
+  #send(route: string, payload: Uint8Array | string, options: CallOptions, resends: number): Promise<Buffer> {
     const connection = this.#balancer.pick(this.#ready)
-    const reply =
-      connection !== undefined
-        ? connection.call(route, payload, options)
-        : new Promise<Buffer>((resolve, reject) =>
-            this.#enqueue(
-              options,
-              (c, timeout) => c.call(route, payload, withTimeout(options, timeout)).then(resolve, reject),
-              reject,
-            ),
-          )
-    return reply.catch((err: unknown) => this.#resend(err, route, payload, options, resends, deadlineAt))
+    if (connection !== undefined) return connection.call(route, payload, options, this.#resender, resends)
+    return new Promise<Buffer>((resolve, reject) =>
+      this.#enqueue(
+        options,
+        (c, timeout) =>
+          c
+            .call(route, payload, withTimeout(options, timeout), this.#resender, resends)
+            .then(resolve, reject),
+        reject,
+      ),
+    )
   }
 
-  /** A call the server provably never processed goes out again, within its deadline. */
-  #resend(
-    err: unknown,
-    route: string,
-    payload: Uint8Array | string,
-    options: CallOptions,
-    resends: number,
-    deadlineAt: number | undefined,
-  ): Promise<Buffer> {
-    if (!RpcError.is(err) || !err.refused || this.#closed || resends >= MAX_UNPROCESSED_RESENDS) throw err
-    let timeout = options.timeout
-    if (deadlineAt !== undefined) {
-      timeout = deadlineAt - performance.now()
-      if (timeout <= 0) throw err
-    }
-    return this.#send(route, payload, withTimeout(options, timeout), resends + 1, deadlineAt)
+  /**
+   * A call the server provably never processed (refused) goes out again on another connection,
+   * within its deadline, at most MAX_UNPROCESSED_RESENDS times. The call itself carries what that
+   * needs, so the usual call pays nothing for this.
+   */
+  readonly #resender: Resender = {
+    resend: (call) => {
+      if (this.#closed || call.resends >= MAX_UNPROCESSED_RESENDS) return undefined
+      const deadlineAt = call.deadlineAt
+      const timeout = deadlineAt === undefined ? undefined : deadlineAt - performance.now()
+      if (timeout !== undefined && timeout <= 0) return undefined
+      return this.#send(call.route, call.payload, withTimeout(call.options, timeout), call.resends + 1)
+    },
   }
 
   async #callWithRetry(route: string, payload: Uint8Array | string, options: CallOptions): Promise<Buffer> {
@@ -417,7 +408,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     for (let attempt = 1; ; attempt++) {
       const timeout = deadlineAt === undefined ? undefined : deadlineAt - performance.now()
       try {
-        return await this.#send(route, payload, withTimeout(once, timeout), 0, deadlineAt)
+        return await this.#send(route, payload, withTimeout(once, timeout), 0)
       } catch (err) {
         if (
           !RpcError.is(err) ||

@@ -9,6 +9,13 @@ import {
   RpcError,
 } from '@srpc/protocol'
 import type { CallHost, PendingCall } from './call-host'
+import type { CallOptions } from './connection'
+
+/** Sends a call again, elsewhere, when it failed as refused: no server processed it (the pool does this). */
+export interface Resender {
+  /** The promise of the new attempt, or undefined to let the call fail with `error`. */
+  resend(call: UnaryCall, error: RpcError): Promise<Buffer> | undefined
+}
 
 /**
  * One request waiting for its response. It is its own entry in the deadline scheduler, so a call
@@ -18,24 +25,45 @@ import type { CallHost, PendingCall } from './call-host'
 export class UnaryCall implements PendingCall, Deadline {
   readonly id: FrameId
   readonly promise: Promise<Buffer>
+  /** What a resend needs: the call itself carries it, so a call costs no closure for it. */
+  readonly route: string
+  readonly payload: Buffer
+  readonly options: CallOptions
+  readonly resends: number
   /** Deadline fields, owned by the scheduler. */
   at = 0
   index = -1
   #host: CallHost
-  #resolve!: (value: Buffer) => void
+  #resolve!: (value: Buffer | PromiseLike<Buffer>) => void
   #reject!: (error: RpcError) => void
   #timeoutMs: number | undefined
+  #resender: Resender | undefined
   #signal: AbortSignal | undefined
   #onAbort: (() => void) | undefined
   #done = false
 
-  constructor(host: CallHost, id: FrameId, timeoutMs: number | undefined, signal: AbortSignal | undefined) {
+  constructor(
+    host: CallHost,
+    id: FrameId,
+    route: string,
+    payload: Buffer,
+    options: CallOptions,
+    resender: Resender | undefined,
+    resends: number,
+  ) {
     this.#host = host
     this.id = id
+    this.route = route
+    this.payload = payload
+    this.options = options
+    this.resends = resends
+    this.#resender = resender
     this.promise = new Promise<Buffer>((resolve, reject) => {
       this.#resolve = resolve
       this.#reject = reject
     })
+    const timeoutMs = options.timeout
+    const signal = options.signal
     if (timeoutMs !== undefined) {
       this.#timeoutMs = timeoutMs
       deadlines.add(this, timeoutMs)
@@ -48,6 +76,11 @@ export class UnaryCall implements PendingCall, Deadline {
     }
   }
 
+  /** performance.now() time of the call's deadline, undefined without a timeout. */
+  get deadlineAt(): number | undefined {
+    return this.#timeoutMs === undefined ? undefined : this.at
+  }
+
   /** The timeout passed (called by the scheduler). */
   fire(): void {
     this.#cancel(new RpcError(Code.DEADLINE_EXCEEDED, `call timed out after ${this.#timeoutMs} ms`))
@@ -57,7 +90,7 @@ export class UnaryCall implements PendingCall, Deadline {
     if (frame.flags & Flags.ERROR) {
       this.#host.forget(this.id)
       this.#finish()
-      this.#reject(decodeErrorValue(frame.value))
+      this.#rejectOrResend(decodeErrorValue(frame.value))
     } else if (frame.flags & Flags.RESPONSE) {
       this.#host.forget(this.id)
       this.#finish()
@@ -73,7 +106,14 @@ export class UnaryCall implements PendingCall, Deadline {
   fail(error: RpcError): void {
     if (this.#done) return
     this.#finish()
-    this.#reject(error)
+    this.#rejectOrResend(error)
+  }
+
+  /** A refused call may go out again (its promise then follows the new attempt); anything else fails. */
+  #rejectOrResend(error: RpcError): void {
+    const again = error.refused ? this.#resender?.resend(this, error) : undefined
+    if (again === undefined) this.#reject(error)
+    else this.#resolve(again)
   }
 
   #cancel(error: RpcError): void {
