@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { appendFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
+import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type {
   ClientJob,
@@ -69,7 +71,13 @@ class Child<In, Out> {
     const extra = process.env.SRPC_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []
     const argv = [...prefix, process.execPath, ...nodeArgs, ...extra, script]
     this.process = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
+    // SRPC_BENCH_CHILD_LOG=DIR keeps each process's whole output in a file there (e.g. --trace-gc).
+    const logDir = process.env.SRPC_BENCH_CHILD_LOG
+    const logFile = logDir
+      ? join(logDir, `${basename(script, '.js')}.${process.hrtime.bigint()}.log`)
+      : undefined
     const keep = (chunk: Buffer) => {
+      if (logFile) appendFileSync(logFile, chunk)
       this.#tail = (this.#tail + chunk.toString('utf8')).slice(-OUTPUT_TAIL)
     }
     this.process.stdout?.on('data', keep)
