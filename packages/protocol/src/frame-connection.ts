@@ -23,6 +23,11 @@ const SHRINK_AFTER_IDLE_MS = 1000
  * so a connection writing more than a slab per turn needs a few in rotation.
  */
 const MAX_SPARES = 2
+/**
+ * Smaller slabs are not kept: Node carves them out of its shared 8 KiB pool, so they cost next to
+ * nothing to allocate, and keeping one per idle connection would hold a share of that pool each.
+ */
+const MIN_SPARE_SIZE = 4 * 1024
 
 /** A buffer frames are encoded into, and how many of its regions the socket has not finished writing. */
 interface Slab {
@@ -84,7 +89,9 @@ export class FrameConnection {
    * Size of the slabs: twice what a turn writes, between 1 KiB and 64 KiB. It grows at once and
    * shrinks only after SHRINK_AFTER_TURNS smaller turns in a row or a turn after a second of
    * silence, so a busy connection keeps recycling slabs of one size while an idle one holds
-   * one small slab and no spares (10,000 idle connections with 64 KiB each held 640 MiB).
+   * one small slab and no spares (10,000 idle connections with 64 KiB each held 640 MiB). A
+   * connection that falls silent gives its large slabs back at its next write: with keepalive
+   * on, the ping or pong after one interval (30 s on the client, 60 s on the server) at the latest.
    */
   #slabHint = MIN_SLAB_SIZE
   #smallerTurns = 0
@@ -350,6 +357,7 @@ export class FrameConnection {
   #recycle(slab: Slab): void {
     if (
       slab.buf.length === this.#slabHint &&
+      slab.buf.length >= MIN_SPARE_SIZE &&
       this.#spares.length < MAX_SPARES &&
       this.#state === 'open' &&
       !this.#writeFailed
