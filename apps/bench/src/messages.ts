@@ -61,6 +61,8 @@ export interface Metrics {
   wireBytesPerCall?: number
   wireBytesUpPerCall?: number
   wireBytesDownPerCall?: number
+  /** The client process's CPU (user + system, all threads) per operation in the measured window, µs. */
+  clientCpuUsPerOp?: number
   failedCalls?: number
   serverRssBefore?: number
   serverRssConnected?: number

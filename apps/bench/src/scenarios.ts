@@ -48,6 +48,12 @@ const latencyRows = (chartP50: boolean): RowSpec[] => [
   { metric: 'p50Us', label: 'p50 µs', better: 'lower', chart: chartP50 ? 'latency' : undefined },
   { metric: 'p99Us', label: 'p99 µs', better: 'lower' },
 ]
+/** Client CPU per operation: steadier than throughput on a shared machine (see CpuMeter). */
+const cpuRow = (per = 'op'): RowSpec => ({
+  metric: 'clientCpuUsPerOp',
+  label: `client CPU µs/${per}`,
+  better: 'lower',
+})
 const timed = (mode: Mode, extraMs = 0) => TIMING[mode].warmupMs + TIMING[mode].measureMs + 60_000 + extraMs
 const always = () => undefined
 
@@ -108,10 +114,12 @@ export const SCENARIOS: Scenario[] = [
     { metric: 'rate', label: 'calls/s', better: 'higher', chart: 'throughput' },
     { ...latencyRows(true)[0], goal: { kind: 'ratio-max', max: 1.2, text: 'p50 ≤ 1.2× raw' } },
     latencyRows(true)[1],
+    cpuRow('call'),
   ]),
   unaryScenario('b1', 'unary echo 64 B, 64 in flight, 1 connection', 64, 64, 1, [
     { metric: 'rate', label: 'calls/s', better: 'higher', chart: 'throughput' },
     ...latencyRows(true),
+    cpuRow('call'),
   ]),
   unaryScenario('b4', 'unary echo 64 B, 64 in flight, 4 connections × 16', 64, 64, 4, [
     {
@@ -122,6 +130,7 @@ export const SCENARIOS: Scenario[] = [
       goal: { kind: 'ratio-min', min: 0.5, text: '≥ 0.5× raw' },
     },
     ...latencyRows(true),
+    cpuRow('call'),
   ]),
   unaryScenario('c', 'unary echo 4 KiB, 64 in flight, 1 connection', 4 * KIB, 64, 1, [
     {
@@ -131,6 +140,7 @@ export const SCENARIOS: Scenario[] = [
       chart: 'throughput',
       goal: { kind: 'ratio-min', min: 0.6, text: '≥ 0.6× raw' },
     },
+    cpuRow('call'),
   ]),
   {
     id: 'd',
@@ -149,6 +159,7 @@ export const SCENARIOS: Scenario[] = [
         chart: 'throughput',
         goal: { kind: 'ratio-min', min: 0.9, text: '≥ 0.9× raw' },
       },
+      cpuRow('chunk'),
     ],
     compression: false,
     unsupported: always,
@@ -168,6 +179,7 @@ export const SCENARIOS: Scenario[] = [
         goal: { kind: 'vs-own', scenario: 'a', max: 1.2, text: "p50 ≤ 1.2× srpc's a p50" },
       },
       { metric: 'p99Us', label: 'p99 µs', better: 'lower' },
+      cpuRow('round trip'),
     ],
     compression: false,
     unsupported: always,
@@ -177,7 +189,7 @@ export const SCENARIOS: Scenario[] = [
     id: 'e-ow',
     title: 'session one-way, 1 KiB messages',
     workload: (mode) => ({ kind: 'oneway', size: KIB, maxMessages: mode === 'full' ? 3_000_000 : 300_000 }),
-    rows: [{ metric: 'rate', label: 'msgs/s', better: 'higher', chart: 'throughput' }],
+    rows: [{ metric: 'rate', label: 'msgs/s', better: 'higher', chart: 'throughput' }, cpuRow('msg')],
     compression: false,
     unsupported: always,
     timeoutMs: (mode) => timed(mode, 30_000),

@@ -59,6 +59,32 @@ interface LoopOptions {
   maxOps: number
 }
 
+/**
+ * The client process's CPU time (user + system, every thread: GC helpers included) over the
+ * measured window, per operation. Unlike throughput it does not depend on how much of the core
+ * the process got, so it is the steadier number on a shared machine.
+ */
+class CpuMeter {
+  #start: NodeJS.CpuUsage | undefined
+  #spent: NodeJS.CpuUsage | undefined
+
+  /** The measured window starts now (later calls are ignored). */
+  start(): void {
+    this.#start ??= process.cpuUsage()
+  }
+
+  /** The measured window ends now (later calls are ignored). */
+  stop(): void {
+    if (this.#start !== undefined) this.#spent ??= process.cpuUsage(this.#start)
+  }
+
+  perOp(ops: number): { clientCpuUsPerOp?: number } {
+    const spent = this.#spent
+    if (spent === undefined || ops <= 0) return {}
+    return { clientCpuUsPerOp: (spent.user + spent.system) / ops }
+  }
+}
+
 interface LoopResult {
   /** Calls completed in the measured window. */
   ops: number
@@ -66,6 +92,7 @@ interface LoopResult {
   /** Calls issued in all (warmup included). */
   calls: number
   latency: ReturnType<LatencyRecorder['summary']>
+  cpu: CpuMeter
 }
 
 /**
@@ -77,6 +104,7 @@ function closedLoop(client: BenchClient, o: LoopOptions): Promise<LoopResult> {
   return new Promise((resolve, reject) => {
     const offset = stampOffset(o.kind)
     const recorder = new LatencyRecorder()
+    const cpu = new CpuMeter()
     const measureStart = performance.now() + o.warmupMs
     const deadline = measureStart + o.measureMs
     let stopAt = -1
@@ -97,6 +125,7 @@ function closedLoop(client: BenchClient, o: LoopOptions): Promise<LoopResult> {
         seconds: Math.max(0, stopAt - measureStart) / 1000,
         calls: issued,
         latency: recorder.summary(),
+        cpu,
       })
     }
 
@@ -124,11 +153,15 @@ function closedLoop(client: BenchClient, o: LoopOptions): Promise<LoopResult> {
           else if (reply === undefined || !reply.equals(slot.buf))
             failure = new Error(mismatch(slot.seq, slot.buf, reply))
           else if (now >= measureStart && stopAt < 0) {
+            cpu.start()
             measured++
             recorder.recordMs(now - slot.started)
           }
         }
-        if (stopAt < 0 && (failure !== undefined || now >= deadline || issued >= o.maxOps)) stopAt = now
+        if (stopAt < 0 && (failure !== undefined || now >= deadline || issued >= o.maxOps)) {
+          stopAt = now
+          cpu.stop()
+        }
         if (stopAt < 0) issue(slot)
         else if (active === 0) finish()
       }
@@ -184,6 +217,7 @@ async function unary(w: Extract<Workload, { kind: 'unary' }>, ctx: WorkloadConte
     rate: result.ops / result.seconds,
     mbPerSec: (result.ops * w.size) / result.seconds / 1e6,
     ...result.latency,
+    ...result.cpu.perOp(result.ops),
   }
   if (w.wireBytes) Object.assign(metrics, await wireBytes(ctx, open, loop))
   return { metrics }
@@ -241,10 +275,19 @@ async function stream(w: Extract<Workload, { kind: 'stream' }>, ctx: WorkloadCon
   }
   try {
     await phase(ctx.timing.warmupMs)
+    const cpu = new CpuMeter()
+    cpu.start()
     const { streams, seconds } = await phase(ctx.timing.measureMs)
+    cpu.stop()
     const chunks = streams * w.count
     return {
-      metrics: { ops: chunks, seconds, rate: chunks / seconds, mbPerSec: (chunks * w.size) / seconds / 1e6 },
+      metrics: {
+        ops: chunks,
+        seconds,
+        rate: chunks / seconds,
+        mbPerSec: (chunks * w.size) / seconds / 1e6,
+        ...cpu.perOp(chunks),
+      },
     }
   } finally {
     await client.close()
@@ -257,6 +300,7 @@ async function pingPong(w: Extract<Workload, { kind: 'pingpong' }>, ctx: Workloa
     const session = await client.openSession('echo')
     const recorder = new LatencyRecorder()
     const buf = freshPayload('binary', w.size)
+    const cpu = new CpuMeter()
     const measureStart = performance.now() + ctx.timing.warmupMs
     const deadline = measureStart + ctx.timing.measureMs
     const hardEnd = deadline + GRACE_MS
@@ -270,13 +314,23 @@ async function pingPong(w: Extract<Workload, { kind: 'pingpong' }>, ctx: Workloa
       now = performance.now()
       if (reply === undefined || !reply.equals(buf)) throw new Error(mismatch(seq, buf, reply))
       if (now >= measureStart && now < deadline) {
+        cpu.start()
         measured++
         recorder.recordMs(now - started)
       }
     }
+    cpu.stop()
     session.end()
     const seconds = (Math.min(now, deadline) - measureStart) / 1000
-    return { metrics: { ops: measured, seconds, rate: measured / seconds, ...recorder.summary() } }
+    return {
+      metrics: {
+        ops: measured,
+        seconds,
+        rate: measured / seconds,
+        ...recorder.summary(),
+        ...cpu.perOp(measured),
+      },
+    }
   } finally {
     await client.close()
   }
@@ -311,9 +365,18 @@ async function oneWay(w: Extract<Workload, { kind: 'oneway' }>, ctx: WorkloadCon
   }
   try {
     await run(ctx.timing.warmupMs)
+    const cpu = new CpuMeter()
+    cpu.start()
     const { sent, seconds } = await run(ctx.timing.measureMs)
+    cpu.stop()
     return {
-      metrics: { ops: sent, seconds, rate: sent / seconds, mbPerSec: (sent * w.size) / seconds / 1e6 },
+      metrics: {
+        ops: sent,
+        seconds,
+        rate: sent / seconds,
+        mbPerSec: (sent * w.size) / seconds / 1e6,
+        ...cpu.perOp(sent),
+      },
     }
   } finally {
     await client.close()
