@@ -11,12 +11,26 @@ import { runWorkload } from './workloads'
 async function loadClient(target: TargetName): Promise<OpenClient> {
   switch (target) {
     case 'raw':
+      await preloadForRaw(process.env.SRPC_BENCH_RAW_PRELOAD)
       return (await import('./targets/raw-client')).openRawClient
     case 'srpc':
       return (await import('./targets/srpc-client')).openSrpcClient
     case 'grpc':
       return (await import('./targets/grpc-client')).openGrpcClient
   }
+}
+
+/** Modules the raw client keeps loaded, whatever their exports, so they stay in its heap. */
+const preloaded: unknown[] = []
+
+/**
+ * Diagnostic (see "Scenario d" in the README): SRPC_BENCH_RAW_PRELOAD=MODULE makes the raw TLS
+ * client import MODULE first (`srpc` for srpc's client target), to measure what a larger process
+ * alone does to the reference. Never set in a results run.
+ */
+async function preloadForRaw(specifier: string | undefined): Promise<void> {
+  if (!specifier) return
+  preloaded.push(specifier === 'srpc' ? await import('./targets/srpc-client') : await import(specifier))
 }
 
 function send(message: FromClient): void {
