@@ -18,6 +18,20 @@ export interface Resender {
 }
 
 /**
+ * Where `capture`, one executor shared by every call, leaves a new promise's resolving functions:
+ * a call then needs no closure of its own to get at them.
+ */
+const captured: {
+  resolve: ((value: Buffer | PromiseLike<Buffer>) => void) | undefined
+  reject: ((error: RpcError) => void) | undefined
+} = { resolve: undefined, reject: undefined }
+
+function capture(resolve: (value: Buffer | PromiseLike<Buffer>) => void, reject: (error: RpcError) => void) {
+  captured.resolve = resolve
+  captured.reject = reject
+}
+
+/**
  * One request waiting for its response. It is its own entry in the deadline scheduler, so a call
  * with a timeout (every call has one: the pool's default applies when none is given) allocates
  * nothing beyond itself and its promise.
@@ -58,10 +72,9 @@ export class UnaryCall implements PendingCall, Deadline {
     this.options = options
     this.resends = resends
     this.#resender = resender
-    this.promise = new Promise<Buffer>((resolve, reject) => {
-      this.#resolve = resolve
-      this.#reject = reject
-    })
+    this.promise = new Promise<Buffer>(capture)
+    this.#resolve = captured.resolve!
+    this.#reject = captured.reject!
     const timeoutMs = options.timeout
     const signal = options.signal
     if (timeoutMs !== undefined) {

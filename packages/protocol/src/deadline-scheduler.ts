@@ -41,7 +41,9 @@ export class DeadlineScheduler {
 
   /** Calls `entry.fire()` once, `delayMs` from now, unless cancelled first. The entry must not be scheduled already. */
   add(entry: Deadline, delayMs: number): void {
-    entry.at = performance.now() + Math.max(0, delayMs)
+    // Whole milliseconds (timers are not more precise): a small integer is stored in the entry
+    // itself, where a fraction would need a heap number per deadline.
+    entry.at = Math.ceil(performance.now() + Math.max(0, delayMs))
     entry.index = this.#heap.length
     this.#heap.push(entry)
     this.#up(entry.index)
