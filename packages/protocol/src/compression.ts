@@ -132,8 +132,10 @@ export function decompress(codec: string, value: Buffer, maxLength: number): Buf
 
 /**
  * A cheap guess that data will not compress: 256 bytes sampled across the payload, and how
- * many distinct byte values they hold. Random, encrypted or already compressed data shows well
- * over 150; text, JSON and most structured binary far fewer.
+ * many distinct byte values they hold. Random, encrypted or already compressed data shows about
+ * 162 (in 100,000 random samples never fewer than 139); text and JSON show a few dozen. The line
+ * is drawn at more than half of all byte values, far from both (at 150 it misjudged about 1 % of
+ * random payloads).
  */
 export function looksIncompressible(payload: Buffer): boolean {
   const seen = new Uint8Array(256)
@@ -145,5 +147,5 @@ export function looksIncompressible(payload: Buffer): boolean {
       distinct++
     }
   }
-  return distinct > 150
+  return distinct > 128
 }
