@@ -305,13 +305,15 @@ describe('many pools against a dead address', () => {
         expect(delay).toBeLessThanOrEqual(
           Math.min(backoff.max, backoff.initial * backoff.multiplier ** attempt),
         )
-        // ... and the next attempt (and its failure) follows it: timers may fire a few ms early
-        // by the clock we read; the attempt itself plus timer lateness stay under a second even
-        // on a loaded CI machine (forty attempts land at once). The attempt count above is what
-        // proves the schedule; this proves each wait is the one the backoff chose.
+        // ... and the next attempt (and its failure) follows it. Timers can fire early by the
+        // clock we read: libuv starts a timer from the loop's cached time, which lags by however
+        // long the current turn has run (forty failures handled in one turn took 5.7 ms on a
+        // loaded CI machine), so 50 ms of slack; the shortest wait is 200 ms, so a busy loop still
+        // fails. The attempt itself plus timer lateness stay under a second. The attempt count
+        // above is what proves the schedule; this proves each wait is the one the backoff chose.
         const next = list[i + 1]
         if (next) {
-          expect(next.at - at).toBeGreaterThanOrEqual(delay - 5)
+          expect(next.at - at).toBeGreaterThanOrEqual(delay - 50)
           expect(next.at - at).toBeLessThan(delay + 1000)
         }
       })
