@@ -50,9 +50,7 @@ export class UnaryCall implements PendingCall, Deadline {
   #host: CallHost
   #resolve!: (value: Buffer | PromiseLike<Buffer>) => void
   #reject!: (error: RpcError) => void
-  #timeoutMs: number | undefined
   #resender: Resender | undefined
-  #signal: AbortSignal | undefined
   #onAbort: (() => void) | undefined
   #done = false
 
@@ -75,14 +73,9 @@ export class UnaryCall implements PendingCall, Deadline {
     this.promise = new Promise<Buffer>(capture)
     this.#resolve = captured.resolve!
     this.#reject = captured.reject!
-    const timeoutMs = options.timeout
+    if (options.timeout !== undefined) deadlines.add(this, options.timeout)
     const signal = options.signal
-    if (timeoutMs !== undefined) {
-      this.#timeoutMs = timeoutMs
-      deadlines.add(this, timeoutMs)
-    }
     if (signal) {
-      this.#signal = signal
       this.#onAbort = () =>
         this.#cancel(new RpcError(Code.CANCELLED, 'call cancelled by its signal', { cause: signal.reason }))
       signal.addEventListener('abort', this.#onAbort, { once: true })
@@ -91,12 +84,12 @@ export class UnaryCall implements PendingCall, Deadline {
 
   /** performance.now() time of the call's deadline, undefined without a timeout. */
   get deadlineAt(): number | undefined {
-    return this.#timeoutMs === undefined ? undefined : this.at
+    return this.options.timeout === undefined ? undefined : this.at
   }
 
   /** The timeout passed (called by the scheduler). */
   fire(): void {
-    this.#cancel(new RpcError(Code.DEADLINE_EXCEEDED, `call timed out after ${this.#timeoutMs} ms`))
+    this.#cancel(new RpcError(Code.DEADLINE_EXCEEDED, `call timed out after ${this.options.timeout} ms`))
   }
 
   onFrame(frame: Frame): void {
@@ -139,6 +132,6 @@ export class UnaryCall implements PendingCall, Deadline {
   #finish(): void {
     this.#done = true
     deadlines.cancel(this)
-    if (this.#onAbort) this.#signal!.removeEventListener('abort', this.#onAbort)
+    if (this.#onAbort) this.options.signal!.removeEventListener('abort', this.#onAbort)
   }
 }

@@ -97,6 +97,13 @@ describe('DeadlineScheduler', () => {
     scheduler.add(entry, 5)
     vi.advanceTimersByTime(5)
     expect(fired).toEqual([25, 30])
+    // Added again while scheduled, it moves: one entry in the heap, fired once, at the new time.
+    scheduler.add(entry, 10)
+    scheduler.add(entry, 20)
+    expect(scheduler.size).toBe(1)
+    vi.advanceTimersByTime(20)
+    expect(fired).toEqual([25, 30, 50])
+    expect(scheduler.size).toBe(0)
   })
 
   it('treats a negative delay as zero', () => {

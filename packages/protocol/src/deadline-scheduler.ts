@@ -39,8 +39,9 @@ export class DeadlineScheduler {
     return entry
   }
 
-  /** Calls `entry.fire()` once, `delayMs` from now, unless cancelled first. The entry must not be scheduled already. */
+  /** Calls `entry.fire()` once, `delayMs` from now, unless cancelled first; an entry already scheduled moves. */
   add(entry: Deadline, delayMs: number): void {
+    if (entry.index >= 0) this.cancel(entry)
     // Whole milliseconds (timers are not more precise): a small integer is stored in the entry
     // itself, where a fraction would need a heap number per deadline.
     entry.at = Math.ceil(performance.now() + Math.max(0, delayMs))

@@ -105,7 +105,6 @@ export class SendWindow {
  * window, and the memory the sender may fill, stays at the initial size.
  */
 export class ReceiveWindow {
-  readonly initialWindow: number
   readonly maxWindow: number
   #window: number
   #received = 0
@@ -114,7 +113,6 @@ export class ReceiveWindow {
   #allowed: number
 
   constructor(window: number, maxWindow = window) {
-    this.initialWindow = window
     this.maxWindow = Math.max(window, maxWindow)
     this.#window = window
     this.#allowed = window

@@ -316,13 +316,20 @@ export class FrameConnection {
       this.#slabEnd = 0
       return
     }
+    if (!this.#switchSlab(size))
+      this.#slab = { buf: Buffer.allocUnsafe(Math.max(this.#slabHint, size)), held: 0 }
+  }
+
+  /**
+   * Stops encoding into the current slab (it becomes a spare once the socket is done with it) and
+   * goes on in a spare that holds `size` bytes, if there is one; false leaves no current slab.
+   */
+  #switchSlab(size: number): boolean {
     this.#retireSlab()
     const spare = this.#spares.pop()
-    if (spare !== undefined && size <= spare.buf.length) {
-      this.#slab = spare
-    } else {
-      this.#slab = { buf: Buffer.allocUnsafe(Math.max(this.#slabHint, size)), held: 0 }
-    }
+    if (spare === undefined || size > spare.buf.length) return false
+    this.#slab = spare
+    return true
   }
 
   /** Adjusts the slab size to this turn's output (see #slabHint); drops spares of another size. */
@@ -417,12 +424,9 @@ export class FrameConnection {
     this.#sizeSlabs()
     const slabSize = this.#slab.buf.length
     if (slabSize - this.#slabEnd < MIN_SLAB_SIZE || slabSize !== this.#slabHint) {
-      // Nearly full, or not the size the traffic needs now: the next frames start another slab
-      // (this one becomes a spare once written, if it has the right size). A spare takes its
-      // place now.
-      this.#retireSlab()
-      const spare = this.#spares.pop()
-      if (spare !== undefined) this.#slab = spare
+      // Nearly full, or not the size the traffic needs now: the next frames go into a spare, or
+      // into a new slab (a spare taken now leaves room for this one when its write is done).
+      this.#switchSlab(0)
     }
     this.#pending = []
     this.#pendingSlabs = []
