@@ -28,7 +28,7 @@ import type { CallHost, PendingCall } from './call-host'
 import { ClientSession, type SessionOptions } from './client-session'
 import { DEFAULT_SESSION_CLOSE_TIMEOUT, type ResolvedPoolOptions } from './options'
 import { StreamingCall } from './streaming-call'
-import { type Resender, UnaryCall } from './unary-call'
+import { abortedError, type Resender, UnaryCall } from './unary-call'
 
 export type ConnectionState = 'connecting' | 'ready' | 'draining' | 'closed'
 
@@ -166,7 +166,8 @@ export class ClientConnection implements CallHost {
   }
 
   get available(): boolean {
-    return this.#state === 'ready'
+    // 'ready' lasts until the socket's close event; frames stops taking writes earlier (a FIN).
+    return this.#state === 'ready' && this.frames.state === 'open'
   }
 
   /** The server's limit on calls in flight on this connection, once it told us. */
@@ -176,7 +177,7 @@ export class ClientConnection implements CallHost {
 
   /** Ready, and below the server's limit on calls in flight. */
   get hasCapacity(): boolean {
-    return this.#state === 'ready' && this.#calls.size < this.maxConcurrentStreams
+    return this.available && this.#calls.size < this.maxConcurrentStreams
   }
 
   /**
@@ -487,10 +488,6 @@ function settingsOf(options: ResolvedPoolOptions): ExtensionSettings {
 
 function protocolError(message: string): RpcError {
   return new RpcError(Code.PROTOCOL_ERROR, message)
-}
-
-function abortedError(signal: AbortSignal): RpcError {
-  return new RpcError(Code.CANCELLED, 'call cancelled by its signal', { cause: signal.reason })
 }
 
 function isIp(host: string): boolean {

@@ -30,7 +30,7 @@ import {
   resolveRetryPolicy,
 } from './options'
 import { type ResolvedAddress, Resolver } from './resolver'
-import type { Resender } from './unary-call'
+import { abortedError, type Resender } from './unary-call'
 
 /** As gRPC names a channel's states. */
 export type PoolState = 'idle' | 'connecting' | 'ready' | 'transient_failure' | 'closed'
@@ -150,6 +150,8 @@ export class Pool extends EventEmitter<PoolEvents> {
   #owners = new Map<ClientConnection, Slot | undefined>()
   /** The options of a call that sets none: the pool's default timeout, enforced here and not sent. */
   #implicitOptions: PoolCallOptions
+  /** Aborted by close(): ends retry waits at once. */
+  #closing$ = new AbortController()
   #balancer: Balancer
   #queue = new Set<Waiter>()
   #endpoints: Endpoint[] = []
@@ -182,7 +184,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     this.options = resolvePoolOptions(options)
     this.#implicitOptions = Object.freeze({ timeout: this.options.defaultTimeout, implicitTimeout: true })
     this.#balancer = new Balancer(this.options.balancing)
-    this.#resolver = new Resolver(this.options.targets, this.options.lookup)
+    this.#resolver = new Resolver(this.options.targets, this.options.lookup, this.options.connectTimeout)
     this.#endpoints = shuffle(this.#resolver.known().map((address) => this.#newEndpoint(address)))
     this.#slots = Array.from({ length: this.options.size }, () => this.#newSlot())
     const check = this.options.healthCheck
@@ -337,6 +339,7 @@ export class Pool extends EventEmitter<PoolEvents> {
   close(): Promise<void> {
     if (this.#closing) return this.#closing
     this.#closed = true
+    this.#closing$.abort()
     const reason = new RpcError(Code.CANCELLED, 'pool closed')
     clearTimeout(this.#resolveTimer)
     this.#health?.stop()
@@ -421,7 +424,7 @@ export class Pool extends EventEmitter<PoolEvents> {
         backoff ??= new Backoff(policy.backoff)
         const delay = backoff.next()
         if (deadlineAt !== undefined && performance.now() + delay >= deadlineAt) throw err
-        await sleep(delay, options.signal)
+        await sleep(delay, options.signal, this.#closing$.signal)
       }
     }
   }
@@ -1114,22 +1117,30 @@ function closedError(): RpcError {
   return new RpcError(Code.UNAVAILABLE, 'pool is closed')
 }
 
-function abortedError(signal: AbortSignal): RpcError {
-  return new RpcError(Code.CANCELLED, 'call cancelled by its signal', { cause: signal.reason })
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+/** Waits `ms` between retries; ends early with the call's signal, or when the pool closes. */
+function sleep(ms: number, signal: AbortSignal | undefined, closing: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(abortedError(signal))
-    const onAbort = () => {
+    if (closing.aborted) return reject(closedError())
+    const settle = () => {
       clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+      closing.removeEventListener('abort', onClose)
+    }
+    const onAbort = () => {
+      settle()
       reject(abortedError(signal!))
     }
+    const onClose = () => {
+      settle()
+      reject(closedError())
+    }
     const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
+      settle()
       resolve()
     }, ms)
     signal?.addEventListener('abort', onAbort, { once: true })
+    closing.addEventListener('abort', onClose, { once: true })
   })
 }
 

@@ -1,6 +1,6 @@
 import { promises as dns } from 'node:dns'
 import { isIP } from 'node:net'
-import { fromPlatformError, type RpcError } from '@srpc/protocol'
+import { Code, fromPlatformError, RpcError } from '@srpc/protocol'
 import type { Lookup, Target } from './options'
 
 /** One address to dial: an IP (or a name we could not resolve ourselves) and a port. */
@@ -31,11 +31,14 @@ export class Resolver {
   /** True when some target is a name, so looking it up again can change the answer. */
   readonly dynamic: boolean
   #lookup: Lookup
+  #timeoutMs: number
   #last: (ResolvedAddress[] | undefined)[]
 
-  constructor(targets: readonly Target[], lookup: Lookup = defaultLookup) {
+  /** `timeoutMs`: a lookup that has not answered by then counts as failed. */
+  constructor(targets: readonly Target[], lookup: Lookup = defaultLookup, timeoutMs = 10_000) {
     this.targets = targets
     this.#lookup = lookup
+    this.#timeoutMs = timeoutMs
     this.dynamic = targets.some((t) => isIP(t.host) === 0)
     this.#last = targets.map((t) => (isIP(t.host) === 0 ? undefined : [addressOf(t.host, t.port, undefined)]))
   }
@@ -54,7 +57,7 @@ export class Resolver {
       this.targets.map(async (target, i) => {
         if (isIP(target.host) !== 0) return
         try {
-          const found = await this.#lookup(target.host)
+          const found = await this.#lookupInTime(target.host)
           if (found.length === 0) throw Object.assign(new Error('no addresses'), { code: 'ENOTFOUND' })
           this.#last[i] = found.map((a) => addressOf(a.address, target.port, target.host))
         } catch (err) {
@@ -63,6 +66,25 @@ export class Resolver {
       }),
     )
     return { addresses: this.known(), error }
+  }
+
+  /** The lookup, or UNAVAILABLE if it does not answer within the timeout (a stuck resolver must not stall the pool). */
+  async #lookupInTime(host: string): ReturnType<Lookup> {
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new RpcError(Code.UNAVAILABLE, `lookup of ${host} did not answer within ${this.#timeoutMs} ms`),
+          ),
+        this.#timeoutMs,
+      )
+    })
+    try {
+      return await Promise.race([this.#lookup(host), late])
+    } finally {
+      clearTimeout(timer)
+    }
   }
 }
 

@@ -13,8 +13,13 @@ import type { CallOptions } from './connection'
 
 /** Sends a call again, elsewhere, when it failed as refused: no server processed it (the pool does this). */
 export interface Resender {
-  /** The promise of the new attempt, or undefined to let the call fail with `error`. */
-  resend(call: UnaryCall, error: RpcError): Promise<Buffer> | undefined
+  /** The promise of the new attempt, or undefined to let the call fail with its error. */
+  resend(call: UnaryCall): Promise<Buffer> | undefined
+}
+
+/** The error of a call, stream, session or wait whose AbortSignal fired. */
+export function abortedError(signal: AbortSignal): RpcError {
+  return new RpcError(Code.CANCELLED, 'call cancelled by its signal', { cause: signal.reason })
 }
 
 /**
@@ -76,8 +81,7 @@ export class UnaryCall implements PendingCall, Deadline {
     if (options.timeout !== undefined) deadlines.add(this, options.timeout)
     const signal = options.signal
     if (signal) {
-      this.#onAbort = () =>
-        this.#cancel(new RpcError(Code.CANCELLED, 'call cancelled by its signal', { cause: signal.reason }))
+      this.#onAbort = () => this.#cancel(abortedError(signal))
       signal.addEventListener('abort', this.#onAbort, { once: true })
     }
   }
@@ -117,7 +121,7 @@ export class UnaryCall implements PendingCall, Deadline {
 
   /** A refused call may go out again (its promise then follows the new attempt); anything else fails. */
   #rejectOrResend(error: RpcError): void {
-    const again = error.refused ? this.#resender?.resend(this, error) : undefined
+    const again = error.refused ? this.#resender?.resend(this) : undefined
     if (again === undefined) this.#reject(error)
     else this.#resolve(again)
   }

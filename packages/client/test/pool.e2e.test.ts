@@ -203,6 +203,30 @@ describe('retries', () => {
   })
 })
 
+describe('retry waits', () => {
+  it('end when the pool closes: the call fails at once with UNAVAILABLE, no timer left behind', async () => {
+    let attempts = 0
+    const { address } = await h.server((s) =>
+      s.mux.handle('/down', () => {
+        attempts++
+        throw new RpcError(Code.UNAVAILABLE, 'down')
+      }),
+    )
+    const pool = await h.pool(address, { defaultTimeout: 0 })
+    await pool.connect()
+    const retry = { maxAttempts: 5, backoff: { initial: 5000, multiplier: 1, max: 5000 } }
+    const call = rejection(pool.call('/down', '', { retry }))
+    await vi.waitFor(() => expect(attempts).toBe(1), { timeout: 2000 })
+    const closedAt = performance.now()
+    await pool.close()
+    const err = await call
+    expect(err.code).toBe(Code.UNAVAILABLE)
+    expect(err.message).toContain('closed')
+    expect(performance.now() - closedAt).toBeLessThan(1000)
+    expect(attempts).toBe(1)
+  })
+})
+
 describe('pool.setSize()', () => {
   it('grows at once and shrinks by closing idle connections first, without cutting a call in flight', async () => {
     const { address, server } = await h.server((s) => {
