@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { appendFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -73,6 +73,7 @@ class Child<In, Out> {
     this.process = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
     // SRPC_BENCH_CHILD_LOG=DIR keeps each process's whole output in a file there (e.g. --trace-gc).
     const logDir = process.env.SRPC_BENCH_CHILD_LOG
+    if (logDir) mkdirSync(logDir, { recursive: true })
     const logFile = logDir
       ? join(logDir, `${basename(script, '.js')}.${process.hrtime.bigint()}.log`)
       : undefined

@@ -20,9 +20,6 @@ async function loadClient(target: TargetName): Promise<OpenClient> {
   }
 }
 
-/** Modules the raw client keeps loaded, whatever their exports, so they stay in its heap. */
-const preloaded: unknown[] = []
-
 /**
  * Diagnostic (see "Scenario d" in the README): SRPC_BENCH_RAW_PRELOAD=MODULE makes the raw TLS
  * client import MODULE first (`srpc` for srpc's client target), to measure what a larger process
@@ -30,7 +27,8 @@ const preloaded: unknown[] = []
  */
 async function preloadForRaw(specifier: string | undefined): Promise<void> {
   if (!specifier) return
-  preloaded.push(specifier === 'srpc' ? await import('./targets/srpc-client') : await import(specifier))
+  // The module loader keeps what it imported (and so it stays in the heap) for the process's life.
+  await (specifier === 'srpc' ? import('./targets/srpc-client') : import(specifier))
 }
 
 function send(message: FromClient): void {

@@ -98,6 +98,10 @@ async function run(args: Args, scenarios: Scenario[]): Promise<number> {
     `srpc bench (${args.mode}): ${scenarios.length} scenarios × ${args.targets.length} targets × ${args.reps} reps`,
   )
   log(`  ${placement.description}; warmup ${timing.warmupMs} ms + measure ${timing.measureMs} ms per cell`)
+  if (process.env.SRPC_BENCH_RAW_PRELOAD)
+    log(
+      '  WARNING: SRPC_BENCH_RAW_PRELOAD is set: the raw TLS reference is not the bare process (diagnostic run)',
+    )
   if (!args.targets.includes('raw'))
     log('  warning: raw TLS is not among the targets, so there are no ratios')
 
@@ -175,6 +179,11 @@ async function run(args: Args, scenarios: Scenario[]): Promise<number> {
     loadAverageAfter: loadavg().map((l) => Number(l.toFixed(2))),
     commit: gitCommit(),
     targets: args.targets,
+    // Diagnostic switches change what is measured (SRPC_BENCH_RAW_PRELOAD slows the reference):
+    // a run with any of them set says so here.
+    environment: Object.fromEntries(
+      Object.entries(process.env).filter(([key]) => key.startsWith('SRPC_BENCH_')),
+    ),
   }
   printTable(rows, args.reps, scenarioLegend(scenarios))
   const outDir = resolve(args.outDir ?? DEFAULT_OUT)

@@ -132,8 +132,6 @@ function formatNumber(metric: MetricKey, value: number): string {
   if (metric === 'rssPerConnectionBytes') return (value / 1024).toFixed(1)
   if (metric === 'mbPerSec' || metric === 'clientCpuUsPerOp')
     return value < 100 ? value.toFixed(1) : Math.round(value).toLocaleString('en-US')
-  if (metric === 'wireBytesPerCall' || metric === 'failedCalls')
-    return Math.round(value).toLocaleString('en-US')
   return Math.round(value).toLocaleString('en-US')
 }
 

@@ -18,6 +18,7 @@ const GRACE_MS = 15_000
 /** Calls made through the counting proxy to measure bytes per call (after a warmup of the same size / 5). */
 const WIRE_CALLS = 200
 const STREAM_TIMEOUT_MS = 60_000
+const CLOSE_TIMEOUT_MS = 20_000
 
 /** What a workload needs from the process that runs it. */
 export interface WorkloadContext {
@@ -184,6 +185,11 @@ function closedLoop(client: BenchClient, o: LoopOptions): Promise<LoopResult> {
   })
 }
 
+/** Closes a workload's client within a deadline, so a hung close fails the cell by name. */
+function closeClient(client: BenchClient): Promise<void> {
+  return withTimeout(client.close(), CLOSE_TIMEOUT_MS, 'closing the client')
+}
+
 function mismatch(seq: number, request: Buffer, reply: Buffer | undefined): string {
   if (reply === undefined) return `call ${seq}: no reply`
   if (reply.length !== request.length)
@@ -209,7 +215,7 @@ async function unary(w: Extract<Workload, { kind: 'unary' }>, ctx: WorkloadConte
   try {
     result = await closedLoop(client, { ...loop, ...ctx.timing })
   } finally {
-    await client.close()
+    await closeClient(client)
   }
   const metrics: Metrics = {
     ops: result.ops,
@@ -242,7 +248,7 @@ async function wireBytes(
     const down = (after.down - before.down) / calls
     return { wireBytesPerCall: up + down, wireBytesUpPerCall: up, wireBytesDownPerCall: down }
   } finally {
-    await client.close()
+    await closeClient(client)
     await proxy.close()
   }
 }
@@ -290,7 +296,7 @@ async function stream(w: Extract<Workload, { kind: 'stream' }>, ctx: WorkloadCon
       },
     }
   } finally {
-    await client.close()
+    await closeClient(client)
   }
 }
 
@@ -332,7 +338,7 @@ async function pingPong(w: Extract<Workload, { kind: 'pingpong' }>, ctx: Workloa
       },
     }
   } finally {
-    await client.close()
+    await closeClient(client)
   }
 }
 
@@ -343,8 +349,10 @@ async function oneWay(w: Extract<Workload, { kind: 'oneway' }>, ctx: WorkloadCon
    * One sink session: send for `ms` (bounded by maxMessages), close our half, wait for the
    * server's summary. The rate counts messages the server checked, start to summary.
    */
-  const run = async (ms: number) => {
+  const run = async (ms: number, cpu?: CpuMeter) => {
     const session = await client.openSession('sink')
+    // The clock and the CPU meter start once the session is open (raw TLS opens a connection).
+    cpu?.start()
     const started = performance.now()
     const stop = started + ms
     let sent = 0
@@ -358,6 +366,7 @@ async function oneWay(w: Extract<Workload, { kind: 'oneway' }>, ctx: WorkloadCon
     session.end()
     const summary = parseSinkSummary(await withTimeout(session.receive(), GRACE_MS, 'sink summary'))
     const seconds = (performance.now() - started) / 1000
+    cpu?.stop()
     if (summary.error !== undefined) throw new Error(`the server found a wrong message: ${summary.error}`)
     if (summary.count !== sent)
       throw new Error(`the server counted ${summary.count} messages, ${sent} were sent`)
@@ -366,9 +375,7 @@ async function oneWay(w: Extract<Workload, { kind: 'oneway' }>, ctx: WorkloadCon
   try {
     await run(ctx.timing.warmupMs)
     const cpu = new CpuMeter()
-    cpu.start()
-    const { sent, seconds } = await run(ctx.timing.measureMs)
-    cpu.stop()
+    const { sent, seconds } = await run(ctx.timing.measureMs, cpu)
     return {
       metrics: {
         ops: sent,
@@ -379,7 +386,7 @@ async function oneWay(w: Extract<Workload, { kind: 'oneway' }>, ctx: WorkloadCon
       },
     }
   } finally {
-    await client.close()
+    await closeClient(client)
   }
 }
 
@@ -453,7 +460,8 @@ async function fleet(w: Extract<Workload, { kind: 'fleet' }>, ctx: WorkloadConte
       firstFailure ??= `${missing} calls unanswered ${GRACE_MS} ms after the last was due`
     }
     const rssAfter = await ctx.serverRss()
-    const ok = completed - failed
+    // Calls that answered right (unanswered ones are in `failed` but never in `completed`).
+    const ok = recorder.count
     const metrics: Metrics = {
       ops: ok,
       seconds,

@@ -37,10 +37,6 @@ export class FrameReader {
     this.#maxFrame = maxFrame
   }
 
-  get bufferedBytes(): number {
-    return this.#bytes
-  }
-
   push(chunk: Buffer, onFrame: (payload: Buffer) => void): void {
     this.#chunks.push(chunk)
     this.#bytes += chunk.length
