@@ -49,12 +49,24 @@ export class Worker {
       else waiter.reject(new Error(`${this.name}: ${message.error}`))
     })
     this.exited = new Promise((resolve) => {
-      this.process.once('exit', (code, signal) => {
-        this.#exitCode = code ?? (signal ? 128 : 1)
-        const error = new Error(`${this.name} exited (code ${code}, signal ${signal}) before answering`)
+      const ended = (exitCode: number, error: Error) => {
+        if (this.#exitCode !== undefined) return
+        this.#exitCode = exitCode
         for (const waiter of this.#waiting.values()) waiter.reject(error)
         this.#waiting.clear()
-        resolve(this.#exitCode)
+        resolve(exitCode)
+      }
+      this.process.once('exit', (code, signal) =>
+        ended(
+          code ?? (signal ? 128 : 1),
+          new Error(`${this.name} exited (code ${code}, signal ${signal}) before answering`),
+        ),
+      )
+      // A fork that fails emits 'error' and never 'exit'; other errors (a failed kill) are reported.
+      this.process.on('error', (err) => {
+        if (this.process.pid === undefined)
+          ended(1, new Error(`${this.name} could not start: ${err.message}`))
+        else console.error(`${this.name}: ${err.message}`)
       })
     })
   }
@@ -86,7 +98,12 @@ export class Worker {
           reject(err)
         },
       })
-      this.process.send({ id, type, body } satisfies Request)
+      this.process.send({ id, type, body } satisfies Request, (err) => {
+        if (!err) return
+        const waiter = this.#waiting.get(id)
+        this.#waiting.delete(id)
+        waiter?.reject(new Error(`${this.name}: cannot send ${type}: ${err.message}`))
+      })
     })
   }
 

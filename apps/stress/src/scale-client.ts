@@ -136,8 +136,8 @@ serveParent(
   {
     connect: (body: ScaleConnect) => connect(body),
     load: (body: ScaleLoad) => load(body),
-    sample: (body: SampleRequest): ProcessSample & { pools: number } => ({
-      ...sampleProcess(body.collect),
+    sample: async (body: SampleRequest): Promise<ProcessSample & { pools: number }> => ({
+      ...(await sampleProcess(body.collect)),
       pools: pools.length,
     }),
     close: () => close(),

@@ -88,9 +88,9 @@ async function start(options: ServerStart): Promise<{ port: number }> {
   return { port }
 }
 
-function sample(request: SampleRequest): ServerSample {
+async function sample(request: SampleRequest): Promise<ServerSample> {
   return {
-    ...sampleProcess(request.collect),
+    ...(await sampleProcess(request.collect)),
     ...counters,
     acceptsPerSecond: [...counters.acceptsPerSecond],
     clientErrors: { ...counters.clientErrors },

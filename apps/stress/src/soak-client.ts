@@ -71,8 +71,9 @@ async function unaryLoop(job: SoakLoad, pool: Pool, loop: number, endAt: number)
       const reply = await pool.call(ROUTES.ping, payload, { timeout: job.callTimeout })
       if (reply.toString('utf8') === payload) result.unary.ok++
       else {
+        // Counted once, as a wrong reply (not also as a lost or reordered message).
         result.unary.mismatched++
-        check(false, () => `unary ${payload}: got reply ${reply.toString('utf8').slice(0, 40)}`)
+        result.firstSequenceError ??= `unary ${payload}: got reply ${reply.toString('utf8').slice(0, 40)}`
       }
     } catch (err) {
       result.unary.failed++
@@ -217,8 +218,8 @@ startPauseMonitor()
 serveParent(
   {
     soak: (body: SoakLoad) => soak(body),
-    sample: (body: SampleRequest): SoakClientSample => ({
-      ...sampleProcess(body.collect),
+    sample: async (body: SampleRequest): Promise<SoakClientSample> => ({
+      ...(await sampleProcess(body.collect)),
       progress: snapshot(),
     }),
   },

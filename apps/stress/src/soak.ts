@@ -207,13 +207,6 @@ function progressLine(row: Row): string {
   )
 }
 
-function groups(resources: Record<string, number>): string {
-  return Object.entries(resources)
-    .sort((a, b) => b[1] - a[1])
-    .map(([type, n]) => `${type} ${n}`)
-    .join(', ')
-}
-
 function report(
   rows: Row[],
   results: SoakResult[],
@@ -341,10 +334,10 @@ function report(
     ['after', last],
   ] as const) {
     if (!row) continue
-    console.log(`handles at ${name} (${row.label}): server: ${groups(row.server.resources)}`)
+    console.log(`handles at ${name} (${row.label}): server: ${formatTally(row.server.resources)}`)
     row.clients.forEach((c, i) => {
       console.log(
-        `${' '.repeat(`handles at ${name} (${row.label}): `.length)}client ${i}: ${groups(c.resources)}`,
+        `${' '.repeat(`handles at ${name} (${row.label}): `.length)}client ${i}: ${formatTally(c.resources)}`,
       )
     })
   }
