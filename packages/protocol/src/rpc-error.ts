@@ -1,8 +1,15 @@
 import { Code, isCode } from './codes'
 
 /**
+ * Marks every RpcError, whichever copy of this module made it: the ESM and CJS builds (or two
+ * installed versions) each define their own class, and `instanceof` alone would tell them apart.
+ */
+const BRAND = Symbol.for('srpc.RpcError')
+
+/**
  * The one error type of srpc. Callers branch on `code`, never on `message`.
  * `cause` keeps the original platform error (ECONNRESET, a TLS failure, …) where there was one.
+ * `instanceof RpcError` and `RpcError.is` hold for an RpcError from any copy of this package.
  */
 export class RpcError extends Error {
   override readonly name = 'RpcError'
@@ -17,6 +24,19 @@ export class RpcError extends Error {
     super(message, options)
     this.code = code
     this.refused = options?.refused ?? false
+  }
+
+  static {
+    Object.defineProperty(RpcError.prototype, BRAND, { value: true })
+  }
+
+  /**
+   * `err instanceof RpcError` checks the brand, so an error from another build of this package
+   * counts. A subclass keeps the ordinary prototype check: only RpcError itself is that lenient.
+   */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== RpcError) return Function.prototype[Symbol.hasInstance].call(this, value)
+    return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true
   }
 
   static is(err: unknown, code?: Code): err is RpcError {
