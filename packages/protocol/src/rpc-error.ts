@@ -34,7 +34,7 @@ export class RpcError extends Error {
    * `err instanceof RpcError` checks the brand, so an error from another build of this package
    * counts. A subclass keeps the ordinary prototype check: only RpcError itself is that lenient.
    */
-  static [Symbol.hasInstance](value: unknown): boolean {
+  static override [Symbol.hasInstance](value: unknown): boolean {
     // biome-ignore lint/complexity/noThisInStatic: `this` is the class on the right of instanceof, a subclass included
     if (this !== RpcError) return Function.prototype[Symbol.hasInstance].call(this, value)
     return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true
