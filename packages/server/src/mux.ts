@@ -6,9 +6,18 @@ export type HandlerResult = undefined | Uint8Array | string
 // biome-ignore lint/suspicious/noConfusingVoidType: handlers that return nothing are typed `void` by TypeScript
 export type Handler = (ctx: Context) => HandlerResult | void | Promise<HandlerResult | void>
 
-/** Routes are matched exactly: `/health` and `/health/` are different routes. */
+/** What answers a route nobody registered, unless `fallback()` set something else. */
+export const notFound: Handler = (ctx) => {
+  throw new RpcError(Code.NOT_FOUND, `no handler for route ${ctx.route}`)
+}
+
+/**
+ * Routes are matched exactly: `/health` and `/health/` are different routes. A call to any other
+ * route goes to the fallback handler, which answers NOT_FOUND unless `fallback()` replaced it.
+ */
 export class Mux {
   #routes = new Map<string, Handler>()
+  #fallback: Handler = notFound
 
   handle(route: string, handler: Handler): this {
     if (typeof route !== 'string' || route.length === 0) {
@@ -21,8 +30,24 @@ export class Mux {
     return this
   }
 
+  /**
+   * Sets the handler for calls to routes that are not registered (requests, streams and sessions
+   * alike: `ctx.route` says which was asked for). Middleware runs before it, as for any route.
+   */
+  fallback(handler: Handler): this {
+    if (typeof handler !== 'function') throw new RpcError(Code.INVALID_ARGUMENT, 'fallback must be a function')
+    this.#fallback = handler
+    return this
+  }
+
+  /** The handler registered for `route`, or undefined. */
   lookup(route: string): Handler | undefined {
     return this.#routes.get(route)
+  }
+
+  /** The fallback handler (NOT_FOUND by default). */
+  get fallbackHandler(): Handler {
+    return this.#fallback
   }
 
   get routes(): string[] {

@@ -31,7 +31,8 @@ export interface ConnectionHost {
   readonly extensionSettings: ExtensionSettings
   readonly pool: WorkerPool
   readonly draining: boolean
-  lookup(route: string): Handler | undefined
+  /** The handler for a route, middleware included; unknown routes get the fallback. */
+  lookup(route: string): Handler
   /** Reserves a session slot; false when maxSessions are open. */
   openSession(): boolean
   closeSession(): void
@@ -256,8 +257,6 @@ export class ServerConnection implements CallHost {
       )
     }
     const handler = this.#host.lookup(route)
-    if (handler === undefined)
-      return this.#refuse(id, new RpcError(Code.NOT_FOUND, `no handler for route ${route}`))
     if (kind === 'session') {
       if (!this.#host.openSession()) {
         return this.#refuse(id, new RpcError(Code.RESOURCE_EXHAUSTED, 'too many open sessions'))

@@ -53,6 +53,8 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
   #hurry: (() => void) | undefined
   /** Handlers wrapped in the middleware, built on first use of each route. */
   #composed = new Map<string, Handler>()
+  /** The fallback wrapped in the middleware: one for every unknown route, so strangers' routes cost no memory. */
+  #composedFallback: { base: Handler; handler: Handler } | undefined
 
   constructor(options: ServerOptions) {
     super()
@@ -87,12 +89,23 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
     return this
   }
 
-  /** Adds middleware that runs around every handler (see Middleware). */
+  /** Shorthand for `server.mux.fallback(handler)`: answers calls to routes nobody registered. */
+  fallback(handler: Handler): this {
+    this.mux.fallback(handler)
+    return this
+  }
+
+  /**
+   * Adds middleware that runs around every call, in the order added: calls to registered routes
+   * and to unknown ones alike (those reach the fallback, NOT_FOUND by default), so an auth
+   * middleware answers a caller without credentials before it can learn which routes exist.
+   */
   use(middleware: Middleware): this {
     if (typeof middleware !== 'function')
       throw new RpcError(Code.INVALID_ARGUMENT, 'middleware must be a function')
     this.#middleware.push(middleware)
     this.#composed.clear()
+    this.#composedFallback = undefined
     return this
   }
 
@@ -200,12 +213,19 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
   }
 
   // --- ConnectionHost ---
-  lookup(route: string): Handler | undefined {
-    if (this.#middleware.length === 0) return this.mux.lookup(route)
+  /** The handler for `route` with the middleware around it; the fallback's for an unknown route. */
+  lookup(route: string): Handler {
+    if (this.#middleware.length === 0) return this.mux.lookup(route) ?? this.mux.fallbackHandler
     let handler = this.#composed.get(route)
     if (handler === undefined) {
       const base = this.mux.lookup(route)
-      if (base === undefined) return undefined
+      if (base === undefined) {
+        const fallback = this.mux.fallbackHandler
+        if (this.#composedFallback?.base !== fallback) {
+          this.#composedFallback = { base: fallback, handler: compose(this.#middleware, fallback) }
+        }
+        return this.#composedFallback.handler
+      }
       handler = compose(this.#middleware, base)
       this.#composed.set(route, handler)
     }
