@@ -35,7 +35,8 @@ export class Mux {
    * alike: `ctx.route` says which was asked for). Middleware runs before it, as for any route.
    */
   fallback(handler: Handler): this {
-    if (typeof handler !== 'function') throw new RpcError(Code.INVALID_ARGUMENT, 'fallback must be a function')
+    if (typeof handler !== 'function')
+      throw new RpcError(Code.INVALID_ARGUMENT, 'fallback must be a function')
     this.#fallback = handler
     return this
   }
