@@ -105,12 +105,14 @@ export class UnaryCall implements PendingCall, Deadline {
       this.#host.forget(this.id)
       this.#finish()
       this.#resolve(frame.value)
-    } else {
+    } else if (frame.flags & (Flags.STREAM | Flags.STREAM_END)) {
       // A stream answer to a plain call (a chunk is RESPONSE|STREAM): the route is a stream
       // route. Stop the server's work.
       this.#cancel(
         new RpcError(Code.FAILED_PRECONDITION, 'the server answered with a stream: use callStream()'),
       )
+    } else {
+      throw new RpcError(Code.PROTOCOL_ERROR, `frame with flags 0x${frame.flags.toString(16)} has no meaning`)
     }
   }
 

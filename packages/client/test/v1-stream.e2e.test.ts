@@ -76,11 +76,15 @@ describe('a stream from a raw server', () => {
     expect(await chunksOf(pool, '/deflated')).toEqual(['a'.repeat(2000), 'b'.repeat(2000)])
   })
 
-  it('fails the stream with PROTOCOL_ERROR for a data frame with none of RESPONSE, STREAM, STREAM_END, ERROR', async () => {
+  it('fails a stream, and a call, with PROTOCOL_ERROR for a data frame with none of RESPONSE, STREAM, STREAM_END, ERROR', async () => {
     const pool = await rawServer({ '/nothing': ['0100ID000000000002' + '7431'] })
-    const err = await chunksOf(pool, '/nothing').catch((e: unknown) => e)
-    expect(err).toBeInstanceOf(RpcError)
-    expect((err as RpcError).code).toBe(Code.PROTOCOL_ERROR)
+    const codeOf = (promise: Promise<unknown>) =>
+      promise.then(
+        () => 'resolved',
+        (e: unknown) => (e instanceof RpcError ? e.code : `not an RpcError: ${e}`),
+      )
+    expect(await codeOf(chunksOf(pool, '/nothing'))).toBe(Code.PROTOCOL_ERROR)
+    expect(await codeOf(pool.call('/nothing', '', { timeout: 2000 }))).toBe(Code.PROTOCOL_ERROR)
   })
 })
 
