@@ -206,7 +206,7 @@ interface WireFrame {
  */
 class DocsClient {
   #socket: TLSSocket
-  #buffered = Buffer.alloc(0)
+  #buffered: Buffer = Buffer.alloc(0)
   #frames: WireFrame[] = []
   #wake: (() => void) | undefined
   #error: Error | undefined
