@@ -20,8 +20,8 @@ export interface StreamingCallOptions {
 
 /**
  * The client side of a server stream or a session: frames for the id go into a message queue
- * that the application drains. It ends when the server ends its half (STREAM_END or a
- * RESPONSE), fails on an ERROR frame, a dead connection, the deadline or the signal.
+ * that the application drains. It ends when the server ends its half (STREAM_END, or a
+ * RESPONSE without STREAM), fails on an ERROR frame, a dead connection, the deadline or the signal.
  */
 export class StreamingCall implements PendingCall {
   readonly id: FrameId
@@ -98,14 +98,21 @@ export class StreamingCall implements PendingCall {
       return
     }
     if (this.remoteEnded) return
-    if (flags & Flags.RESPONSE) {
-      this.queue.push(frame.value)
-      this.#endRemote()
-    } else if (flags & Flags.STREAM_END) {
+    // Chunks come as RESPONSE|STREAM (0x06), the last as RESPONSE|STREAM|STREAM_END (0x0e), as v1
+    // servers send them; srpc 0.1 servers sent 0x04/0x0c, as session messages still go. All of
+    // them pass through the receiver, so flow control counts them alike.
+    if (flags & Flags.STREAM_END) {
+      // An empty value is a bare end marker: the stream is over, no chunk with it.
       if (frame.value.length > 0) this.#receiver.deliver(frame.value)
       this.#endRemote()
-    } else {
+    } else if (flags & Flags.STREAM) {
       this.#receiver.deliver(frame.value)
+    } else if (flags & Flags.RESPONSE) {
+      // A plain reply to a stream request: one chunk that ends the stream (never flow-controlled).
+      this.queue.push(frame.value)
+      this.#endRemote()
+    } else {
+      throw new RpcError(Code.PROTOCOL_ERROR, `frame with flags 0x${flags.toString(16)} has no meaning`)
     }
   }
 

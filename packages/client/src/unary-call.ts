@@ -101,15 +101,18 @@ export class UnaryCall implements PendingCall, Deadline {
       this.#host.forget(this.id)
       this.#finish()
       this.#rejectOrResend(decodeErrorValue(frame.value))
-    } else if (frame.flags & Flags.RESPONSE) {
+    } else if ((frame.flags & (Flags.RESPONSE | Flags.STREAM)) === Flags.RESPONSE) {
       this.#host.forget(this.id)
       this.#finish()
       this.#resolve(frame.value)
-    } else {
-      // A stream answer to a plain call: the route is a stream route. Stop the server's work.
+    } else if (frame.flags & (Flags.STREAM | Flags.STREAM_END)) {
+      // A stream answer to a plain call (a chunk is RESPONSE|STREAM): the route is a stream
+      // route. Stop the server's work.
       this.#cancel(
         new RpcError(Code.FAILED_PRECONDITION, 'the server answered with a stream: use callStream()'),
       )
+    } else {
+      throw new RpcError(Code.PROTOCOL_ERROR, `frame with flags 0x${frame.flags.toString(16)} has no meaning`)
     }
   }
 

@@ -78,11 +78,15 @@ describe('a hostile server', () => {
   it('sending a reply frame of the wrong kind fails only that call', async () => {
     const address = await hostile((frame, socket) => {
       if (frame.type === '/wrong') socket.write(encodeFrame(Flags.STREAM, frame.id, '', Buffer.from('chunk')))
+      // How a v1 server (and srpc) frames a stream chunk: RESPONSE|STREAM is not a reply.
+      else if (frame.type === '/chunk')
+        socket.write(encodeFrame(Flags.RESPONSE | Flags.STREAM, frame.id, '', Buffer.from('chunk')))
       else socket.write(encodeFrame(Flags.RESPONSE, frame.id, '', Buffer.from('ok')))
     })
     const pool = await h.pool(address)
     const { code } = await failure(pool.call('/wrong', '', { timeout: 2000 }))
     expect(code).toBe(Code.FAILED_PRECONDITION)
+    expect((await failure(pool.call('/chunk', '', { timeout: 2000 }))).code).toBe(Code.FAILED_PRECONDITION)
     expect((await pool.call('/fine', '', { timeout: 2000 })).toString()).toBe('ok')
   })
 })

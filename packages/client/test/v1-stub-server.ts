@@ -68,8 +68,11 @@ export class StubServer {
 /** The v1 behaviour of the reference server for /echo and /stream routes. */
 export const v1Echo: StubBehaviour = (frame, socket) => {
   if (frame.type === '/stream') {
-    socket.write(encodeFrame(Flags.STREAM, frame.id, '', Buffer.from('s1')))
-    socket.write(encodeFrame(Flags.STREAM | Flags.STREAM_END, frame.id, '', Buffer.from('s2')))
+    // A v1 server frames chunks as RESPONSE|STREAM, the last with STREAM_END too.
+    socket.write(encodeFrame(Flags.RESPONSE | Flags.STREAM, frame.id, '', Buffer.from('s1')))
+    socket.write(
+      encodeFrame(Flags.RESPONSE | Flags.STREAM | Flags.STREAM_END, frame.id, '', Buffer.from('s2')),
+    )
   } else {
     socket.write(encodeFrame(Flags.RESPONSE, frame.id, '', frame.value))
   }

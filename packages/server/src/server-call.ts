@@ -37,6 +37,16 @@ const RESOLVED = Promise.resolve()
 const EMPTY = Buffer.alloc(0)
 
 /**
+ * A server-stream chunk is framed as v1 peers frame it: RESPONSE|STREAM (0x06), the last one
+ * with STREAM_END (0x0e). To a v1 client, STREAM without RESPONSE is a session message, not a
+ * chunk of its call. Session messages stay STREAM (0x04) and STREAM|STREAM_END (0x0c).
+ */
+const CHUNK = Flags.RESPONSE | Flags.STREAM
+const LAST_CHUNK = CHUNK | Flags.STREAM_END
+const MESSAGE = Flags.STREAM
+const LAST_MESSAGE = Flags.STREAM | Flags.STREAM_END
+
+/**
  * The server's state for one call, stream or session. The connection feeds it frames; the
  * handler drives it through its Context. It sends at most one terminal frame (reply, last
  * chunk, error), and after cancellation it sends nothing at all.
@@ -189,7 +199,7 @@ export class ServerCall implements Job {
     if (this.kind !== 'session')
       return misuse('sendMessage() is for sessions; a request uses reply() or stream()')
     if (this.#outputDone) return this.#afterDone('the session is closed')
-    return this.#sender!.send(Flags.STREAM, toBuffer(data))
+    return this.#sender!.send(MESSAGE, toBuffer(data))
   }
 
   receiveMessage(): Promise<Buffer | undefined> {
@@ -251,7 +261,7 @@ export class ServerCall implements Job {
     if (this.#outputDone) return this.#afterDone('the stream has ended')
     if (isLast) this.#outputDone = true
     // An empty last chunk is a bare end marker.
-    return this.#sender!.send(isLast ? Flags.STREAM | Flags.STREAM_END : Flags.STREAM, toBuffer(data))
+    return this.#sender!.send(isLast ? LAST_CHUNK : CHUNK, toBuffer(data))
   }
 
   #newSender(): StreamSender {
@@ -272,7 +282,8 @@ export class ServerCall implements Job {
     if (!this.#outputDone) {
       if (this.kind === 'session' || this.#streaming) {
         this.#outputDone = true
-        this.#sender!.send(Flags.STREAM | Flags.STREAM_END, EMPTY).catch(() => {})
+        // A bare end marker: no chunk or message, just the end of our half.
+        this.#sender!.send(this.kind === 'session' ? LAST_MESSAGE : LAST_CHUNK, EMPTY).catch(() => {})
       } else if (value !== undefined && value !== null) {
         this.reply(value as Uint8Array | string)
       } else {

@@ -28,6 +28,9 @@ export function validFrames(): Buffer[] {
     encodeFrame(Flags.STREAM, 3, '/chat', Buffer.alloc(0)),
     encodeFrame(Flags.STREAM, 3, '', Buffer.from('message')),
     encodeFrame(Flags.STREAM | Flags.STREAM_END, 3, '', Buffer.alloc(0)),
+    // A server's stream chunks: from a client they break the protocol, and the server must say so.
+    encodeFrame(Flags.RESPONSE | Flags.STREAM, 2, '', Buffer.from('chunk')),
+    encodeFrame(Flags.RESPONSE | Flags.STREAM | Flags.STREAM_END, 2, '', Buffer.alloc(0)),
     encodeFrame(Flags.ERROR, 3, '', Buffer.from('{"code":"CANCELLED","message":"x"}')),
     encodeFrame(
       Flags.REQUEST | Flags.METADATA,
