@@ -74,7 +74,10 @@ export function payloadBytes(value: unknown, what: string): Buffer {
   if (Buffer.isBuffer(value)) return value
   if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength)
   if (value === undefined) return EMPTY
-  throw new RpcError(Code.INVALID_ARGUMENT, `${what} must be a string or Uint8Array, got ${describeType(value)}`)
+  throw new RpcError(
+    Code.INVALID_ARGUMENT,
+    `${what} must be a string or Uint8Array, got ${describeType(value)}`,
+  )
 }
 
 /** Same as `payloadBytes(data, 'data')`. */
