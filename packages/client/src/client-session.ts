@@ -1,4 +1,4 @@
-import { Code, type Extensions, Flags, RpcError, StreamSender, toBuffer } from '@srpc/protocol'
+import { Code, type Extensions, Flags, payloadBytes, RpcError, StreamSender } from '@srpc/protocol'
 import type { CallHost } from './call-host'
 import { StreamingCall, type StreamingCallOptions } from './streaming-call'
 
@@ -40,10 +40,16 @@ export class ClientSession extends StreamingCall implements AsyncIterable<Buffer
 
   /** Sends one message; resolves when the connection can take more. */
   send(data: Uint8Array | string): Promise<void> {
+    let bytes: Buffer
+    try {
+      bytes = payloadBytes(data, 'message')
+    } catch (err) {
+      return Promise.reject(err)
+    }
     if (this.error) return Promise.reject(this.error)
     if (this.localEnded)
       return Promise.reject(new RpcError(Code.FAILED_PRECONDITION, 'session is closed for sending'))
-    return this.#sender.send(Flags.STREAM, toBuffer(data))
+    return this.#sender.send(Flags.STREAM, bytes)
   }
 
   /** The server granted more credit. */

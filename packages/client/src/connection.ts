@@ -22,7 +22,6 @@ import {
   type Metadata,
   RpcError,
   TIMEOUT_KEY,
-  toBuffer,
 } from '@srpc/protocol'
 import type { CallHost, PendingCall } from './call-host'
 import { ClientSession, type SessionOptions } from './client-session'
@@ -186,7 +185,7 @@ export class ClientConnection implements CallHost {
    */
   call(
     route: string,
-    payload: Uint8Array | string,
+    payload: Buffer,
     options: CallOptions,
     resender?: Resender,
     resends = 0,
@@ -199,31 +198,26 @@ export class ClientConnection implements CallHost {
 
   #call(
     route: string,
-    payload: Uint8Array | string,
+    payload: Buffer,
     options: CallOptions,
     resender: Resender | undefined,
     resends: number,
   ): Promise<Buffer> {
     if (options.signal?.aborted) return Promise.reject(abortedError(options.signal))
     const id = this.#nextId++
-    const value = toBuffer(payload)
-    const call = new UnaryCall(this, id, route, value, options, resender, resends)
+    const call = new UnaryCall(this, id, route, payload, options, resender, resends)
     this.#calls.set(id, call)
-    this.#sendOpen(Flags.REQUEST, id, route, value, options, call)
+    this.#sendOpen(Flags.REQUEST, id, route, payload, options, call)
     return call.promise
   }
 
-  async openStream(
-    route: string,
-    payload: Uint8Array | string,
-    options: CallOptions,
-  ): Promise<StreamingCall> {
+  async openStream(route: string, payload: Buffer, options: CallOptions): Promise<StreamingCall> {
     if (options.metadata && !this.#ext.has('metadata')) await this.#negotiated
     if (options.signal?.aborted) throw abortedError(options.signal)
     const id = this.#nextId++
     const call = new StreamingCall(this, id, true, options, this.#ext)
     this.#calls.set(id, call)
-    this.#sendOpen(Flags.REQUEST | Flags.STREAM, id, route, toBuffer(payload), options, call)
+    this.#sendOpen(Flags.REQUEST | Flags.STREAM, id, route, payload, options, call)
     return call
   }
 

@@ -7,6 +7,7 @@ import {
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_MAX_WINDOW,
   DEFAULT_STREAM_HIGH_WATER_MARK,
+  describeType,
   invalidOption,
   isCode,
   type KeepaliveOptions,
@@ -14,6 +15,7 @@ import {
   parseAddress,
   positiveIntOption,
   type ResolvedCompressionOptions,
+  RpcError,
   resolveCompressionOptions,
   resolveKeepalive,
   windowOption,
@@ -331,6 +333,13 @@ export function resolveRetryPolicy(policy: RetryPolicy): ResolvedRetryPolicy {
 export function checkWaitForReady(value: unknown): void {
   if (value !== undefined && typeof value !== 'boolean') {
     invalidOption('waitForReady', `must be true or false, got ${JSON.stringify(value)}`)
+  }
+}
+
+/** Per-call options must be an object: plain JavaScript can pass anything. */
+export function checkCallOptions(options: unknown): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new RpcError(Code.INVALID_ARGUMENT, `options must be an object, got ${describeType(options)}`)
   }
 }
 

@@ -1,9 +1,11 @@
 import {
   Code,
+  checkRoute,
   type Deadline,
   deadlines,
   fromPlatformError,
   invalidOption,
+  payloadBytes,
   positiveIntOption,
   RpcError,
 } from '@srpc/protocol'
@@ -21,6 +23,7 @@ import {
 } from './connection'
 import { HealthMonitor } from './health'
 import {
+  checkCallOptions,
   checkTimeout,
   checkWaitForReady,
   type PoolOptions,
@@ -235,7 +238,12 @@ export class Pool extends EventEmitter<PoolEvents> {
     payload: Uint8Array | string = EMPTY,
     options: CallOptions = NO_OPTIONS,
   ): Promise<Buffer> {
+    let bytes: Buffer
     try {
+      // Checked here, not when a queued call starts: there a throw would escape as uncaught.
+      checkRoute(route)
+      bytes = payloadBytes(payload, 'payload')
+      checkCallOptions(options)
       checkTimeout(options.timeout)
       // A call without its own timeout gets the pool's default: no call waits forever.
       // It bounds the wait here only: the server is not told (as with gRPC, only explicit deadlines travel).
@@ -247,11 +255,11 @@ export class Pool extends EventEmitter<PoolEvents> {
             : ({ ...options, timeout: this.options.defaultTimeout, implicitTimeout: true } as CallOptions)
       }
       if (options.waitForReady !== undefined) checkWaitForReady(options.waitForReady)
-      if (options.retry !== undefined) return this.#callWithRetry(route, payload, options)
+      if (options.retry !== undefined) return this.#callWithRetry(route, bytes, options)
     } catch (err) {
       return Promise.reject(err)
     }
-    return this.#send(route, payload, options, 0)
+    return this.#send(route, bytes, options, 0)
   }
 
   /** A server stream: iterate the chunks with `for await`; `break` cancels it on the server. */
@@ -260,11 +268,15 @@ export class Pool extends EventEmitter<PoolEvents> {
     payload: Uint8Array | string = EMPTY,
     options: CallOptions = NO_OPTIONS,
   ): ClientStream {
+    // A throw here fails the first next(): that is where a stream reports its errors.
     return new ClientStream(() => {
+      checkRoute(route)
+      const bytes = payloadBytes(payload, 'payload')
+      checkCallOptions(options)
       checkTimeout(options.timeout)
       if (options.waitForReady !== undefined) checkWaitForReady(options.waitForReady)
       return this.#withConnection(options, (connection, timeout) =>
-        connection.openStream(route, payload, withTimeout(options, timeout)),
+        connection.openStream(route, bytes, withTimeout(options, timeout)),
       )
     })
   }
@@ -279,6 +291,8 @@ export class Pool extends EventEmitter<PoolEvents> {
     options: CallOptions & SessionOptions = NO_OPTIONS,
   ): Promise<ClientSession> {
     try {
+      checkRoute(route)
+      checkCallOptions(options)
       checkTimeout(options.timeout)
       if (options.waitForReady !== undefined) checkWaitForReady(options.waitForReady)
     } catch (err) {
@@ -373,7 +387,7 @@ export class Pool extends EventEmitter<PoolEvents> {
 
   // --- calls ---
 
-  #send(route: string, payload: Uint8Array | string, options: CallOptions, resends: number): Promise<Buffer> {
+  #send(route: string, payload: Buffer, options: CallOptions, resends: number): Promise<Buffer> {
     const connection = this.#balancer.pick(this.#ready)
     if (connection !== undefined) return connection.call(route, payload, options, this.#resender, resends)
     return new Promise<Buffer>((resolve, reject) =>
@@ -403,7 +417,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     },
   }
 
-  async #callWithRetry(route: string, payload: Uint8Array | string, options: CallOptions): Promise<Buffer> {
+  async #callWithRetry(route: string, payload: Buffer, options: CallOptions): Promise<Buffer> {
     const policy = resolveRetryPolicy(options.retry!)
     const deadlineAt = options.timeout === undefined ? undefined : performance.now() + options.timeout
     const once: CallOptions = { ...options, retry: undefined }

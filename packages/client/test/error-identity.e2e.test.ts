@@ -32,7 +32,7 @@ describe('RpcError from either build', () => {
     expect(new Special(Code.INTERNAL, 'x') instanceof cjs.RpcError).toBe(true)
     expect({ code: Code.INTERNAL, message: 'x', name: 'RpcError' } instanceof RpcError).toBe(false)
     expect(new Error('x') instanceof RpcError).toBe(false)
-    expect(null instanceof RpcError).toBe(false)
+    expect((null as unknown) instanceof RpcError).toBe(false)
   })
 
   it('thrown by a handler from the CommonJS build keeps its code and message on the wire', async () => {

@@ -68,7 +68,7 @@ describe('middleware on routes nobody registered', () => {
   it('still answers NOT_FOUND naming the route when there is no middleware', async () => {
     const { address } = await h.server((s) => s.handle('/known', () => 'ok'))
     const pool = await h.pool(address)
-    const err = await pool.call('/nope').catch((e: RpcError) => e)
+    const err = (await pool.call('/nope').catch((e: unknown) => e)) as RpcError
     expect(err.code).toBe(Code.NOT_FOUND)
     expect(err.message).toBe('no handler for route /nope')
   })

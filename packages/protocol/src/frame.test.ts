@@ -2,11 +2,14 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { Code } from './codes'
 import { Flags } from './flags'
 import {
+  checkRoute,
+  describeType,
   encodeFrame,
   encodeHeader,
   HEADER_SIZE,
   MAX_TYPE_LENGTH,
   normalizeId,
+  payloadBytes,
   readId,
   toBuffer,
   typeByteLength,
@@ -203,5 +206,66 @@ describe('toBuffer', () => {
     expect(wrapped.buffer).toBe(bytes.buffer)
     expect([...wrapped]).toEqual([2, 3, 4])
     expect(toBuffer('é').toString('hex')).toBe('c3a9')
+  })
+})
+
+describe('payloadBytes', () => {
+  it('converts strings, Buffers and Uint8Arrays, and undefined to empty', () => {
+    const buf = Buffer.from('x')
+    expect(payloadBytes(buf, 'payload')).toBe(buf)
+    const bytes = new Uint8Array([9, 8, 7]).subarray(1)
+    const wrapped = payloadBytes(bytes, 'payload')
+    expect(wrapped.buffer).toBe(bytes.buffer)
+    expect([...wrapped]).toEqual([8, 7])
+    expect(payloadBytes('é', 'payload').toString('hex')).toBe('c3a9')
+    expect(payloadBytes(undefined, 'payload').length).toBe(0)
+  })
+
+  it.each([
+    [{ a: 1 }, 'object'],
+    [null, 'null'],
+    [[1, 2], 'array'],
+    [42, 'number'],
+    [true, 'boolean'],
+    [10n, 'bigint'],
+    [Symbol('s'), 'symbol'],
+    [() => 'x', 'function'],
+    [new ArrayBuffer(4), 'ArrayBuffer'],
+    [new Uint16Array(2), 'Uint16Array'],
+    [new DataView(new ArrayBuffer(2)), 'DataView'],
+  ])('throws INVALID_ARGUMENT naming the argument and the type for %s', (value, type) => {
+    let thrown: unknown
+    try {
+      payloadBytes(value, 'reply')
+    } catch (err) {
+      thrown = err
+    }
+    expect(thrown).toBeInstanceOf(RpcError)
+    expect((thrown as RpcError).code).toBe(Code.INVALID_ARGUMENT)
+    expect((thrown as RpcError).message).toBe(`reply must be a string or Uint8Array, got ${type}`)
+    expect(describeType(value)).toBe(type)
+  })
+})
+
+describe('checkRoute', () => {
+  it('accepts a non-empty string', () => {
+    expect(() => checkRoute('/x')).not.toThrow()
+  })
+
+  it.each([
+    ['', 'an empty string'],
+    [7, 'number'],
+    [null, 'null'],
+    [undefined, 'undefined'],
+    [{}, 'object'],
+  ])('throws INVALID_ARGUMENT for %s', (route, got) => {
+    let thrown: unknown
+    try {
+      checkRoute(route)
+    } catch (err) {
+      thrown = err
+    }
+    expect((thrown as RpcError).code).toBe(Code.INVALID_ARGUMENT)
+    expect((thrown as RpcError).message).toBe(`route must be a non-empty string, got ${got}`)
   })
 })

@@ -61,10 +61,50 @@ export function normalizeId(id: FrameId): FrameId {
   return id
 }
 
+const EMPTY = Buffer.alloc(0)
+
+/**
+ * The bytes of a payload, reply, chunk or message: a string as UTF-8, a Uint8Array as it is,
+ * `undefined` as empty. Anything else is a caller's bug reaching us from plain JavaScript or
+ * through an `as any`: it throws INVALID_ARGUMENT naming `what` and the type received, where
+ * Buffer.from would throw a bare TypeError (or, for a number, silently allocate).
+ */
+export function payloadBytes(value: unknown, what: string): Buffer {
+  if (typeof value === 'string') return Buffer.from(value, 'utf8')
+  if (Buffer.isBuffer(value)) return value
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+  if (value === undefined) return EMPTY
+  throw new RpcError(
+    Code.INVALID_ARGUMENT,
+    `${what} must be a string or Uint8Array, got ${describeType(value)}`,
+  )
+}
+
+/** Same as `payloadBytes(data, 'data')`. */
 export function toBuffer(data: Uint8Array | string): Buffer {
-  if (typeof data === 'string') return Buffer.from(data, 'utf8')
-  if (Buffer.isBuffer(data)) return data
-  return Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  return payloadBytes(data, 'data')
+}
+
+/** Throws INVALID_ARGUMENT unless `route` is a non-empty string (a frame type). */
+export function checkRoute(route: unknown): asserts route is string {
+  if (typeof route !== 'string' || route.length === 0) {
+    const got = typeof route === 'string' ? 'an empty string' : describeType(route)
+    throw new RpcError(Code.INVALID_ARGUMENT, `route must be a non-empty string, got ${got}`)
+  }
+}
+
+/**
+ * Names a value's type for an error message: `null`, `array`, a binary type by its name
+ * (`ArrayBuffer`, `Uint16Array`, `DataView`), `object`, or what `typeof` says.
+ */
+export function describeType(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'array'
+  if (typeof value !== 'object') return typeof value
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) {
+    return Object.prototype.toString.call(value).slice(8, -1)
+  }
+  return 'object'
 }
 
 /**

@@ -38,6 +38,8 @@ export {
   SendWindow,
 } from './flow-control'
 export {
+  checkRoute,
+  describeType,
   encodeFrame,
   encodeHeader,
   type Frame,
@@ -47,6 +49,7 @@ export {
   MAX_VALUE_LENGTH,
   normalizeId,
   PROTOCOL_VERSION,
+  payloadBytes,
   readId,
   toBuffer,
   typeByteLength,

@@ -13,7 +13,11 @@ export interface PeerInfo {
 
 /** A server stream: chunks go out in order; the one marked last ends the stream. */
 export interface ServerStream {
-  /** Resolves when the chunk is queued and the connection can take more; rejects with CANCELLED if the client went away. */
+  /**
+   * Resolves when the chunk is queued and the connection can take more; rejects with CANCELLED
+   * if the client went away, with INVALID_ARGUMENT (and fails the call) for a chunk that is not
+   * a string or Uint8Array.
+   */
   writeChunk(data: Uint8Array | string, isLast?: boolean): Promise<void>
 }
 
@@ -60,7 +64,7 @@ export class Context {
     return this.#call.peer
   }
 
-  /** Answers a request. Only once; a session cannot reply. */
+  /** Answers a request. Only once; a session cannot reply. A wrong type: see `sendMessage`. */
   reply(data: Uint8Array | string): Promise<void> {
     return this.#call.reply(data)
   }
@@ -70,7 +74,11 @@ export class Context {
     return this.#call.stream()
   }
 
-  /** Sends one session message to the client. */
+  /**
+   * Sends one session message to the client. A value that is not a string or Uint8Array
+   * (`undefined` sends an empty one) rejects with INVALID_ARGUMENT and fails the call: the
+   * client gets INTERNAL, the server emits `error`.
+   */
   sendMessage(data: Uint8Array | string): Promise<void> {
     return this.#call.sendMessage(data)
   }

@@ -1,4 +1,4 @@
-import { Code, RpcError } from '@srpc/protocol'
+import { Code, checkRoute, RpcError } from '@srpc/protocol'
 import type { Context } from './context'
 
 /** What a handler may return: a reply for a request (when it did not call ctx.reply), or nothing. */
@@ -20,9 +20,7 @@ export class Mux {
   #fallback: Handler = notFound
 
   handle(route: string, handler: Handler): this {
-    if (typeof route !== 'string' || route.length === 0) {
-      throw new RpcError(Code.INVALID_ARGUMENT, 'route must be a non-empty string')
-    }
+    checkRoute(route)
     if (typeof handler !== 'function')
       throw new RpcError(Code.INVALID_ARGUMENT, `handler for ${route} must be a function`)
     if (this.#routes.has(route)) throw new RpcError(Code.ALREADY_EXISTS, `route ${route} is already handled`)

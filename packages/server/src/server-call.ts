@@ -7,11 +7,11 @@ import {
   Flags,
   type FrameId,
   type Metadata,
+  payloadBytes,
   RpcError,
   rejected,
   StreamReceiver,
   StreamSender,
-  toBuffer,
 } from '@srpc/protocol'
 import { Context, type PeerInfo, type ServerStream } from './context'
 import type { Handler, HandlerResult } from './mux'
@@ -148,30 +148,41 @@ export class ServerCall implements Job {
     let result: ReturnType<Handler>
     try {
       result = this.#handler(this.ctx)
+      if (
+        result !== null &&
+        typeof result === 'object' &&
+        typeof (result as Promise<unknown>).then === 'function'
+      ) {
+        // Promise.resolve returns a native promise as it is, and tames a foreign thenable: it
+        // settles once, and a then() that throws becomes a rejection instead of escaping.
+        Promise.resolve(result as Promise<HandlerResult>).then(
+          (value) => this.#handlerReturned(value as HandlerResult),
+          (err) => this.#handlerThrew(err),
+        )
+        return
+      }
     } catch (err) {
       this.#handlerThrew(err)
       return
     }
-    if (
-      result !== null &&
-      typeof result === 'object' &&
-      typeof (result as Promise<unknown>).then === 'function'
-    ) {
-      ;(result as Promise<HandlerResult>).then(
-        (value) => this.#handlerReturned(value as HandlerResult),
-        (err) => this.#handlerThrew(err),
-      )
-    } else {
-      this.#handlerReturned(result as HandlerResult)
-    }
+    this.#handlerReturned(result as HandlerResult)
   }
 
   reply(data: Uint8Array | string): Promise<void> {
+    let payload: Buffer
+    try {
+      payload = payloadBytes(data, 'reply')
+    } catch (err) {
+      return this.#wrongType(err)
+    }
+    return this.#reply(payload)
+  }
+
+  #reply(payload: Buffer): Promise<void> {
     if (this.kind !== 'request') return misuse('reply() is for requests; a session uses sendMessage()')
     if (this.#streaming) return misuse('reply() after stream() was used')
     if (this.#outputDone) return this.#afterDone('reply() called twice')
     this.#outputDone = true
-    const payload = toBuffer(data)
     const compressed = this.#ext.compress(payload)
     try {
       const written = compressed
@@ -196,10 +207,16 @@ export class ServerCall implements Job {
   }
 
   sendMessage(data: Uint8Array | string): Promise<void> {
+    let bytes: Buffer
+    try {
+      bytes = payloadBytes(data, 'message')
+    } catch (err) {
+      return this.#wrongType(err)
+    }
     if (this.kind !== 'session')
       return misuse('sendMessage() is for sessions; a request uses reply() or stream()')
     if (this.#outputDone) return this.#afterDone('the session is closed')
-    return this.#sender!.send(MESSAGE, toBuffer(data))
+    return this.#sender!.send(MESSAGE, bytes)
   }
 
   receiveMessage(): Promise<Buffer | undefined> {
@@ -236,7 +253,13 @@ export class ServerCall implements Job {
   fail(error: RpcError): void {
     if (this.#outputDone) return
     this.#outputDone = true
-    this.#host.send(Flags.ERROR, this.id, encodeErrorValue(error))
+    try {
+      this.#host.send(Flags.ERROR, this.id, encodeErrorValue(error))
+    } catch {
+      // A message too long for the client's frame limit: the code still reaches it.
+      const short = new RpcError(error.code, 'error message too long to send')
+      this.#host.send(Flags.ERROR, this.id, encodeErrorValue(short))
+    }
   }
 
   /** Stops the call: the client cancelled, the connection died, or the server is going away. Sends nothing. */
@@ -258,10 +281,16 @@ export class ServerCall implements Job {
   }
 
   #writeChunk(data: Uint8Array | string, isLast: boolean): Promise<void> {
+    let bytes: Buffer
+    try {
+      bytes = payloadBytes(data, 'chunk')
+    } catch (err) {
+      return this.#wrongType(err)
+    }
     if (this.#outputDone) return this.#afterDone('the stream has ended')
     if (isLast) this.#outputDone = true
     // An empty last chunk is a bare end marker.
-    return this.#sender!.send(isLast ? LAST_CHUNK : CHUNK, toBuffer(data))
+    return this.#sender!.send(isLast ? LAST_CHUNK : CHUNK, bytes)
   }
 
   #newSender(): StreamSender {
@@ -272,6 +301,21 @@ export class ServerCall implements Job {
     )
   }
 
+  /**
+   * The handler gave us something that is not bytes: a bug in it, like a throw. The server's
+   * `error` event gets the details; the client gets INTERNAL (the details stay here) unless our
+   * half was already over. Then the call ends (its signal aborts), so a handler waiting on it
+   * is not left hanging; a call whose half was over keeps the chunks still queued.
+   */
+  #wrongType(err: unknown): Promise<never> {
+    this.#host.handlerFailed(this, err)
+    if (!this.#outputDone) {
+      this.fail(new RpcError(Code.INTERNAL, 'internal server error'))
+      this.abort(err as RpcError)
+    }
+    return rejected(err)
+  }
+
   #afterDone(what: string): Promise<void> {
     if (this.#abortReason) return rejected(this.#abortReason)
     return misuse(what)
@@ -279,13 +323,23 @@ export class ServerCall implements Job {
 
   #handlerReturned(value: HandlerResult): void {
     this.#handlerRunning = false
+    // A value that is not bytes is a bug in the handler, whatever kind of call it was for.
+    let result: Buffer | undefined
+    if (value !== undefined && value !== null) {
+      try {
+        result = payloadBytes(value, 'handler return value')
+      } catch (err) {
+        // Our half ends with INTERNAL; the call finishes below.
+        this.#wrongType(err)
+      }
+    }
     if (!this.#outputDone) {
       if (this.kind === 'session' || this.#streaming) {
         this.#outputDone = true
         // A bare end marker: no chunk or message, just the end of our half.
         this.#sender!.send(this.kind === 'session' ? LAST_MESSAGE : LAST_CHUNK, EMPTY).catch(() => {})
-      } else if (value !== undefined && value !== null) {
-        this.reply(value as Uint8Array | string)
+      } else if (result !== undefined) {
+        this.#reply(result)
       } else {
         this.fail(new RpcError(Code.INTERNAL, 'handler finished without a reply'))
       }

@@ -243,8 +243,16 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
   }
 
   handlerFailed(error: unknown, call: ServerCall): void {
-    const err = error instanceof Error ? error : new Error(String(error))
-    this.emit('error', Object.assign(err, { route: call.route }))
+    let err: Error & { route?: string }
+    try {
+      err = error instanceof Error ? error : new Error(String(error), { cause: error })
+      err.route = call.route
+    } catch {
+      // A frozen error, or a thrown value String() cannot print (a null-prototype object).
+      err = new Error('handler failed with a value that cannot be reported', { cause: error })
+      err.route = call.route
+    }
+    this.emit('error', err)
   }
 
   connectionClosed(connection: ServerConnection, error: RpcError | undefined): void {
