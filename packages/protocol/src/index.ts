@@ -30,8 +30,8 @@ export {
 export { describeFlags, EXTENSION_FLAGS_MASK, Flags, V1_FLAGS_MASK } from './flags'
 export {
   DEFAULT_INITIAL_WINDOW,
+  DEFAULT_MAX_BUFFERED,
   DEFAULT_MAX_WINDOW,
-  MAX_PENDING_SENDS,
   MESSAGE_OVERHEAD,
   messageCost,
   ReceiveWindow,
