@@ -53,7 +53,12 @@ interface Flood {
 }
 
 /** Fire-and-forget: `count` numbered messages of `size` bytes, none awaited. */
-function flood(send: (data: Buffer) => Promise<void>, buffered: () => number, count: number, size: number): Flood {
+function flood(
+  send: (data: Buffer) => Promise<void>,
+  buffered: () => number,
+  count: number,
+  size: number,
+): Flood {
   let finish!: () => void
   const result: Flood = {
     resolved: 0,
@@ -108,113 +113,113 @@ const CASES = [
 ]
 
 describe.each(CASES)('un-awaited sends to a peer that never reads, $label', ({ negotiated }) => {
-  it.each(SIZES)('server → client, $label: bounded in bytes, the rest refused, order kept', async ({
-    count,
-    size,
-  }) => {
-    let serverFlood!: (flood: Flood) => void
-    const flooded = new Promise<Flood>((resolve) => {
-      serverFlood = resolve
-    })
-    const { address } = await h.server((s) => {
-      s.mux.handle('/x', () => 'x')
-      s.mux.handle('/push', async (ctx: Context) => {
-        const f = flood(
-          (m) => ctx.sendMessage(m),
-          () => ctx.bufferedAmount,
-          count,
-          size,
-        )
-        serverFlood(f)
-        await f.done
-        // Once the buffer drained, sends work again.
-        await ctx.sendMessage('after')
+  it.each(SIZES)(
+    'server → client, $label: bounded in bytes, the rest refused, order kept',
+    async ({ count, size }) => {
+      let serverFlood!: (flood: Flood) => void
+      const flooded = new Promise<Flood>((resolve) => {
+        serverFlood = resolve
       })
-    })
-    const pool = await h.pool(address, { size: 1, initialWindow: WINDOW, maxWindow: WINDOW })
-    if (negotiated) await pool.call('/x')
-    const before = retained()
-    const session = await pool.createBidirectionalSession('/push')
-    expect(flowOf(session)).toBe(negotiated)
-    const f = await flooded
-    await sleep(200) // the client reads nothing: whatever could leave has left
-    const growth = retained() - before
-
-    expect(f.other).toEqual([])
-    expect(f.peak).toBeLessThanOrEqual(BOUND + size + OVERHEAD)
-    expect(f.refused).toBeGreaterThanOrEqual(count - WENT_OR_QUEUED / size)
-    expect(growth).toBeLessThan(BOUND + SLACK)
-
-    // The client starts reading: exactly the sends that were not refused arrive, in order.
-    const numbers: number[] = []
-    let last = ''
-    for await (const m of session) {
-      if (m.length === size) numbers.push(m.readUInt32BE(0))
-      else last = m.toString()
-    }
-    await f.done
-    expect(f.resolved).toBe(count - f.refused)
-    expect(numbers).toHaveLength(f.resolved)
-    expectIncreasing(numbers)
-    expect(last).toBe('after')
-    await session.close()
-  })
-
-  it.each(SIZES)('client → server handler that never reads, $label: bounded in bytes, the rest refused, order kept', async ({
-    count,
-    size,
-  }) => {
-    let release!: () => void
-    const released = new Promise<void>((resolve) => {
-      release = resolve
-    })
-    const numbers: number[] = []
-    let last = ''
-    const { address } = await h.server(
-      (s) => {
+      const { address } = await h.server((s) => {
         s.mux.handle('/x', () => 'x')
-        s.mux.handle('/sink', async (ctx: Context) => {
-          await released // never calls receiveMessage until the test says so
-          for await (const m of ctx.messages()) {
-            if (m.length === size) numbers.push(m.readUInt32BE(0))
-            else last = m.toString()
-          }
-          return 'done'
+        s.mux.handle('/push', async (ctx: Context) => {
+          const f = flood(
+            (m) => ctx.sendMessage(m),
+            () => ctx.bufferedAmount,
+            count,
+            size,
+          )
+          serverFlood(f)
+          await f.done
+          // Once the buffer drained, sends work again.
+          await ctx.sendMessage('after')
         })
-      },
-      { initialWindow: WINDOW, maxWindow: WINDOW },
-    )
-    const pool = await h.pool(address, { size: 1 })
-    if (negotiated) await pool.call('/x')
-    const before = retained()
-    const session = await pool.createBidirectionalSession('/sink')
-    expect(flowOf(session)).toBe(negotiated)
-    const f = flood(
-      (m) => session.send(m),
-      () => session.bufferedAmount,
-      count,
-      size,
-    )
-    await sleep(200) // the server reads nothing: whatever could leave has left
-    const growth = retained() - before
+      })
+      const pool = await h.pool(address, { size: 1, initialWindow: WINDOW, maxWindow: WINDOW })
+      if (negotiated) await pool.call('/x')
+      const before = retained()
+      const session = await pool.createBidirectionalSession('/push')
+      expect(flowOf(session)).toBe(negotiated)
+      const f = await flooded
+      await sleep(200) // the client reads nothing: whatever could leave has left
+      const growth = retained() - before
 
-    expect(f.other).toEqual([])
-    expect(f.peak).toBeLessThanOrEqual(BOUND + size + OVERHEAD)
-    expect(session.bufferedAmount).toBeLessThanOrEqual(BOUND + size + OVERHEAD)
-    expect(f.refused).toBeGreaterThanOrEqual(count - WENT_OR_QUEUED / size)
-    expect(growth).toBeLessThan(BOUND + SLACK)
+      expect(f.other).toEqual([])
+      expect(f.peak).toBeLessThanOrEqual(BOUND + size + OVERHEAD)
+      expect(f.refused).toBeGreaterThanOrEqual(count - WENT_OR_QUEUED / size)
+      expect(growth).toBeLessThan(BOUND + SLACK)
 
-    // The handler starts reading: exactly the sends that were not refused arrive, in order.
-    release()
-    await f.done
-    expect(session.bufferedAmount).toBe(0)
-    expect(f.resolved).toBe(count - f.refused)
-    await session.send('after') // the buffer drained: sends work again
-    await session.close()
-    expect(numbers).toHaveLength(f.resolved)
-    expectIncreasing(numbers)
-    expect(last).toBe('after')
-  })
+      // The client starts reading: exactly the sends that were not refused arrive, in order.
+      const numbers: number[] = []
+      let last = ''
+      for await (const m of session) {
+        if (m.length === size) numbers.push(m.readUInt32BE(0))
+        else last = m.toString()
+      }
+      await f.done
+      expect(f.resolved).toBe(count - f.refused)
+      expect(numbers).toHaveLength(f.resolved)
+      expectIncreasing(numbers)
+      expect(last).toBe('after')
+      await session.close()
+    },
+  )
+
+  it.each(SIZES)(
+    'client → server handler that never reads, $label: bounded in bytes, the rest refused, order kept',
+    async ({ count, size }) => {
+      let release!: () => void
+      const released = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      const numbers: number[] = []
+      let last = ''
+      const { address } = await h.server(
+        (s) => {
+          s.mux.handle('/x', () => 'x')
+          s.mux.handle('/sink', async (ctx: Context) => {
+            await released // never calls receiveMessage until the test says so
+            for await (const m of ctx.messages()) {
+              if (m.length === size) numbers.push(m.readUInt32BE(0))
+              else last = m.toString()
+            }
+            return 'done'
+          })
+        },
+        { initialWindow: WINDOW, maxWindow: WINDOW },
+      )
+      const pool = await h.pool(address, { size: 1 })
+      if (negotiated) await pool.call('/x')
+      const before = retained()
+      const session = await pool.createBidirectionalSession('/sink')
+      expect(flowOf(session)).toBe(negotiated)
+      const f = flood(
+        (m) => session.send(m),
+        () => session.bufferedAmount,
+        count,
+        size,
+      )
+      await sleep(200) // the server reads nothing: whatever could leave has left
+      const growth = retained() - before
+
+      expect(f.other).toEqual([])
+      expect(f.peak).toBeLessThanOrEqual(BOUND + size + OVERHEAD)
+      expect(session.bufferedAmount).toBeLessThanOrEqual(BOUND + size + OVERHEAD)
+      expect(f.refused).toBeGreaterThanOrEqual(count - WENT_OR_QUEUED / size)
+      expect(growth).toBeLessThan(BOUND + SLACK)
+
+      // The handler starts reading: exactly the sends that were not refused arrive, in order.
+      release()
+      await f.done
+      expect(session.bufferedAmount).toBe(0)
+      expect(f.resolved).toBe(count - f.refused)
+      await session.send('after') // the buffer drained: sends work again
+      await session.close()
+      expect(numbers).toHaveLength(f.resolved)
+      expectIncreasing(numbers)
+      expect(last).toBe('after')
+    },
+  )
 })
 
 describe('maxBufferedBytes', () => {

@@ -10,7 +10,6 @@ import {
 } from './flow-control'
 import { RpcError } from './rpc-error'
 
-
 describe('message cost', () => {
   it('is the length plus a fixed 64-byte overhead, so empty messages cost credit too', () => {
     expect(MESSAGE_OVERHEAD).toBe(64)
