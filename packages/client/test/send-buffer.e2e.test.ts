@@ -222,6 +222,52 @@ describe.each(CASES)('un-awaited sends to a peer that never reads, $label', ({ n
   )
 })
 
+describe('a server stream written without awaiting to a client that reads nothing yet', () => {
+  it('refuses chunks past the bound, never the last one, and delivers the rest in order', async () => {
+    let serverFlood: Flood | undefined
+    let last = 'not sent'
+    const { address } = await h.server((s) => {
+      s.mux.handle('/x', () => 'x')
+      s.mux.handle('/chunks', async (ctx: Context) => {
+        const stream = ctx.stream()
+        serverFlood = flood(
+          (m) => stream.writeChunk(m),
+          () => ctx.bufferedAmount,
+          5000,
+          KIB,
+        )
+        // The buffer is full now, but the end of the stream still goes (after the rest).
+        last = await stream.writeChunk('end', true).then(
+          () => 'resolved',
+          (err: unknown) => (RpcError.is(err) ? err.code : String(err)),
+        )
+      })
+    })
+    const pool = await h.pool(address, { size: 1, initialWindow: WINDOW, maxWindow: WINDOW })
+    await pool.call('/x')
+    const chunks = pool.callStream('/chunks', '', { timeout: 10_000 })[Symbol.asyncIterator]()
+    const first = await chunks.next()
+    await sleep(200)
+    const f = serverFlood!
+    expect(f.other).toEqual([])
+    expect(f.peak).toBeGreaterThan(BOUND - KIB - OVERHEAD)
+    expect(f.peak).toBeLessThanOrEqual(BOUND)
+    expect(f.refused).toBeGreaterThanOrEqual(5000 - WENT_OR_QUEUED / KIB)
+
+    const numbers = [(first.value as Buffer).readUInt32BE(0)]
+    let end = ''
+    for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
+      if (next.value.length === KIB) numbers.push(next.value.readUInt32BE(0))
+      else end = next.value.toString()
+    }
+    await f.done
+    expect(numbers).toHaveLength(f.resolved)
+    expectIncreasing(numbers)
+    expect(end).toBe('end')
+    expect(last).toBe('resolved')
+  })
+})
+
 describe('maxBufferedBytes', () => {
   it('bounds sends on both ends as configured, and is validated like every size option', async () => {
     const bound = 32 * KIB
