@@ -88,4 +88,4 @@ export {
 } from './options'
 export { decodeErrorValue, encodeErrorValue, fromPlatformError, RpcError } from './rpc-error'
 export { DEFAULT_STREAM_HIGH_WATER_MARK, StreamReceiver, type StreamReceiverHooks } from './stream-receiver'
-export { rejected, StreamSender } from './stream-sender'
+export { rejected, type SenderOutput, StreamSender } from './stream-sender'
