@@ -12,7 +12,11 @@ export interface PendingCall {
 /** What calls need from their connection. */
 export interface CallHost {
   readonly streamHighWaterMark: number
+  /** Bytes one session may queue for sending (maxBufferedBytes). */
+  readonly maxBufferedBytes: number
   send(flags: number, id: FrameId, type: string, value: Buffer): boolean
+  /** False while the socket is backed up or closed. */
+  readonly writable: boolean
   whenWritable(): Promise<void>
   /** Returns `bytes` of credit to the server for stream `id` (WINDOW_UPDATE). */
   grant(id: FrameId, bytes: number): void

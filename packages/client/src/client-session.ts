@@ -32,13 +32,29 @@ export class ClientSession extends StreamingCall implements AsyncIterable<Buffer
     this.route = route
     this.#sender = new StreamSender(
       ext,
-      (flags, payload) => host.send(flags, id, '', payload),
-      () => host.whenWritable(),
+      {
+        write: (flags, payload) => host.send(flags, id, '', payload),
+        writable: () => host.writable,
+        whenWritable: () => host.whenWritable(),
+      },
+      host.maxBufferedBytes,
     )
     this.#closeTimeout = options.closeTimeout ?? closeTimeout
   }
 
-  /** Sends one message; resolves when the connection can take more. */
+  /**
+   * Bytes of messages queued and not yet handed to the socket, like WebSocket's
+   * `bufferedAmount`. A send fails with RESOURCE_EXHAUSTED once this would pass the pool's
+   * `maxBufferedBytes`; a broadcaster checks it to skip a slow peer instead of stalling on it.
+   */
+  get bufferedAmount(): number {
+    return this.#sender.bufferedAmount
+  }
+
+  /**
+   * Sends one message; resolves when it is handed to the socket and the connection can take
+   * more. Rejects with RESOURCE_EXHAUSTED, sending nothing, when `maxBufferedBytes` are queued.
+   */
   send(data: Uint8Array | string): Promise<void> {
     let bytes: Buffer
     try {

@@ -65,6 +65,7 @@ export interface ConnectTarget {
 /** One TLS connection to a server, multiplexing calls, streams and sessions by id. */
 export class ClientConnection implements CallHost {
   readonly streamHighWaterMark: number
+  readonly maxBufferedBytes: number
   readonly frames: FrameConnection
   #events: ConnectionEvents
   #calls = new Map<FrameId, PendingCall>()
@@ -124,6 +125,7 @@ export class ClientConnection implements CallHost {
     this.#events = events
     this.#options = options
     this.streamHighWaterMark = options.streamHighWaterMark
+    this.maxBufferedBytes = options.maxBufferedBytes
     this.frames = new FrameConnection(
       socket,
       { onFrame: (frame) => this.#onFrame(frame), onClose: (error) => this.#onClose(error) },
@@ -269,6 +271,10 @@ export class ClientConnection implements CallHost {
   // --- CallHost ---
   send(flags: number, id: FrameId, type: string, value: Buffer): boolean {
     return this.frames.sendFrame(flags, id, type, value)
+  }
+
+  get writable(): boolean {
+    return this.frames.writable
   }
 
   whenWritable(): Promise<void> {

@@ -4,6 +4,7 @@ import {
   Code,
   type CompressionOptions,
   DEFAULT_INITIAL_WINDOW,
+  DEFAULT_MAX_BUFFERED,
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_MAX_WINDOW,
   DEFAULT_STREAM_HIGH_WATER_MARK,
@@ -131,6 +132,12 @@ export interface PoolOptions {
   maxFrameSize?: number
   /** Bytes buffered for one stream or session before reading from its connection pauses. */
   streamHighWaterMark?: number
+  /**
+   * Bytes one session may queue for sending while the server's window or the socket holds them
+   * back (each message counts 64 bytes more); a send past it fails with RESOURCE_EXHAUSTED and
+   * is not sent. See `session.bufferedAmount`.
+   */
+  maxBufferedBytes?: number
   /** How long to wait for the server's capability answer before speaking plain v1 only, ms. */
   helloTimeout?: number
   /**
@@ -228,6 +235,7 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
       options.streamHighWaterMark,
       DEFAULT_STREAM_HIGH_WATER_MARK,
     ),
+    maxBufferedBytes: positiveIntOption('maxBufferedBytes', options.maxBufferedBytes, DEFAULT_MAX_BUFFERED),
     helloTimeout: positiveIntOption('helloTimeout', options.helloTimeout, DEFAULT_HELLO_TIMEOUT),
     defaultTimeout: nonNegativeIntOption('defaultTimeout', options.defaultTimeout, DEFAULT_CALL_TIMEOUT),
     initialWindow: windowOption('initialWindow', options.initialWindow, DEFAULT_INITIAL_WINDOW),

@@ -20,25 +20,23 @@ export function messageCost(length: number): number {
   return length + MESSAGE_OVERHEAD
 }
 
-/** Sends a stream may queue while it waits for credit before `send` fails with RESOURCE_EXHAUSTED. */
-export const MAX_PENDING_SENDS = 4096
-
-interface PendingSend {
-  size: number
-  resolve: () => void
-  reject: (error: RpcError) => void
-}
+/**
+ * Bytes a stream or session may queue for sending on top of what its credit window and the
+ * socket take now; a send past it fails with RESOURCE_EXHAUSTED. Each message counts with its
+ * MESSAGE_OVERHEAD, so a flood of empty messages is bounded too. 1 MiB matches the default
+ * window: a sender that ignores its promises holds at most about one window in memory per
+ * stream while its peer reads nothing.
+ */
+export const DEFAULT_MAX_BUFFERED = 1024 * 1024
 
 /**
  * The sending side of one stream's credit window. A message may go out while the credit is
  * positive; its size is then subtracted (credit may go negative, so a message larger than the
- * window still moves). The receiver's WINDOW_UPDATEs add credit back. Sends that find no
- * credit wait in order, at most MAX_PENDING_SENDS of them.
+ * window still moves). The receiver's WINDOW_UPDATEs add credit back. Waiting for credit is
+ * the StreamSender's job: it queues, in order and bounded in bytes, what may not go yet.
  */
 export class SendWindow {
   #credit: number
-  #pending: PendingSend[] = []
-  #error: RpcError | undefined
 
   constructor(initialWindow: number) {
     this.#credit = initialWindow
@@ -48,48 +46,16 @@ export class SendWindow {
     return this.#credit
   }
 
-  get waiting(): number {
-    return this.#pending.length
-  }
-
-  /** Takes credit for a message of `size` bytes if it may go now (and nothing is queued before it). */
+  /** Takes credit for a message of `size` bytes if it may go now. */
   take(size: number): boolean {
-    if (this.#credit <= 0 || this.#pending.length > 0 || this.#error) return false
+    if (this.#credit <= 0) return false
     this.#credit -= size
     return true
-  }
-
-  /** Resolves, in order, when a message of `size` bytes may go; its credit is taken by then. */
-  wait(size: number): Promise<void> {
-    if (this.#error) return Promise.reject(this.#error)
-    if (this.#pending.length >= MAX_PENDING_SENDS) {
-      return Promise.reject(
-        new RpcError(
-          Code.RESOURCE_EXHAUSTED,
-          `${MAX_PENDING_SENDS} sends already wait for credit: await each send`,
-        ),
-      )
-    }
-    return new Promise((resolve, reject) => {
-      this.#pending.push({ size, resolve, reject })
-    })
   }
 
   /** The receiver granted `bytes` more. */
   grant(bytes: number): void {
     this.#credit += bytes
-    while (this.#credit > 0 && this.#pending.length > 0) {
-      const next = this.#pending.shift()!
-      this.#credit -= next.size
-      next.resolve()
-    }
-  }
-
-  /** The stream ended: every waiting send fails with `error`. */
-  fail(error: RpcError): void {
-    if (this.#error) return
-    this.#error = error
-    for (const pending of this.#pending.splice(0)) pending.reject(error)
   }
 }
 

@@ -30,8 +30,8 @@ export {
 export { describeFlags, EXTENSION_FLAGS_MASK, Flags, V1_FLAGS_MASK } from './flags'
 export {
   DEFAULT_INITIAL_WINDOW,
+  DEFAULT_MAX_BUFFERED,
   DEFAULT_MAX_WINDOW,
-  MAX_PENDING_SENDS,
   MESSAGE_OVERHEAD,
   messageCost,
   ReceiveWindow,
@@ -91,4 +91,4 @@ export {
 } from './options'
 export { decodeErrorValue, encodeErrorValue, fromPlatformError, RpcError } from './rpc-error'
 export { DEFAULT_STREAM_HIGH_WATER_MARK, StreamReceiver, type StreamReceiverHooks } from './stream-receiver'
-export { rejected, StreamSender } from './stream-sender'
+export { rejected, type SenderOutput, StreamSender } from './stream-sender'

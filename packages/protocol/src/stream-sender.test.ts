@@ -25,25 +25,50 @@ function extensions(window: number, compress = false): Extensions {
   )
 }
 
-/** A sender whose writes land in `written`; `writable` decides what write() reports. */
-function harness(ext: Extensions) {
+/**
+ * A sender whose writes land in `written`, over a fake socket: `socket.backUpAfterWrite` makes
+ * the next write report backpressure, and `drain()` empties the socket again.
+ */
+function harness(ext: Extensions, maxBuffered?: number) {
   const written: Array<{ flags: number; payload: Buffer }> = []
-  const state = { writable: true, whenWritableCalls: 0 }
-  let release: () => void = () => {}
+  const socket = { backedUp: false, backUpAfterWrite: false, closed: false, whenWritableCalls: 0 }
+  const drains: Array<{ resolve: () => void; reject: (err: RpcError) => void }> = []
   const sender = new StreamSender(
     ext,
-    (flags, payload) => {
-      written.push({ flags, payload })
-      return state.writable
+    {
+      write(flags, payload) {
+        written.push({ flags, payload })
+        if (socket.backUpAfterWrite) socket.backedUp = true
+        return !socket.backedUp
+      },
+      writable: () => !socket.backedUp && !socket.closed,
+      whenWritable() {
+        socket.whenWritableCalls++
+        if (socket.closed) return Promise.reject(new RpcError(Code.UNAVAILABLE, 'connection closed'))
+        if (!socket.backedUp) return Promise.resolve()
+        return new Promise<void>((resolve, reject) => drains.push({ resolve, reject }))
+      },
     },
-    () => {
-      state.whenWritableCalls++
-      return new Promise<void>((resolve) => {
-        release = resolve
-      })
-    },
+    maxBuffered,
   )
-  return { sender, written, state, drain: () => release() }
+  const drain = () => {
+    socket.backedUp = false
+    socket.backUpAfterWrite = false
+    for (const waiter of drains.splice(0)) waiter.resolve()
+  }
+  const close = () => {
+    socket.closed = true
+    for (const waiter of drains.splice(0)) waiter.reject(new RpcError(Code.UNAVAILABLE, 'connection closed'))
+  }
+  return { sender, written, socket, drain, close }
+}
+
+/** What a send's promise came to: 'resolved' or the error code. */
+async function outcome(promise: Promise<unknown>): Promise<string> {
+  return promise.then(
+    () => 'resolved',
+    (err: unknown) => (RpcError.is(err) ? err.code : `not an RpcError: ${err}`),
+  )
 }
 
 const texts = (written: Array<{ payload: Buffer }>) => written.map((w) => w.payload.toString())
@@ -63,8 +88,8 @@ describe('StreamSender without flow control', () => {
   })
 
   it('waits for the socket to drain when the write reports backpressure', async () => {
-    const { sender, written, state, drain } = harness(Extensions.NONE)
-    state.writable = false
+    const { sender, written, socket, drain } = harness(Extensions.NONE)
+    socket.backUpAfterWrite = true
     let resolved = false
     const sent = sender.send(Flags.STREAM, Buffer.from('x')).then(() => {
       resolved = true
@@ -74,7 +99,7 @@ describe('StreamSender without flow control', () => {
     expect(resolved).toBe(false)
     drain()
     await sent
-    expect(state.whenWritableCalls).toBe(1)
+    expect(socket.whenWritableCalls).toBe(1)
   })
 })
 
@@ -157,6 +182,150 @@ describe('StreamSender with flow control', () => {
     sender.fail(new RpcError(Code.CANCELLED, 'over'))
     await done
     expect(settled).toBe(true)
+  })
+})
+
+describe('StreamSender send buffer', () => {
+  const cost = (n: number) => costing(n).length + MESSAGE_OVERHEAD
+
+  it('holds sends behind a backed-up socket in its own queue, in order, without flow control', async () => {
+    const { sender, written, socket, drain } = harness(Extensions.NONE)
+    socket.backUpAfterWrite = true
+    const a = sender.send(Flags.STREAM, costing(100, 'a')) // handed to the socket, which is now full
+    const b = sender.send(Flags.STREAM, costing(200, 'b'))
+    const c = sender.send(Flags.STREAM, costing(300, 'c'))
+    expect(texts(written)).toEqual([costing(100, 'a').toString()])
+    expect(sender.bufferedAmount).toBe(500)
+    expect(sender.waiting).toBe(2)
+    drain()
+    await Promise.all([a, b, c])
+    expect(written.map((w) => w.payload[0])).toEqual([...'abc'].map((ch) => ch.charCodeAt(0)))
+    expect(sender.bufferedAmount).toBe(0)
+    expect(sender.waiting).toBe(0)
+  })
+
+  it('refuses a send past the byte bound with RESOURCE_EXHAUSTED and never sends it, without flow control', async () => {
+    const { sender, written, socket, drain } = harness(Extensions.NONE, 1000)
+    socket.backUpAfterWrite = true
+    const first = sender.send(Flags.STREAM, costing(300, 'a'))
+    const queued = [...'bcd'].map((fill) => sender.send(Flags.STREAM, costing(300, fill)))
+    expect(sender.bufferedAmount).toBe(900)
+    const refused = sender.send(Flags.STREAM, costing(300, 'x'))
+    const error = await refused.then(
+      () => undefined,
+      (err: unknown) => err,
+    )
+    expect(RpcError.is(error, Code.RESOURCE_EXHAUSTED)).toBe(true)
+    expect((error as RpcError).message).toContain('900 bytes')
+    expect((error as RpcError).message).toContain('1000')
+    expect(sender.bufferedAmount).toBe(900)
+    // An empty message is charged its overhead: it does not slip past the bound either.
+    expect(await outcome(sender.send(Flags.STREAM, costing(MESSAGE_OVERHEAD + 100)))).toBe(
+      Code.RESOURCE_EXHAUSTED,
+    )
+    drain()
+    expect(await Promise.all([first, ...queued].map(outcome))).toEqual(Array(4).fill('resolved'))
+    expect(written.map((w) => String.fromCharCode(w.payload[0]))).toEqual([...'abcd'])
+    // Nothing else on the stream was lost, and sends work again once the buffer drained.
+    expect(await outcome(sender.send(Flags.STREAM, costing(300, 'e')))).toBe('resolved')
+    expect(written.map((w) => String.fromCharCode(w.payload[0]))).toEqual([...'abcde'])
+  })
+
+  it('applies the same byte bound to sends waiting for credit', async () => {
+    const { sender, written } = harness(extensions(100), 1000)
+    await sender.send(Flags.STREAM, costing(200, 'a')) // credit -100
+    const queued = [...'bcd'].map((fill) => sender.send(Flags.STREAM, costing(300, fill)))
+    expect(sender.bufferedAmount).toBe(900)
+    expect(await outcome(sender.send(Flags.STREAM, costing(101, 'x')))).toBe(Code.RESOURCE_EXHAUSTED)
+    sender.grant(101) // credit 1: b goes (-299)
+    await flush()
+    expect(sender.bufferedAmount).toBe(600)
+    sender.grant(10_000)
+    await Promise.all(queued)
+    expect(sender.bufferedAmount).toBe(0)
+    expect(written.map((w) => String.fromCharCode(w.payload[0]))).toEqual([...'abcd'])
+  })
+
+  it('sends one message larger than the bound when nothing else is queued', async () => {
+    const { sender, written, socket, drain } = harness(Extensions.NONE, 1000)
+    socket.backUpAfterWrite = true
+    void sender.send(Flags.STREAM, costing(100, 'a'))
+    const big = sender.send(Flags.STREAM, costing(5000, 'b'))
+    expect(sender.bufferedAmount).toBe(5000)
+    expect(await outcome(sender.send(Flags.STREAM, Buffer.alloc(0)))).toBe(Code.RESOURCE_EXHAUSTED)
+    drain()
+    await big
+    expect(written.map((w) => w.payload.length)).toEqual([100 - MESSAGE_OVERHEAD, 5000 - MESSAGE_OVERHEAD])
+  })
+
+  it('never refuses the end of a stream, so a full buffer cannot leave a stream open forever', async () => {
+    const { sender, written, socket, drain } = harness(Extensions.NONE, 500)
+    socket.backUpAfterWrite = true
+    void sender.send(Flags.STREAM, costing(100, 'a'))
+    void sender.send(Flags.STREAM, costing(500, 'b'))
+    const end = sender.send(Flags.STREAM | Flags.STREAM_END, costing(200, 'z'))
+    expect(sender.bufferedAmount).toBe(700)
+    drain()
+    await end
+    expect(written.map((w) => w.flags)).toEqual([Flags.STREAM, Flags.STREAM, Flags.STREAM | Flags.STREAM_END])
+  })
+
+  it('keeps order when sends wait for the socket and for credit in turn', async () => {
+    const { sender, written, socket, drain } = harness(extensions(250))
+    socket.backUpAfterWrite = true
+    const sends = [sender.send(Flags.STREAM, costing(200, 'a'))] // goes: credit 50, socket full
+    sends.push(sender.send(Flags.STREAM, costing(200, 'b'))) // waits for the socket
+    sends.push(sender.send(Flags.STREAM, costing(200, 'c')))
+    expect(written).toHaveLength(1)
+    drain() // b goes (credit -150), c waits for credit
+    await flush()
+    expect(written).toHaveLength(2)
+    sends.push(sender.send(Flags.STREAM, costing(100, 'd'))) // behind c
+    socket.backUpAfterWrite = true
+    sender.grant(1000) // c goes (credit 650) and fills the socket: d waits for the drain
+    await flush()
+    expect(written).toHaveLength(3)
+    expect(sender.bufferedAmount).toBe(100)
+    drain()
+    await Promise.all(sends)
+    expect(written.map((w) => String.fromCharCode(w.payload[0]))).toEqual([...'abcd'])
+  })
+
+  it('fails queued sends with UNAVAILABLE when the connection closes before it drains', async () => {
+    const { sender, written, socket, close } = harness(Extensions.NONE)
+    socket.backUpAfterWrite = true
+    const first = sender.send(Flags.STREAM, Buffer.from('a')) // handed over; waits for the drain
+    const waiting = sender.send(Flags.STREAM, Buffer.from('b'))
+    close()
+    expect(await outcome(waiting)).toBe(Code.UNAVAILABLE)
+    expect(await outcome(first)).toBe(Code.UNAVAILABLE)
+    expect(sender.bufferedAmount).toBe(0)
+    expect(texts(written)).toEqual(['a'])
+  })
+
+  it('holds a fire-and-forget flood to the bound plus one message, quietly failing the rest', async () => {
+    const bound = 64 * 1024
+    const { sender, written, socket, drain } = harness(Extensions.NONE, bound)
+    socket.backUpAfterWrite = true
+    const message = Buffer.alloc(1024, 7)
+    let resolved = 0
+    let refused = 0
+    let peak = 0
+    for (let i = 0; i < 50_000; i++) {
+      sender.send(Flags.STREAM, message).then(
+        () => resolved++,
+        (err: unknown) => RpcError.is(err, Code.RESOURCE_EXHAUSTED) && refused++,
+      )
+      peak = Math.max(peak, sender.bufferedAmount)
+    }
+    expect(peak).toBeLessThanOrEqual(bound)
+    expect(written).toHaveLength(1)
+    drain()
+    await flush()
+    const queued = Math.floor(bound / cost(1024 + MESSAGE_OVERHEAD))
+    expect(resolved).toBe(1 + queued)
+    expect(refused).toBe(50_000 - 1 - queued)
+    expect(written).toHaveLength(1 + queued)
   })
 })
 

@@ -64,6 +64,16 @@ export class Context {
     return this.#call.peer
   }
 
+  /**
+   * Bytes of this stream's chunks or this session's messages queued and not yet handed to the
+   * socket (0 for a plain request), like WebSocket's `bufferedAmount`. A send fails with
+   * RESOURCE_EXHAUSTED once this would pass the server's `maxBufferedBytes`; a broadcaster
+   * checks it to skip a slow member instead of awaiting it and stalling the room.
+   */
+  get bufferedAmount(): number {
+    return this.#call.bufferedAmount
+  }
+
   /** Answers a request. Only once; a session cannot reply. A wrong type: see `sendMessage`. */
   reply(data: Uint8Array | string): Promise<void> {
     return this.#call.reply(data)

@@ -2,6 +2,7 @@ import type { TlsOptions } from 'node:tls'
 import {
   type CompressionOptions,
   DEFAULT_INITIAL_WINDOW,
+  DEFAULT_MAX_BUFFERED,
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_MAX_METADATA_SIZE,
   DEFAULT_MAX_TYPE_LENGTH,
@@ -51,6 +52,12 @@ export interface ServerOptions {
   maxMetadataSize?: number
   /** Bytes buffered for one stream or session before reading from its connection pauses (v1 clients). */
   streamHighWaterMark?: number
+  /**
+   * Bytes one stream or session may queue for sending while the client's window or the socket
+   * holds them back (each message counts 64 bytes more); a send past it fails with
+   * RESOURCE_EXHAUSTED and is not sent. See `ctx.bufferedAmount`.
+   */
+  maxBufferedBytes?: number
   /**
    * Most calls, streams and sessions in flight on one connection. Advertised to srpc clients,
    * which queue or use another connection instead of exceeding it; calls past it are refused.
@@ -105,6 +112,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
       options.maxConcurrentStreams,
       DEFAULT_MAX_CONCURRENT_STREAMS,
     ),
+    maxBufferedBytes: positiveIntOption('maxBufferedBytes', options.maxBufferedBytes, DEFAULT_MAX_BUFFERED),
     initialWindow: windowOption('initialWindow', options.initialWindow, DEFAULT_INITIAL_WINDOW),
     maxWindow: windowOption('maxWindow', options.maxWindow, DEFAULT_MAX_WINDOW),
     maxConnections: positiveIntOption('maxConnections', options.maxConnections, DEFAULT_MAX_CONNECTIONS),

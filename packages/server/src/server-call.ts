@@ -23,7 +23,11 @@ export type CallKind = 'request' | 'session'
 export interface CallHost {
   readonly peer: PeerInfo
   readonly streamHighWaterMark: number
+  /** Bytes one stream or session may queue for sending (maxBufferedBytes). */
+  readonly maxBufferedBytes: number
   send(flags: number, id: FrameId, value: Buffer): boolean
+  /** False while the socket is backed up or closed. */
+  readonly writable: boolean
   whenWritable(): Promise<void>
   /** Returns `bytes` of credit to the client for stream `id` (WINDOW_UPDATE). */
   grant(id: FrameId, bytes: number): void
@@ -116,6 +120,11 @@ export class ServerCall implements Job {
 
   get peer(): PeerInfo {
     return this.#host.peer
+  }
+
+  /** Bytes of stream chunks or session messages queued and not yet handed to the socket. */
+  get bufferedAmount(): number {
+    return this.#sender?.bufferedAmount ?? 0
   }
 
   get signal(): AbortSignal {
@@ -294,10 +303,15 @@ export class ServerCall implements Job {
   }
 
   #newSender(): StreamSender {
+    const host = this.#host
     return new StreamSender(
       this.#ext,
-      (flags, payload) => this.#host.send(flags, this.id, payload),
-      () => this.#host.whenWritable(),
+      {
+        write: (flags, payload) => host.send(flags, this.id, payload),
+        writable: () => host.writable,
+        whenWritable: () => host.whenWritable(),
+      },
+      host.maxBufferedBytes,
     )
   }
 

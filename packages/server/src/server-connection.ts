@@ -47,6 +47,7 @@ export class ServerConnection implements CallHost {
   readonly frames: FrameConnection
   readonly peer: PeerInfo
   readonly streamHighWaterMark: number
+  readonly maxBufferedBytes: number
   #host: ConnectionHost
   #calls = new Map<FrameId, ServerCall>()
   /** Extensions in force: NONE until the client confirms the negotiation with HELLO_ACK. */
@@ -64,6 +65,7 @@ export class ServerConnection implements CallHost {
   constructor(socket: TLSSocket, host: ConnectionHost) {
     this.#host = host
     this.streamHighWaterMark = host.options.streamHighWaterMark
+    this.maxBufferedBytes = host.options.maxBufferedBytes
     this.peer = describePeer(socket)
     this.frames = new FrameConnection(
       socket,
@@ -106,6 +108,10 @@ export class ServerConnection implements CallHost {
   // --- CallHost ---
   send(flags: number, id: FrameId, value: Buffer): boolean {
     return this.frames.sendFrame(flags, id, '', value)
+  }
+
+  get writable(): boolean {
+    return this.frames.writable
   }
 
   whenWritable(): Promise<void> {
