@@ -18,6 +18,7 @@ import {
   type Frame,
   FrameConnection,
   type FrameId,
+  formatMs,
   fromPlatformError,
   type Metadata,
   RpcError,
@@ -108,7 +109,8 @@ export class ClientConnection implements CallHost {
       }
       const onAbort = () => fail(new RpcError(Code.CANCELLED, 'connection attempt cancelled'))
       const timer = setTimeout(
-        () => fail(new RpcError(Code.UNAVAILABLE, `connect timed out after ${options.connectTimeout} ms`)),
+        () =>
+          fail(new RpcError(Code.UNAVAILABLE, `connect timed out after ${formatMs(options.connectTimeout)}`)),
         options.connectTimeout,
       )
       signal?.addEventListener('abort', onAbort, { once: true })
@@ -116,12 +118,20 @@ export class ClientConnection implements CallHost {
       socket.once('secureConnect', () => {
         settle()
         socket.off('error', fail)
-        resolve(new ClientConnection(socket, options, events))
+        resolve(
+          new ClientConnection(
+            socket,
+            options,
+            events,
+            host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`,
+          ),
+        )
       })
     })
   }
 
-  constructor(socket: TLSSocket, options: ResolvedPoolOptions, events: ConnectionEvents) {
+  /** `address` (host:port) names the server in errors, e.g. when it turns out not to speak srpc. */
+  constructor(socket: TLSSocket, options: ResolvedPoolOptions, events: ConnectionEvents, address: string) {
     this.#events = events
     this.#options = options
     this.streamHighWaterMark = options.streamHighWaterMark
@@ -129,7 +139,7 @@ export class ClientConnection implements CallHost {
     this.frames = new FrameConnection(
       socket,
       { onFrame: (frame) => this.#onFrame(frame), onClose: (error) => this.#onClose(error) },
-      { maxFrameSize: options.maxFrameSize },
+      { maxFrameSize: options.maxFrameSize, peerName: `the server at ${address}` },
     )
     this.#negotiated = new Promise((resolve) => {
       this.#onNegotiated = resolve
@@ -244,7 +254,7 @@ export class ClientConnection implements CallHost {
     return new Promise<number>((resolve, reject) => {
       const entry = deadlines.schedule(timeoutMs, () => {
         this.#pings.delete(key)
-        reject(new RpcError(Code.DEADLINE_EXCEEDED, `no pong within ${timeoutMs} ms`))
+        reject(new RpcError(Code.DEADLINE_EXCEEDED, `no pong within ${formatMs(timeoutMs)}`))
       })
       this.#pings.set(key, () => {
         deadlines.cancel(entry)

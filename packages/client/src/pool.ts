@@ -3,6 +3,7 @@ import {
   checkRoute,
   type Deadline,
   deadlines,
+  formatMs,
   fromPlatformError,
   invalidOption,
   payloadBytes,
@@ -66,7 +67,12 @@ export interface PoolEvents {
    */
   unhealthy: [info: { address: string; slot: number | undefined; error: RpcError }]
   stateChange: [info: { from: PoolState; to: PoolState }]
-  /** Background work failed (a connection attempt, a DNS lookup). Never thrown. */
+  /**
+   * Background work failed (a connection attempt, a DNS lookup). Never thrown. A configuration
+   * error (UNAUTHENTICATED: the server's certificate is not trusted or names another host, the
+   * server wants a client certificate) is emitted once per server, not at every redial, until a
+   * connection to that server works again.
+   */
   error: [error: RpcError]
 }
 
@@ -94,6 +100,11 @@ interface Endpoint extends ResolvedAddress {
   lastTried: number
   /** When it was last admitted into rotation (created, or back after a probe). */
   admittedAt: number
+  /**
+   * Its last attempt failed with a configuration error (UNAUTHENTICATED), already reported:
+   * redialing cannot fix it, so calls do not wait for it. Cleared once the server answers.
+   */
+  misconfigured: RpcError | undefined
 }
 
 interface Slot {
@@ -461,6 +472,9 @@ export class Pool extends EventEmitter<PoolEvents> {
     if (signal?.aborted) return fail(abortedError(signal))
     this.#start()
     const waitForReady = options.waitForReady ?? this.options.waitForReady
+    // Waiting cannot fix a certificate problem, even for a call that waits for ready.
+    const misconfigured = this.#configurationError()
+    if (misconfigured !== undefined) return fail(misconfigured)
     if (!waitForReady && this.#state === 'transient_failure') return fail(this.#unavailable())
     if (this.#queue.size >= this.options.maxQueued) {
       return fail(
@@ -484,7 +498,12 @@ export class Pool extends EventEmitter<PoolEvents> {
       waiter.deadline = deadlines.schedule(timeout, () => {
         waiter.deadline = undefined
         this.#unqueue(waiter)
-        fail(new RpcError(Code.DEADLINE_EXCEEDED, `timed out after ${timeout} ms waiting for a connection`))
+        fail(
+          new RpcError(
+            Code.DEADLINE_EXCEEDED,
+            `timed out after ${formatMs(timeout)} waiting for a connection`,
+          ),
+        )
       })
     }
     if (signal) {
@@ -534,6 +553,20 @@ export class Pool extends EventEmitter<PoolEvents> {
       error ??= this.#unavailable()
       waiter.fail(error)
     }
+  }
+
+  /**
+   * The configuration error calls get when nothing is ready and every server failed its last
+   * attempt with one (see Endpoint.misconfigured); undefined while some server may still work.
+   */
+  #configurationError(): RpcError | undefined {
+    if (this.#ready.length > 0) return undefined
+    let error: RpcError | undefined
+    for (const endpoint of this.#endpoints) {
+      if (endpoint.misconfigured === undefined) return undefined
+      error ??= endpoint.misconfigured
+    }
+    return error
   }
 
   #unavailable(): RpcError {
@@ -621,7 +654,7 @@ export class Pool extends EventEmitter<PoolEvents> {
   #attemptFailed(slot: Slot, endpoint: Endpoint | undefined, error: RpcError): void {
     slot.failures++
     this.#lastError = error
-    this.emit('error', error)
+    this.#reportFailure(endpoint, error)
     if (endpoint !== undefined) {
       if (!slot.tried.includes(endpoint)) slot.tried.push(endpoint)
       this.#eject(endpoint, error)
@@ -634,6 +667,28 @@ export class Pool extends EventEmitter<PoolEvents> {
     }
     this.#backOff(slot, error)
     this.#rejectConnectWaiters(error)
+  }
+
+  /**
+   * Tells observers that an attempt failed. A configuration error (UNAUTHENTICATED) is told once
+   * per server: the pool keeps redialing with backoff (a renewed certificate fixes it without a
+   * restart, as with gRPC), and every redial would repeat it. Once every server failed that way,
+   * waiting calls fail now with it instead of at their deadline.
+   */
+  #reportFailure(endpoint: Endpoint | undefined, error: RpcError): void {
+    if (error.code !== Code.UNAUTHENTICATED || endpoint === undefined) {
+      this.emit('error', error)
+      return
+    }
+    const repeated = endpoint.misconfigured !== undefined
+    endpoint.misconfigured = error
+    if (!repeated) this.emit('error', error)
+    const misconfigured = this.#configurationError()
+    if (misconfigured === undefined) return
+    for (const waiter of this.#queue) {
+      this.#unqueue(waiter)
+      waiter.fail(misconfigured)
+    }
   }
 
   #backOff(slot: Slot, error: RpcError | undefined): void {
@@ -668,6 +723,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       return
     }
     slot.backoff.reset()
+    if (slot.endpoint !== undefined) slot.endpoint.misconfigured = undefined
     if (now - slot.lastFreeRedial >= this.options.backoff.initial) {
       slot.lastFreeRedial = now
       this.#dial(slot)
@@ -684,6 +740,10 @@ export class Pool extends EventEmitter<PoolEvents> {
     this.#owners.set(connection, slot)
     slot.connection = connection
     slot.endpoint = endpoint
+    // The server spoke on it: its certificates work (again), a later failure is reported anew.
+    connection.negotiated.then(() => {
+      if (connection.answered) endpoint.misconfigured = undefined
+    })
     if (connection.answered || !this.#ready.some((c) => c.answered)) {
       this.#rotate(slot, connection)
       return
@@ -791,6 +851,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       probing: undefined,
       lastTried: Number.NEGATIVE_INFINITY,
       admittedAt: performance.now(),
+      misconfigured: undefined,
     }
   }
 
@@ -908,7 +969,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       (err: unknown) => {
         endpoint.probing = undefined
         if (this.#closed || probing.signal.aborted) return
-        this.emit('error', fromPlatformError(err, 'connection attempt failed'))
+        this.#reportFailure(endpoint, fromPlatformError(err, 'connection attempt failed'))
         this.#syncProbes()
       },
     )
@@ -971,7 +1032,7 @@ export class Pool extends EventEmitter<PoolEvents> {
         this.#moving = undefined
         if (this.#closed || moving.signal.aborted) return
         const error = fromPlatformError(err, 'connection attempt failed')
-        this.emit('error', error)
+        this.#reportFailure(endpoint, error)
         this.#eject(endpoint, error)
       },
     )

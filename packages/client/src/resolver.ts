@@ -1,6 +1,6 @@
 import { promises as dns } from 'node:dns'
 import { isIP } from 'node:net'
-import { Code, fromPlatformError, RpcError } from '@srpc/protocol'
+import { Code, formatMs, fromPlatformError, RpcError } from '@srpc/protocol'
 import type { Lookup, Target } from './options'
 
 /** One address to dial: an IP (or a name we could not resolve ourselves) and a port. */
@@ -75,7 +75,10 @@ export class Resolver {
       timer = setTimeout(
         () =>
           reject(
-            new RpcError(Code.UNAVAILABLE, `lookup of ${host} did not answer within ${this.#timeoutMs} ms`),
+            new RpcError(
+              Code.UNAVAILABLE,
+              `lookup of ${host} did not answer within ${formatMs(this.#timeoutMs)}`,
+            ),
           ),
         this.#timeoutMs,
       )

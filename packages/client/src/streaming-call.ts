@@ -7,6 +7,7 @@ import {
   Flags,
   type Frame,
   type FrameId,
+  formatMs,
   type MessageQueue,
   RpcError,
   StreamReceiver,
@@ -60,7 +61,7 @@ export class StreamingCall implements PendingCall {
     if (timeout !== undefined) {
       this.#deadline = deadlines.schedule(timeout, () => {
         this.#deadline = undefined
-        this.cancel(new RpcError(Code.DEADLINE_EXCEEDED, `timed out after ${timeout} ms`))
+        this.cancel(new RpcError(Code.DEADLINE_EXCEEDED, `timed out after ${formatMs(timeout)}`))
       })
     }
     if (signal) {

@@ -6,6 +6,7 @@ import {
   Flags,
   type Frame,
   type FrameId,
+  formatMs,
   RpcError,
 } from '@srpc/protocol'
 import type { CallHost, PendingCall } from './call-host'
@@ -93,7 +94,9 @@ export class UnaryCall implements PendingCall, Deadline {
 
   /** The timeout passed (called by the scheduler). */
   fire(): void {
-    this.#cancel(new RpcError(Code.DEADLINE_EXCEEDED, `call timed out after ${this.options.timeout} ms`))
+    this.#cancel(
+      new RpcError(Code.DEADLINE_EXCEEDED, `call timed out after ${formatMs(this.options.timeout!)}`),
+    )
   }
 
   onFrame(frame: Frame): void {

@@ -6,6 +6,7 @@ import { ControlKind, encodeControl } from './control'
 import { Flags } from './flags'
 import { type Frame, type FrameId, HEADER_SIZE, typeByteLength, writeHeader } from './frame'
 import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, type FrameDecoderOptions } from './frame-decoder'
+import { formatMs } from './options'
 import { encodeErrorValue, fromPlatformError, RpcError } from './rpc-error'
 
 /**
@@ -109,6 +110,8 @@ export class FrameConnection {
   #pauses = 0
   #closeError: RpcError | undefined
   #pauseWhileBackedUp: boolean
+  /** Prefix of a socket error's message: names the peer when the options do. */
+  #failedContext: string
   /** Set by every chunk received; the keepalive checks and clears it. */
   #heard = true
   #keepalive: { interval: number; timeout: number; timer: NodeJS.Timeout | undefined } | undefined
@@ -122,6 +125,8 @@ export class FrameConnection {
     this.#handlers = handlers
     this.#decoder = new FrameDecoder(options)
     this.#pauseWhileBackedUp = options.pauseReadingWhileBackedUp === true
+    this.#failedContext =
+      options.peerName === undefined ? 'connection failed' : `connection to ${options.peerName} failed`
     socket.setNoDelay(true)
     socket.on('data', (chunk: Buffer) => this.#onData(chunk))
     socket.on('drain', () => this.#onDrain())
@@ -269,7 +274,7 @@ export class FrameConnection {
         return
       }
       this.destroy(
-        new RpcError(Code.UNAVAILABLE, `no answer to a keepalive ping within ${keepalive.timeout} ms`),
+        new RpcError(Code.UNAVAILABLE, `no answer to a keepalive ping within ${formatMs(keepalive.timeout)}`),
       )
     })
   }
@@ -476,7 +481,7 @@ export class FrameConnection {
   }
 
   #onSocketError(err: Error): void {
-    if (!this.#closeError) this.#closeError = fromPlatformError(err, 'connection failed')
+    if (!this.#closeError) this.#closeError = fromPlatformError(err, this.#failedContext)
   }
 
   #onSocketClose(): void {

@@ -295,6 +295,28 @@ describe('FrameDecoder limits', () => {
     })
   }
 
+  it('names a peer whose first bytes are HTTP (a web server answering, or a browser asking)', () => {
+    for (const first of ['HTTP/1.1 400 Bad Request\r\n\r\n', 'GET / HTTP/1.1\r\nHost: x\r\n\r\n']) {
+      const decoder = new FrameDecoder({ peerName: 'the server at 127.0.0.1:8443' })
+      const err = expectProtocolError(() => decoder.decode(Buffer.from(first, 'latin1')))
+      expect(err.message).toBe(
+        'the server at 127.0.0.1:8443 does not speak srpc; its first bytes look like HTTP',
+      )
+    }
+  })
+
+  it('shows the first bytes of any other foreign stream, and keeps the plain version error after a valid frame', () => {
+    const foreign = Buffer.from([0x16, 0x03, 0x01, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    expect(expectProtocolError(() => new FrameDecoder().decode(foreign)).message).toBe(
+      'the peer does not speak srpc (frame version 22, first bytes 16 03 01 02)',
+    )
+    const decoder = new FrameDecoder()
+    decoder.decode(encodeFrame(Flags.REQUEST, 1, '/a', Buffer.alloc(0)))
+    expect(expectProtocolError(() => decoder.decode(Buffer.from('HTTP/1.1 200 OK\r\n\r\n'))).message).toBe(
+      'unsupported frame version 72',
+    )
+  })
+
   it('stays failed after a violation: every later call throws the same error and yields nothing', () => {
     const decoder = new FrameDecoder()
     const bad = encodeFrame(Flags.REQUEST, 1, '', Buffer.alloc(0))

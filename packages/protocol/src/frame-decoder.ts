@@ -17,6 +17,8 @@ export interface FrameDecoderOptions {
   maxFrameSize?: number
   /** Largest type (route) accepted, in bytes. */
   maxTypeLength?: number
+  /** How errors name the other end, e.g. `the server at 127.0.0.1:8443`; default `the peer`. */
+  peerName?: string
 }
 
 /**
@@ -31,6 +33,7 @@ export interface FrameDecoderOptions {
 export class FrameDecoder {
   readonly maxFrameSize: number
   readonly maxTypeLength: number
+  readonly peerName: string
   // Live chunks are #chunks[#head..]; the list is consumed by index because Array#shift is
   // linear on long arrays (a frame sent one byte per read would make decoding quadratic).
   #chunks: Buffer[] = []
@@ -45,6 +48,8 @@ export class FrameDecoder {
   #typeLength = 0
   #valueLength = 0
   #bodyLength = -1
+  /** A valid header was read: a bad version after that is a broken peer, not a foreign protocol. */
+  #spokeSrpc = false
   /** Scratch space for a header that spans chunks. */
   #header = Buffer.alloc(HEADER_SIZE)
 
@@ -52,6 +57,7 @@ export class FrameDecoder {
   constructor(options: FrameDecoderOptions = {}) {
     this.maxFrameSize = positiveIntOption('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE)
     this.maxTypeLength = nonNegativeIntOption('maxTypeLength', options.maxTypeLength, DEFAULT_MAX_TYPE_LENGTH)
+    this.peerName = options.peerName ?? 'the peer'
   }
 
   /** Bytes received but not yet handed out as frames (a pending frame's header not included). */
@@ -119,7 +125,13 @@ export class FrameDecoder {
       at = 0
     }
     const version = header[at]
-    if (version !== PROTOCOL_VERSION) this.#fail(`unsupported frame version ${version}`)
+    if (version !== PROTOCOL_VERSION) {
+      this.#fail(
+        this.#spokeSrpc
+          ? `unsupported frame version ${version}`
+          : `${this.peerName} ${describeForeignBytes(header.subarray(at, at + HEADER_SIZE))}`,
+      )
+    }
     const typeLength = (header[at + 10] << 8) | header[at + 11]
     const valueLength = header.readUInt32BE(at + 12)
     if (typeLength > this.maxTypeLength) {
@@ -135,6 +147,7 @@ export class FrameDecoder {
     this.#typeLength = typeLength
     this.#valueLength = valueLength
     this.#bodyLength = typeLength + valueLength
+    this.#spokeSrpc = true
   }
 
   #readType(): string {
@@ -200,3 +213,16 @@ export class FrameDecoder {
 }
 
 const EMPTY = Buffer.alloc(0)
+
+/**
+ * The first bytes of a stream are not an srpc header: say what they look like, so that a client
+ * pointed at a web server learns that instead of "unsupported frame version 72".
+ */
+function describeForeignBytes(first: Buffer): string {
+  const text = first.toString('latin1')
+  // A server answers with a status line, a client starts with a request line (or HTTP/2's preface).
+  if (/^(?:HTTP\/\d|[A-Z]{3,7} \S|PRI \* HTTP)/.test(text))
+    return 'does not speak srpc; its first bytes look like HTTP'
+  const hex = Array.from(first.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ')
+  return `does not speak srpc (frame version ${first[0]}, first bytes ${hex})`
+}

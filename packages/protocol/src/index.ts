@@ -80,6 +80,7 @@ export {
   TIMEOUT_KEY,
 } from './metadata'
 export {
+  formatMs,
   invalidOption,
   type KeepaliveOptions,
   MAX_INITIAL_WINDOW,

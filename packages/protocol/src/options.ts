@@ -6,6 +6,14 @@ export function invalidOption(name: string, problem: string): never {
   throw new RpcError(Code.INVALID_ARGUMENT, `option ${name} ${problem}`)
 }
 
+/**
+ * A duration for an error message, in whole milliseconds. Timeouts left after a wait are
+ * fractional, and "248.3598919999995 ms" says nothing more; rounded up, as deadlines travel.
+ */
+export function formatMs(ms: number): string {
+  return `${Math.ceil(ms)} ms`
+}
+
 /** A positive safe integer option, or `fallback` when unset. */
 export function positiveIntOption(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback

@@ -60,6 +60,16 @@ export class Context {
     return this.#call.signal
   }
 
+  /**
+   * Aborted when the server begins a graceful shutdown, with RpcError UNAVAILABLE "server is
+   * shutting down" as its reason (already aborted for a call that starts during one). A long
+   * stream or session listens to it to say goodbye and return before the shutdown timeout cuts
+   * it; `signal`, by contrast, aborts only when the call is over.
+   */
+  get shutdownSignal(): AbortSignal {
+    return this.#call.shutdownSignal
+  }
+
   get peer(): PeerInfo {
     return this.#call.peer
   }

@@ -25,6 +25,8 @@ export interface CallHost {
   readonly streamHighWaterMark: number
   /** Bytes one stream or session may queue for sending (maxBufferedBytes). */
   readonly maxBufferedBytes: number
+  /** Set once the server began a graceful shutdown. */
+  readonly shutdownReason: RpcError | undefined
   send(flags: number, id: FrameId, value: Buffer): boolean
   /** False while the socket is backed up or closed. */
   readonly writable: boolean
@@ -67,6 +69,8 @@ export class ServerCall implements Job {
   #host: CallHost
   #handler: Handler
   #controller: AbortController | undefined
+  /** Behind ctx.shutdownSignal; created on first read, like #controller. */
+  #shutdown: AbortController | undefined
   #abortReason: RpcError | undefined
   /** Our half is over: reply, last chunk or error sent, or the call was aborted. */
   #outputDone = false
@@ -133,6 +137,25 @@ export class ServerCall implements Job {
       if (this.#abortReason) this.#controller.abort(this.#abortReason)
     }
     return this.#controller.signal
+  }
+
+  /**
+   * Created on first read: a call that never looks allocates nothing, and the server tells only
+   * the calls that did (see shuttingDown). A call that starts after the shutdown began gets a
+   * signal that is already aborted.
+   */
+  get shutdownSignal(): AbortSignal {
+    if (!this.#shutdown) {
+      this.#shutdown = new AbortController()
+      const reason = this.#host.shutdownReason
+      if (reason) this.#shutdown.abort(reason)
+    }
+    return this.#shutdown.signal
+  }
+
+  /** The server began a graceful shutdown. */
+  shuttingDown(reason: RpcError): void {
+    this.#shutdown?.abort(reason)
   }
 
   /** Job: skip queued calls nobody waits for. */

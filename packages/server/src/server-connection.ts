@@ -31,6 +31,8 @@ export interface ConnectionHost {
   readonly extensionSettings: ExtensionSettings
   readonly pool: WorkerPool
   readonly draining: boolean
+  /** Set once a graceful shutdown began: the reason calls' shutdownSignal carries. */
+  readonly shutdownReason: RpcError | undefined
   /** The handler for a route, middleware included; unknown routes get the fallback. */
   lookup(route: string): Handler
   /** Reserves a session slot; false when maxSessions are open. */
@@ -97,6 +99,10 @@ export class ServerConnection implements CallHost {
     this.drain()
   }
 
+  get shutdownReason(): RpcError | undefined {
+    return this.#host.shutdownReason
+  }
+
   get activeCalls(): number {
     return this.#calls.size
   }
@@ -161,6 +167,25 @@ export class ServerConnection implements CallHost {
       return
     }
     if (this.#calls.size === 0) this.frames.close()
+  }
+
+  /** The server began a graceful shutdown: drain, and abort the shutdownSignal of every call that read it. */
+  shutdown(reason: RpcError): void {
+    this.drain()
+    for (const call of this.#calls.values()) call.shuttingDown(reason)
+  }
+
+  /**
+   * The shutdown's grace period is over: every call still open fails with `reason` (an ERROR
+   * frame, so the client learns why instead of seeing the connection drop), then the connection
+   * closes after those frames are flushed.
+   */
+  cut(reason: RpcError): void {
+    for (const call of [...this.#calls.values()]) {
+      call.fail(reason)
+      call.abort(reason)
+    }
+    this.frames.close()
   }
 
   /** Hard stop: every call is aborted and the socket destroyed. */

@@ -51,6 +51,9 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
   #middleware: Middleware[] = []
   /** Ends the grace period of a shutdown in progress at once. */
   #hurry: (() => void) | undefined
+  /** destroy() was called: connections are dropped, not sent their calls' errors. */
+  #hard = false
+  #shutdownReason: RpcError | undefined
   /** Handlers wrapped in the middleware, built on first use of each route. */
   #composed = new Map<string, Handler>()
   /** The fallback wrapped in the middleware: one for every unknown route, so strangers' routes cost no memory. */
@@ -72,6 +75,11 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
 
   get state(): ServerState {
     return this.#state
+  }
+
+  /** Set once a graceful shutdown began: what calls' `ctx.shutdownSignal` is aborted with. */
+  get shutdownReason(): RpcError | undefined {
+    return this.#shutdownReason
   }
 
   get draining(): boolean {
@@ -151,8 +159,10 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
 
   /**
    * Graceful stop: stops accepting, refuses new calls with UNAVAILABLE, tells srpc clients to go
-   * away (GOAWAY), lets calls in flight finish for up to `timeout` ms, then aborts what is left.
-   * Safe to call twice: both calls get the same promise.
+   * away (GOAWAY), aborts `ctx.shutdownSignal` so long streams and sessions can say goodbye, lets
+   * calls in flight finish for up to `timeout` ms, then fails what is left with UNAVAILABLE
+   * "server is shutting down" and closes the connections. Safe to call twice: both calls get the
+   * same promise.
    */
   shutdown(options: { timeout?: number } = {}): Promise<void> {
     if (this.#shutdown) return this.#shutdown
@@ -161,8 +171,9 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
     return this.#shutdown
   }
 
-  /** Hard stop: aborts every call and closes every connection now. */
+  /** Hard stop: aborts every call and closes every connection now, without telling the clients why. */
   destroy(): Promise<void> {
+    this.#hard = true
     // During a graceful shutdown this cuts its wait short; otherwise it is a shutdown with no grace.
     this.#hurry?.()
     return this.shutdown({ timeout: 0 })
@@ -170,9 +181,11 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
 
   async #drainAndClose(timeout: number): Promise<void> {
     this.#state = 'draining'
+    const reason = new RpcError(Code.UNAVAILABLE, 'server is shutting down')
+    this.#shutdownReason = reason
     const tls = this.#tls
     const closed = tls ? new Promise<void>((resolve) => tls.close(() => resolve())) : Promise.resolve()
-    for (const connection of this.#connections) connection.drain()
+    for (const connection of this.#connections) connection.shutdown(reason)
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, timeout)
@@ -180,8 +193,10 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
     })
     await Promise.race([closed, deadline])
     clearTimeout(timer)
-    const reason = new RpcError(Code.UNAVAILABLE, 'server shut down')
-    for (const connection of this.#connections) connection.destroy(reason)
+    for (const connection of this.#connections) {
+      if (this.#hard) connection.destroy(reason)
+      else connection.cut(reason)
+    }
     await closed
     if (this.#connections.size > 0) {
       await new Promise<void>((resolve) => {
