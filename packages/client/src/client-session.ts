@@ -1,4 +1,5 @@
-import { Code, type Extensions, Flags, payloadBytes, RpcError, StreamSender } from '@srpc/protocol'
+import { type Extensions, StreamSender } from '@srpc/core'
+import { Code, Flags, payloadBytes, RpcError } from '@srpc/protocol'
 import type { CallHost } from './call-host'
 import { StreamingCall, type StreamingCallOptions } from './streaming-call'
 

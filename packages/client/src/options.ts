@@ -1,13 +1,17 @@
 import type { LookupAddress } from 'node:dns'
 import { type ConnectionOptions, createSecureContext } from 'node:tls'
 import {
-  Code,
   type CompressionOptions,
+  DEFAULT_STREAM_HIGH_WATER_MARK,
+  type ResolvedCompressionOptions,
+  resolveCompressionOptions,
+} from '@srpc/core'
+import {
+  Code,
   DEFAULT_INITIAL_WINDOW,
   DEFAULT_MAX_BUFFERED,
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_MAX_WINDOW,
-  DEFAULT_STREAM_HIGH_WATER_MARK,
   describeType,
   invalidOption,
   isCode,
@@ -15,9 +19,7 @@ import {
   nonNegativeIntOption,
   parseAddress,
   positiveIntOption,
-  type ResolvedCompressionOptions,
   RpcError,
-  resolveCompressionOptions,
   resolveKeepalive,
   windowOption,
 } from '@srpc/protocol'

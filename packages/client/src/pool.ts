@@ -1,10 +1,8 @@
+import { type Deadline, deadlines, fromPlatformError } from '@srpc/core'
 import {
   Code,
   checkRoute,
-  type Deadline,
-  deadlines,
   formatMs,
-  fromPlatformError,
   invalidOption,
   payloadBytes,
   positiveIntOption,

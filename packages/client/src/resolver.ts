@@ -1,6 +1,7 @@
 import { promises as dns } from 'node:dns'
 import { isIP } from 'node:net'
-import { Code, formatMs, fromPlatformError, RpcError } from '@srpc/protocol'
+import { fromPlatformError } from '@srpc/core'
+import { Code, formatMs, RpcError } from '@srpc/protocol'
 import type { Lookup, Target } from './options'
 
 /** One address to dial: an IP (or a name we could not resolve ourselves) and a port. */

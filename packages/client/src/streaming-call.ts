@@ -1,17 +1,5 @@
-import {
-  Code,
-  type Deadline,
-  deadlines,
-  decodeErrorValue,
-  type Extensions,
-  Flags,
-  type Frame,
-  type FrameId,
-  formatMs,
-  type MessageQueue,
-  RpcError,
-  StreamReceiver,
-} from '@srpc/protocol'
+import { type Deadline, deadlines, type Extensions, type MessageQueue, StreamReceiver } from '@srpc/core'
+import { Code, decodeErrorValue, Flags, type Frame, type FrameId, formatMs, RpcError } from '@srpc/protocol'
 import type { CallHost, PendingCall } from './call-host'
 
 export interface StreamingCallOptions {

@@ -1,19 +1,21 @@
 import type { TlsOptions } from 'node:tls'
 import {
   type CompressionOptions,
+  DEFAULT_STREAM_HIGH_WATER_MARK,
+  type ResolvedCompressionOptions,
+  resolveCompressionOptions,
+} from '@srpc/core'
+import {
   DEFAULT_INITIAL_WINDOW,
   DEFAULT_MAX_BUFFERED,
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_MAX_METADATA_SIZE,
   DEFAULT_MAX_TYPE_LENGTH,
   DEFAULT_MAX_WINDOW,
-  DEFAULT_STREAM_HIGH_WATER_MARK,
   invalidOption,
   nonNegativeIntOption,
   parseAddress,
   positiveIntOption,
-  type ResolvedCompressionOptions,
-  resolveCompressionOptions,
   resolveKeepalive,
   windowOption,
 } from '@srpc/protocol'

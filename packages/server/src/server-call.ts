@@ -1,17 +1,12 @@
+import { type Deadline, deadlines, type Extensions, rejected, StreamReceiver, StreamSender } from '@srpc/core'
 import {
   Code,
-  type Deadline,
-  deadlines,
-  type Extensions,
   encodeErrorValue,
   Flags,
   type FrameId,
   type Metadata,
   payloadBytes,
   RpcError,
-  rejected,
-  StreamReceiver,
-  StreamSender,
 } from '@srpc/protocol'
 import { Context, type PeerInfo, type ServerStream } from './context'
 import type { Handler, HandlerResult } from './mux'

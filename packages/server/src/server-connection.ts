@@ -1,17 +1,14 @@
 import type { TLSSocket } from 'node:tls'
+import { answer, type ExtensionSettings, Extensions, FrameConnection } from '@srpc/core'
 import {
-  answer,
   type Capabilities,
   Code,
   ControlKind,
   decodeControl,
-  type ExtensionSettings,
-  Extensions,
   encodeControl,
   encodeErrorValue,
   Flags,
   type Frame,
-  FrameConnection,
   type FrameId,
   type Metadata,
   RpcError,

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net'
 import { createServer, type TLSSocket, type Server as TlsServer } from 'node:tls'
-import { ALL_FEATURES, Code, type ExtensionSettings, RpcError } from '@srpc/protocol'
+import { ALL_FEATURES, type ExtensionSettings } from '@srpc/core'
+import { Code, RpcError } from '@srpc/protocol'
 import { EventEmitter } from 'eventemitter3'
 import { compose, type Middleware } from './middleware'
 import { type Handler, Mux } from './mux'

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { constants, deflateRawSync, deflateSync, inflateRawSync, inflateSync } from 'node:zlib'
+import { Code, RpcError } from '@srpc/protocol'
 import { describe, expect, it } from 'vitest'
-import { Code } from './codes'
 import {
   Compressor,
   DEFAULT_COMPRESSION_LEVEL,
@@ -12,7 +12,6 @@ import {
   resolveCompressionOptions,
   SUPPORTED_CODECS,
 } from './compression'
-import { RpcError } from './rpc-error'
 
 const MIB = 1024 * 1024
 const text = (size: number) =>

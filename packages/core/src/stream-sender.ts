@@ -1,8 +1,5 @@
-import { Code } from './codes'
+import { Code, DEFAULT_MAX_BUFFERED, Flags, messageCost, RpcError, SendWindow } from '@srpc/protocol'
 import type { Extensions } from './extensions'
-import { Flags } from './flags'
-import { DEFAULT_MAX_BUFFERED, messageCost, SendWindow } from './flow-control'
-import { RpcError } from './rpc-error'
 
 const RESOLVED = Promise.resolve()
 

@@ -1,10 +1,8 @@
 import { once } from 'node:events'
 import { createServer, type Server, type Socket } from 'node:net'
+import { Flags, type Frame, FrameDecoder } from '@srpc/protocol'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { Flags } from './flags'
-import type { Frame } from './frame'
 import { FrameConnection } from './frame-connection'
-import { FrameDecoder } from './frame-decoder'
 
 const servers: Server[] = []
 const sockets: Socket[] = []

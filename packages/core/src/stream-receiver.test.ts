@@ -1,8 +1,6 @@
+import { Code, MESSAGE_OVERHEAD, RpcError } from '@srpc/protocol'
 import { describe, expect, it } from 'vitest'
-import { Code } from './codes'
 import { Extensions } from './extensions'
-import { MESSAGE_OVERHEAD } from './flow-control'
-import { RpcError } from './rpc-error'
 import { StreamReceiver } from './stream-receiver'
 
 /** Extensions with flow control on and a receive window of `window` bytes. */

@@ -1,11 +1,8 @@
 import { inflateRawSync } from 'node:zlib'
+import { Code, Flags, MESSAGE_OVERHEAD, RpcError } from '@srpc/protocol'
 import { describe, expect, it } from 'vitest'
-import { Code } from './codes'
 import { Compressor, resolveCompressionOptions } from './compression'
 import { Extensions } from './extensions'
-import { Flags } from './flags'
-import { MESSAGE_OVERHEAD } from './flow-control'
-import { RpcError } from './rpc-error'
 import { StreamSender } from './stream-sender'
 
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve))

@@ -1,13 +1,24 @@
 import { randomBytes } from 'node:crypto'
 import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
-import { Code } from './codes'
-import { ControlKind, encodeControl } from './control'
-import { Flags } from './flags'
-import { type Frame, type FrameId, HEADER_SIZE, typeByteLength, writeHeader } from './frame'
-import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, type FrameDecoderOptions } from './frame-decoder'
-import { formatMs } from './options'
-import { encodeErrorValue, fromPlatformError, RpcError } from './rpc-error'
+import {
+  Code,
+  ControlKind,
+  DEFAULT_MAX_FRAME_SIZE,
+  encodeControl,
+  encodeErrorValue,
+  Flags,
+  type Frame,
+  FrameDecoder,
+  type FrameDecoderOptions,
+  type FrameId,
+  formatMs,
+  HEADER_SIZE,
+  RpcError,
+  typeByteLength,
+  writeHeader,
+} from '@srpc/protocol'
+import { fromPlatformError } from './platform-error'
 
 /**
  * Largest and smallest size of the buffers frames are encoded into. A frame that does not fit in

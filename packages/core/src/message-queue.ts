@@ -1,4 +1,4 @@
-import type { RpcError } from './rpc-error'
+import type { RpcError } from '@srpc/protocol'
 
 interface Waiter {
   resolve(value: Buffer | undefined): void

@@ -1,7 +1,6 @@
+import { Code, RpcError } from '@srpc/protocol'
 import { describe, expect, it, vi } from 'vitest'
-import { Code } from './codes'
 import { MessageQueue } from './message-queue'
-import { RpcError } from './rpc-error'
 
 const msg = (text: string) => Buffer.from(text)
 const texts = (items: Array<Buffer | undefined>) => items.map((b) => b?.toString())

@@ -1,8 +1,5 @@
-import { Code } from './codes'
+import { type Capabilities, Code, EXTENSION_VERSION, Flags, RpcError } from '@srpc/protocol'
 import { Compressor, decompress, negotiateCodec, type ResolvedCompressionOptions } from './compression'
-import { type Capabilities, EXTENSION_VERSION } from './control'
-import { Flags } from './flags'
-import { RpcError } from './rpc-error'
 
 /** Every extension this build implements. */
 export const ALL_FEATURES = ['cancel', 'ping', 'goaway', 'metadata', 'flow', 'compression'] as const

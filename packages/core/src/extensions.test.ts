@@ -1,11 +1,8 @@
 import { deflateRawSync } from 'node:zlib'
+import { type Capabilities, Code, Flags, RpcError } from '@srpc/protocol'
 import { describe, expect, it } from 'vitest'
-import { Code } from './codes'
 import { type ResolvedCompressionOptions, resolveCompressionOptions } from './compression'
-import type { Capabilities } from './control'
 import { ALL_FEATURES, announce, answer, type ExtensionSettings, Extensions } from './extensions'
-import { Flags } from './flags'
-import { RpcError } from './rpc-error'
 
 const MIB = 1024 * 1024
 

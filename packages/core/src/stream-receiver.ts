@@ -1,5 +1,5 @@
+import { messageCost, ReceiveWindow } from '@srpc/protocol'
 import type { Extensions } from './extensions'
-import { messageCost, ReceiveWindow } from './flow-control'
 import { MessageQueue } from './message-queue'
 
 /** Bytes queued for one stream before a v1 connection stops reading (the default of both sides). */

@@ -1,7 +1,5 @@
 import { deflateRawSync, inflateRawSync } from 'node:zlib'
-import { Code } from './codes'
-import { invalidOption, nonNegativeIntOption } from './options'
-import { RpcError } from './rpc-error'
+import { Code, invalidOption, nonNegativeIntOption, RpcError } from '@srpc/protocol'
 
 /** Codecs this build speaks, in order of preference. */
 export const SUPPORTED_CODECS = ['deflate'] as const

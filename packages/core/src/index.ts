@@ -1,0 +1,30 @@
+export {
+  type CompressionOptions,
+  Compressor,
+  DEFAULT_COMPRESSION_LEVEL,
+  DEFAULT_COMPRESSION_THRESHOLD,
+  decompress,
+  negotiateCodec,
+  type ResolvedCompressionOptions,
+  resolveCompressionOptions,
+  SUPPORTED_CODECS,
+} from './compression'
+export { type Deadline, DeadlineScheduler, deadlines } from './deadline-scheduler'
+export {
+  ALL_FEATURES,
+  announce,
+  answer,
+  type ExtensionSettings,
+  Extensions,
+  type Feature,
+} from './extensions'
+export {
+  FrameConnection,
+  type FrameConnectionHandlers,
+  type FrameConnectionOptions,
+  type FrameConnectionState,
+} from './frame-connection'
+export { MessageQueue, type MessageQueueOptions } from './message-queue'
+export { fromPlatformError } from './platform-error'
+export { DEFAULT_STREAM_HIGH_WATER_MARK, StreamReceiver, type StreamReceiverHooks } from './stream-receiver'
+export { rejected, type SenderOutput, StreamSender } from './stream-sender'
