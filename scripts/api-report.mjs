@@ -66,7 +66,9 @@ for (const dir of readdirSync(join(root, 'packages')).sort()) {
   const now = new Set(expected.split('\n'))
   const added = [...now].filter((l) => !was.has(l)).slice(0, 20)
   const removed = [...was].filter((l) => !now.has(l)).slice(0, 20)
-  console.error(`✗ ${pkg.name}: the public API changed; review it and run node scripts/api-report.mjs --update`)
+  console.error(
+    `✗ ${pkg.name}: the public API changed; review it and run node scripts/api-report.mjs --update`,
+  )
   for (const l of removed) console.error(`    - ${l}`)
   for (const l of added) console.error(`    + ${l}`)
 }
