@@ -297,6 +297,28 @@ describe('interceptors on both ends', () => {
     expect(performance.now() - started).toBeLessThan(1000)
   })
 
+  it('see one call around a retry policy, which runs innermost and makes every attempt', async () => {
+    let attempts = 0
+    const server: Outcome[] = []
+    const client: Outcome[] = []
+    const { address } = await h.server(
+      (s) =>
+        s.handle('/flaky', () => {
+          if (++attempts < 3) throw new RpcError(Code.UNAVAILABLE, 'try later')
+          return `ok after ${attempts}`
+        }),
+      { interceptors: [recorder(server)] },
+    )
+    const pool = await h.pool(address, { interceptors: [recorder(client)] })
+    const retry = { maxAttempts: 3, backoff: { initial: 10, max: 20 } }
+    expect((await pool.call('/flaky', '', { retry })).toString()).toBe('ok after 3')
+    await settled(server, 3)
+    expect(server.map((o) => o.code)).toEqual([Code.UNAVAILABLE, Code.UNAVAILABLE, 'OK'])
+    expect(client).toHaveLength(1)
+    expect(client[0]).toMatchObject({ route: '/flaky', kind: 'unary', code: 'OK' })
+    expect(client[0].durationMs).toBeGreaterThanOrEqual(20)
+  })
+
   it('answer a server call from an interceptor without running the handler (a cache)', async () => {
     let handled = 0
     const cache: Interceptor = (next) => async (call) =>
