@@ -225,6 +225,24 @@ describe('interceptors on both ends', () => {
     expect(server).toEqual([])
   })
 
+  it('see a session the client cancels end CANCELLED on both ends, with what it carried', async () => {
+    const server: Outcome[] = []
+    const client: Outcome[] = []
+    const { address } = await h.server(routes, { interceptors: [recorder(server)] })
+    const pool = await h.pool(address, { interceptors: [recorder(client)] })
+    const controller = new AbortController()
+    const session = await pool.createBidirectionalSession('/chat', { signal: controller.signal })
+    await session.send('a')
+    expect((await session.receive())?.toString()).toBe('re:a')
+    controller.abort()
+    expect(await codeOf(session.receive())).toBe(Code.CANCELLED)
+    await settled(server, 1)
+    expect(server[0]).toMatchObject({ kind: 'session', code: Code.CANCELLED, sent: 1, received: 1 })
+    expect(client).toEqual([
+      expect.objectContaining({ kind: 'session', code: Code.CANCELLED, sent: 1, received: 1 }),
+    ])
+  })
+
   it('refuse a call with the RpcError an interceptor throws, before any handler or server sees it', async () => {
     let handled = 0
     const deny: Interceptor = () => () => {
