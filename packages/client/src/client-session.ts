@@ -1,4 +1,4 @@
-import { type Extensions, StreamSender } from '@srpc/core'
+import { type Extensions, type Session, StreamSender } from '@srpc/core'
 import { Code, Flags, payloadBytes, RpcError } from '@srpc/protocol'
 import type { CallHost } from './call-host'
 import { StreamingCall, type StreamingCallOptions } from './streaming-call'
@@ -15,7 +15,7 @@ export interface SessionOptions extends StreamingCallOptions {
  * `receive()` resolves with the next server message, or `undefined` once the server ended
  * its half; `close()` ends ours and waits (bounded) for the server to finish.
  */
-export class ClientSession extends StreamingCall implements AsyncIterable<Buffer> {
+export class ClientSession extends StreamingCall implements Session, AsyncIterable<Buffer> {
   readonly route: string
   #closeTimeout: number
   #closing: Promise<void> | undefined
@@ -67,6 +67,15 @@ export class ClientSession extends StreamingCall implements AsyncIterable<Buffer
     if (this.localEnded)
       return Promise.reject(new RpcError(Code.FAILED_PRECONDITION, 'session is closed for sending'))
     return this.#sender.send(Flags.STREAM, bytes)
+  }
+
+  /** The server's messages, ending when the server ends its half (same as iterating the session). */
+  messages(): AsyncIterable<Buffer> {
+    return this.queue
+  }
+
+  override get messagesSent(): number {
+    return this.#sender.messagesWritten
   }
 
   /** The server granted more credit. */

@@ -1,3 +1,13 @@
+export type {
+  CallInfo,
+  CallKind,
+  CallNext,
+  CallResult,
+  CallSide,
+  CallStats,
+  Interceptor,
+  Session,
+} from '@srpc/core'
 export { Code, RpcError } from '@srpc/protocol'
 export { ClientSession, type SessionOptions } from './client-session'
 export { ClientStream } from './client-stream'

@@ -3,6 +3,8 @@ import { type ConnectionOptions, createSecureContext } from 'node:tls'
 import {
   type CompressionOptions,
   DEFAULT_STREAM_HIGH_WATER_MARK,
+  type Interceptor,
+  interceptorsOption,
   type ResolvedCompressionOptions,
   resolveCompressionOptions,
 } from '@srpc/core'
@@ -177,6 +179,11 @@ export interface PoolOptions {
   resolveInterval?: number
   /** Host name resolution, for service discovery other than DNS (and for tests). */
   lookup?: Lookup
+  /**
+   * Run around every call, stream and session, the first one outermost (logging, auth
+   * metadata, tracing). See `Interceptor` in the README.
+   */
+  interceptors?: readonly Interceptor[]
 }
 
 /** A server to connect to, as given (its host may be a DNS name). */
@@ -251,6 +258,7 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     maxQueued: positiveIntOption('maxQueued', options.maxQueued, DEFAULT_MAX_QUEUED),
     resolveInterval: positiveIntOption('resolveInterval', options.resolveInterval, DEFAULT_RESOLVE_INTERVAL),
     lookup: options.lookup,
+    interceptors: interceptorsOption(options.interceptors),
   }
 }
 

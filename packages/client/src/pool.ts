@@ -1,4 +1,4 @@
-import { type Deadline, deadlines, fromPlatformError } from '@srpc/core'
+import { type Deadline, deadlines, fromPlatformError, type Interceptor } from '@srpc/core'
 import {
   Code,
   checkRoute,
@@ -21,6 +21,7 @@ import {
   type PoolCallOptions,
 } from './connection'
 import { HealthMonitor } from './health'
+import { interceptStreaming, interceptUnary } from './intercepted-call'
 import {
   checkCallOptions,
   checkTimeout,
@@ -32,6 +33,7 @@ import {
   resolveRetryPolicy,
 } from './options'
 import { type ResolvedAddress, Resolver } from './resolver'
+import { closedError, retryInterceptor } from './retry'
 import { abortedError, type Resender } from './unary-call'
 
 /** As gRPC names a channel's states. */
@@ -264,11 +266,23 @@ export class Pool extends EventEmitter<PoolEvents> {
             : ({ ...options, timeout: this.options.defaultTimeout, implicitTimeout: true } as CallOptions)
       }
       if (options.waitForReady !== undefined) checkWaitForReady(options.waitForReady)
-      if (options.retry !== undefined) return this.#callWithRetry(route, bytes, options)
+      // Without interceptors or a retry policy, the direct path: nothing allocated for them.
+      if (options.retry !== undefined || this.options.interceptors.length > 0) {
+        return interceptUnary(this.#chainFor(options), route, bytes, options, (once) =>
+          this.#send(route, bytes, once, 0),
+        )
+      }
     } catch (err) {
       return Promise.reject(err)
     }
     return this.#send(route, bytes, options, 0)
+  }
+
+  /** The pool's interceptors, with the call's retry policy innermost (user ones see one call, not each attempt). */
+  #chainFor(options: CallOptions): readonly Interceptor[] {
+    if (options.retry === undefined) return this.options.interceptors
+    const retry = retryInterceptor(resolveRetryPolicy(options.retry), this.#closing$.signal)
+    return [...this.options.interceptors, retry]
   }
 
   /** A server stream: iterate the chunks with `for await`; `break` cancels it on the server. */
@@ -284,9 +298,13 @@ export class Pool extends EventEmitter<PoolEvents> {
       checkCallOptions(options)
       checkTimeout(options.timeout)
       if (options.waitForReady !== undefined) checkWaitForReady(options.waitForReady)
-      return this.#withConnection(options, (connection, timeout) =>
-        connection.openStream(route, bytes, withTimeout(options, timeout)),
-      )
+      const open = (once: CallOptions) =>
+        this.#withConnection(once, (connection, timeout) =>
+          connection.openStream(route, bytes, withTimeout(once, timeout)),
+        )
+      const interceptors = this.options.interceptors
+      if (interceptors.length === 0) return open(options)
+      return interceptStreaming(interceptors, 'server-stream', route, bytes, options, open)
     })
   }
 
@@ -307,9 +325,13 @@ export class Pool extends EventEmitter<PoolEvents> {
     } catch (err) {
       return Promise.reject(err)
     }
-    return this.#withConnection(options, (connection, timeout) =>
-      connection.openSession(route, withTimeout(options, timeout)),
-    )
+    const open = (once: CallOptions & SessionOptions) =>
+      this.#withConnection(once, (connection, timeout) =>
+        connection.openSession(route, withTimeout(once, timeout)),
+      )
+    const interceptors = this.options.interceptors
+    if (interceptors.length === 0) return open(options)
+    return interceptStreaming(interceptors, 'session', route, EMPTY, options, open)
   }
 
   /** Round-trip time of a ping on every ready connection, in ms (NaN for one that did not answer). */
@@ -424,32 +446,6 @@ export class Pool extends EventEmitter<PoolEvents> {
       if (timeout !== undefined && timeout <= 0) return undefined
       return this.#send(call.route, call.payload, withTimeout(call.options, timeout), call.resends + 1)
     },
-  }
-
-  async #callWithRetry(route: string, payload: Buffer, options: CallOptions): Promise<Buffer> {
-    const policy = resolveRetryPolicy(options.retry!)
-    const deadlineAt = options.timeout === undefined ? undefined : performance.now() + options.timeout
-    const once: CallOptions = { ...options, retry: undefined }
-    let backoff: Backoff | undefined
-    for (let attempt = 1; ; attempt++) {
-      const timeout = deadlineAt === undefined ? undefined : deadlineAt - performance.now()
-      try {
-        return await this.#send(route, payload, withTimeout(once, timeout), 0)
-      } catch (err) {
-        if (
-          !RpcError.is(err) ||
-          attempt >= policy.maxAttempts ||
-          !policy.codes.has(err.code) ||
-          this.#closed
-        ) {
-          throw err
-        }
-        backoff ??= new Backoff(policy.backoff)
-        const delay = backoff.next()
-        if (deadlineAt !== undefined && performance.now() + delay >= deadlineAt) throw err
-        await sleep(delay, options.signal, this.#closing$.signal)
-      }
-    }
   }
 
   #withConnection<T>(
@@ -1184,37 +1180,6 @@ function targetOf(endpoint: Endpoint, controller: AbortController): ConnectTarge
 
 function withTimeout<T extends { timeout?: number }>(options: T, timeout: number | undefined): T {
   return timeout === options.timeout ? options : { ...options, timeout }
-}
-
-function closedError(): RpcError {
-  return new RpcError(Code.UNAVAILABLE, 'pool is closed')
-}
-
-/** Waits `ms` between retries; ends early with the call's signal, or when the pool closes. */
-function sleep(ms: number, signal: AbortSignal | undefined, closing: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortedError(signal))
-    if (closing.aborted) return reject(closedError())
-    const settle = () => {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', onAbort)
-      closing.removeEventListener('abort', onClose)
-    }
-    const onAbort = () => {
-      settle()
-      reject(abortedError(signal!))
-    }
-    const onClose = () => {
-      settle()
-      reject(closedError())
-    }
-    const timer = setTimeout(() => {
-      settle()
-      resolve()
-    }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-    closing.addEventListener('abort', onClose, { once: true })
-  })
 }
 
 /** Fisher–Yates: each pool starts its slots on different servers, so many clients spread over all of them. */

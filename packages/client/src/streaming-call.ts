@@ -26,6 +26,11 @@ export class StreamingCall implements PendingCall {
   #signal: AbortSignal | undefined
   #onAbort: (() => void) | undefined
   #remoteEndWaiters: (() => void)[] = []
+  #controller: AbortController | undefined
+  /** Messages that arrived (chunks, session messages), counted for interceptors. */
+  messagesReceived = 0
+  /** Called once when the call is over: both halves ended (undefined) or it failed. */
+  onEnd: ((error: RpcError | undefined) => void) | undefined
 
   constructor(
     host: CallHost,
@@ -65,6 +70,20 @@ export class StreamingCall implements PendingCall {
     return this.#error
   }
 
+  /** Messages sent, counted for interceptors: a server stream sends its request only. */
+  get messagesSent(): number {
+    return 1
+  }
+
+  /** Created on first read; aborted with the RpcError when the call fails. */
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController()
+      if (this.#error) this.#controller.abort(this.#error)
+    }
+    return this.#controller.signal
+  }
+
   get ended(): boolean {
     return this.#error !== undefined || (this.remoteEnded && this.localEnded)
   }
@@ -92,12 +111,17 @@ export class StreamingCall implements PendingCall {
     // them pass through the receiver, so flow control counts them alike.
     if (flags & Flags.STREAM_END) {
       // An empty value is a bare end marker: the stream is over, no chunk with it.
-      if (frame.value.length > 0) this.#receiver.deliver(frame.value)
+      if (frame.value.length > 0) {
+        this.messagesReceived++
+        this.#receiver.deliver(frame.value)
+      }
       this.#endRemote()
     } else if (flags & Flags.STREAM) {
+      this.messagesReceived++
       this.#receiver.deliver(frame.value)
     } else if (flags & Flags.RESPONSE) {
       // A plain reply to a stream request: one chunk that ends the stream (never flow-controlled).
+      this.messagesReceived++
       this.queue.push(frame.value)
       this.#endRemote()
     } else {
@@ -110,6 +134,8 @@ export class StreamingCall implements PendingCall {
     this.#error = error
     this.#cleanup()
     this.queue.fail(error)
+    this.#controller?.abort(error)
+    this.#ended(error)
   }
 
   /** The server granted send credit on this id (only sessions send after opening). */
@@ -153,6 +179,14 @@ export class StreamingCall implements PendingCall {
   #complete(): void {
     this.host.forget(this.id)
     this.#cleanup()
+    this.#ended(undefined)
+  }
+
+  #ended(error: RpcError | undefined): void {
+    const onEnd = this.onEnd
+    if (onEnd === undefined) return
+    this.onEnd = undefined
+    onEnd(error)
   }
 
   #cleanup(): void {

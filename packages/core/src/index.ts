@@ -24,7 +24,24 @@ export {
   type FrameConnectionOptions,
   type FrameConnectionState,
 } from './frame-connection'
+export {
+  applyInterceptors,
+  type CallInfo,
+  type CallKind,
+  type CallNext,
+  type CallResult,
+  type CallSide,
+  type CallStats,
+  type Interceptor,
+  interceptorsOption,
+  NO_INTERCEPTORS,
+  newCallStats,
+  okResult,
+  type PeerInfo,
+  runChain,
+} from './interceptor'
 export { MessageQueue, type MessageQueueOptions } from './message-queue'
 export { fromPlatformError } from './platform-error'
+export type { Session } from './session'
 export { DEFAULT_STREAM_HIGH_WATER_MARK, StreamReceiver, type StreamReceiverHooks } from './stream-receiver'
 export { rejected, type SenderOutput, StreamSender } from './stream-sender'

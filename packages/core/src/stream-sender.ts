@@ -33,6 +33,8 @@ interface QueuedSend {
  * backed up.
  */
 export class StreamSender {
+  /** Messages handed to the connection so far (for interceptors' counts). */
+  messagesWritten = 0
   #ext: Extensions
   #window: SendWindow | undefined
   #out: SenderOutput
@@ -172,6 +174,8 @@ export class StreamSender {
       const written = compressed
         ? this.#out.write(flags | Flags.COMPRESSED, compressed)
         : this.#out.write(flags, data)
+      // A bare end marker (empty, STREAM_END) is not a message.
+      if (data.length > 0 || !(flags & Flags.STREAM_END)) this.messagesWritten++
       return written ? RESOLVED : this.#out.whenWritable()
     } catch (err) {
       return rejected(err)

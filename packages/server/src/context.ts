@@ -1,15 +1,8 @@
+import type { PeerInfo, Session } from '@srpc/core'
 import type { FrameId, Metadata } from '@srpc/protocol'
 import type { ServerCall } from './server-call'
 
-/** Who is on the other end of the connection. */
-export interface PeerInfo {
-  address: string | undefined
-  port: number | undefined
-  /** True when the client presented a certificate the server verified (mTLS). */
-  authorized: boolean
-  /** Subject of the verified client certificate, when there is one. */
-  certificateSubject: Record<string, string | string[]> | undefined
-}
+export type { PeerInfo }
 
 /** A server stream: chunks go out in order; the one marked last ends the stream. */
 export interface ServerStream {
@@ -101,6 +94,15 @@ export class Context {
    */
   sendMessage(data: Uint8Array | string): Promise<void> {
     return this.#call.sendMessage(data)
+  }
+
+  /**
+   * This session behind the Session interface the client's ClientSession implements too
+   * (`send`, `receive`, `messages()`, `close`, `bufferedAmount`, `signal`). FAILED_PRECONDITION
+   * for a request.
+   */
+  session(): Session {
+    return this.#call.session()
   }
 
   /** The next message from the client, or `undefined` once the client closed its side. */

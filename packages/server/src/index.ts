@@ -1,3 +1,13 @@
+export type {
+  CallInfo,
+  CallKind,
+  CallNext,
+  CallResult,
+  CallSide,
+  CallStats,
+  Interceptor,
+  Session,
+} from '@srpc/core'
 export { Code, RpcError } from '@srpc/protocol'
 export { Context, type PeerInfo, type ServerStream } from './context'
 export { compose, type Middleware } from './middleware'

@@ -2,6 +2,8 @@ import type { TlsOptions } from 'node:tls'
 import {
   type CompressionOptions,
   DEFAULT_STREAM_HIGH_WATER_MARK,
+  type Interceptor,
+  interceptorsOption,
   type ResolvedCompressionOptions,
   resolveCompressionOptions,
 } from '@srpc/core'
@@ -79,6 +81,11 @@ export interface ServerOptions {
   compression?: CompressionOptions | boolean
   /** Pings idle srpc clients; `false` turns it off. */
   keepalive?: { interval?: number; timeout?: number } | false
+  /**
+   * Run around every call (known route or not), before the concurrency limit, the middleware
+   * and the handler; the first one outermost. Their `next` settles with the call's final code.
+   */
+  interceptors?: readonly Interceptor[]
 }
 
 export interface ResolvedServerOptions
@@ -126,5 +133,6 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     idleTimeout: nonNegativeIntOption('idleTimeout', options.idleTimeout, DEFAULT_IDLE_TIMEOUT),
     compression: resolveCompressionOptions(options.compression),
     keepalive: resolveKeepalive(options.keepalive, DEFAULT_KEEPALIVE),
+    interceptors: interceptorsOption(options.interceptors),
   }
 }

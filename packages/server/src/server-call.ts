@@ -1,4 +1,13 @@
-import { type Deadline, deadlines, type Extensions, rejected, StreamReceiver, StreamSender } from '@srpc/core'
+import {
+  type Deadline,
+  deadlines,
+  type Extensions,
+  type PeerInfo,
+  rejected,
+  type Session,
+  StreamReceiver,
+  StreamSender,
+} from '@srpc/core'
 import {
   Code,
   encodeErrorValue,
@@ -8,8 +17,9 @@ import {
   payloadBytes,
   RpcError,
 } from '@srpc/protocol'
-import { Context, type PeerInfo, type ServerStream } from './context'
+import { Context, type ServerStream } from './context'
 import type { Handler, HandlerResult } from './mux'
+import { ServerSession } from './server-session'
 import type { Job } from './worker-pool'
 
 export type CallKind = 'request' | 'session'
@@ -78,6 +88,15 @@ export class ServerCall implements Job {
   #ext: Extensions
   /** The sending half of a stream or session: ordered, compressed, credit-aware. */
   #sender: StreamSender | undefined
+  #session: ServerSession | undefined
+  /** The error the call ended with (sent, or why it was aborted); undefined while it goes well. */
+  #status: RpcError | undefined
+  /** The reply sent, kept for interceptors (a reference, no copy). */
+  replyValue: Buffer | undefined
+  /** Request payload, then each session message: counted for interceptors. */
+  messagesReceived: number
+  /** Called once when the call is finished (interceptors wait for it). */
+  onFinished: (() => void) | undefined
 
   constructor(
     host: CallHost,
@@ -98,6 +117,7 @@ export class ServerCall implements Job {
     this.payload = payload
     this.metadata = metadata
     this.#handler = handler
+    this.messagesReceived = kind === 'request' ? 1 : 0
     if (timeoutMs !== undefined) {
       this.deadline = performance.now() + timeoutMs
       this.deadlineEpoch = Date.now() + timeoutMs
@@ -119,6 +139,23 @@ export class ServerCall implements Job {
 
   get peer(): PeerInfo {
     return this.#host.peer
+  }
+
+  get status(): RpcError | undefined {
+    return this.#status
+  }
+
+  get streaming(): boolean {
+    return this.#streaming
+  }
+
+  get finished(): boolean {
+    return this.#finished
+  }
+
+  /** The reply, chunks or session messages handed to the connection. */
+  get messagesSent(): number {
+    return this.#sender ? this.#sender.messagesWritten : this.replyValue ? 1 : 0
   }
 
   /** Bytes of stream chunks or session messages queued and not yet handed to the socket. */
@@ -170,6 +207,11 @@ export class ServerCall implements Job {
     this.#finish()
   }
 
+  /** An interceptor answered without running the handler: its value is the reply (unary only). */
+  answer(value: Buffer): void {
+    this.#handlerReturned(value)
+  }
+
   runHandler(): void {
     this.#handlerRunning = true
     let result: ReturnType<Handler>
@@ -215,6 +257,7 @@ export class ServerCall implements Job {
       const written = compressed
         ? this.#host.send(Flags.RESPONSE | Flags.COMPRESSED, this.id, compressed)
         : this.#host.send(Flags.RESPONSE, this.id, payload)
+      this.replyValue = payload
       return written ? RESOLVED : this.#host.whenWritable()
     } catch (err) {
       // Too large for the client: the call fails with that error instead of the connection.
@@ -246,6 +289,21 @@ export class ServerCall implements Job {
     return this.#sender!.send(MESSAGE, bytes)
   }
 
+  /** The session as the one Session interface both ends share (`ctx.session()`). */
+  session(): Session {
+    if (this.kind !== 'session') throw new RpcError(Code.FAILED_PRECONDITION, 'session() is for sessions')
+    this.#session ??= new ServerSession(this)
+    return this.#session
+  }
+
+  /** Ends our half of a session now (the handler may go on reading); the end marker follows queued messages. */
+  closeOutput(): Promise<void> {
+    if (this.kind !== 'session') return misuse('close() is for sessions')
+    if (this.#outputDone) return this.#abortReason ? rejected(this.#abortReason) : RESOLVED
+    this.#outputDone = true
+    return this.#sender!.send(LAST_MESSAGE, EMPTY)
+  }
+
   receiveMessage(): Promise<Buffer | undefined> {
     if (!this.#input) return misuse('receiveMessage() is for sessions')
     return this.#input.queue.next()
@@ -263,6 +321,7 @@ export class ServerCall implements Job {
 
   /** A client message arrived for this session. Throws PROTOCOL_ERROR if it broke flow control. */
   deliver(message: Buffer): void {
+    this.messagesReceived++
     this.#input!.deliver(message)
   }
 
@@ -280,6 +339,7 @@ export class ServerCall implements Job {
   fail(error: RpcError): void {
     if (this.#outputDone) return
     this.#outputDone = true
+    this.#status = error
     try {
       this.#host.send(Flags.ERROR, this.id, encodeErrorValue(error))
     } catch {
@@ -293,6 +353,8 @@ export class ServerCall implements Job {
   abort(reason: RpcError): void {
     if (this.#abortReason) return
     this.#abortReason = reason
+    // After a complete answer a late cancel changes nothing; before (or with chunks still queued) it is the outcome.
+    if (!this.#outputDone || this.#sender?.waiting) this.#status ??= reason
     this.#outputDone = true
     this.#input?.queue.fail(reason)
     this.#sender?.fail(reason)
@@ -408,6 +470,9 @@ export class ServerCall implements Job {
     this.#release = undefined
     release?.()
     this.#host.callFinished(this)
+    const onFinished = this.onFinished
+    this.onFinished = undefined
+    onFinished?.()
   }
 
   #clearDeadline(): void {

@@ -1,4 +1,5 @@
 import type { TLSSocket } from 'node:tls'
+import type { PeerInfo } from '@srpc/core'
 import { answer, type ExtensionSettings, Extensions, FrameConnection } from '@srpc/core'
 import {
   type Capabilities,
@@ -16,7 +17,6 @@ import {
   splitTimeoutOnly,
   TIMEOUT_KEY,
 } from '@srpc/protocol'
-import type { PeerInfo } from './context'
 import type { Handler } from './mux'
 import type { ResolvedServerOptions } from './options'
 import { type CallHost, type CallKind, ServerCall } from './server-call'
@@ -32,6 +32,8 @@ export interface ConnectionHost {
   readonly shutdownReason: RpcError | undefined
   /** The handler for a route, middleware included; unknown routes get the fallback. */
   lookup(route: string): Handler
+  /** Starts a call: through the interceptors, then the worker pool (requests) and the handler. */
+  run(call: ServerCall): void
   /** Reserves a session slot; false when maxSessions are open. */
   openSession(): boolean
   closeSession(): void
@@ -302,16 +304,12 @@ export class ServerConnection implements CallHost {
       )
       this.#calls.set(id, call)
       if (payload.length > 0) call.deliver(payload)
-      call.runHandler()
+      this.#host.run(call)
       return
     }
     const call = new ServerCall(this, id, route, kind, payload, metadata, timeoutMs, handler, this.#ext)
     this.#calls.set(id, call)
-    try {
-      this.#host.pool.submit(call)
-    } catch (err) {
-      call.reject(err as RpcError)
-    }
+    this.#host.run(call)
   }
 
   #refuse(id: FrameId, error: RpcError): void {

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net'
 import { createServer, type TLSSocket, type Server as TlsServer } from 'node:tls'
-import { ALL_FEATURES, type ExtensionSettings } from '@srpc/core'
+import { ALL_FEATURES, type ExtensionSettings, type Interceptor } from '@srpc/core'
 import { Code, RpcError } from '@srpc/protocol'
 import { EventEmitter } from 'eventemitter3'
 import { compose, type Middleware } from './middleware'
@@ -13,6 +13,7 @@ import {
 } from './options'
 import type { ServerCall } from './server-call'
 import { type ConnectionHost, ServerConnection } from './server-connection'
+import { interceptCall, startCall } from './server-interceptors'
 import { WorkerPool } from './worker-pool'
 
 export type ServerState = 'idle' | 'listening' | 'draining' | 'closed'
@@ -105,9 +106,11 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
   }
 
   /**
-   * Adds middleware that runs around every call, in the order added: calls to registered routes
-   * and to unknown ones alike (those reach the fallback, NOT_FOUND by default), so an auth
+   * Adds middleware that runs around every handler, in the order added: calls to registered
+   * routes and to unknown ones alike (those reach the fallback, NOT_FOUND by default), so an auth
    * middleware answers a caller without credentials before it can learn which routes exist.
+   * Middleware is the handler-level layer: it runs in a worker slot and settles when the handler
+   * returns. To see a call's final code (a stream's end, a session's close), use `interceptors`.
    */
   use(middleware: Middleware): this {
     if (typeof middleware !== 'function')
@@ -229,6 +232,12 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
   }
 
   // --- ConnectionHost ---
+  run(call: ServerCall): void {
+    const interceptors: readonly Interceptor[] = this.options.interceptors
+    if (interceptors.length === 0) return startCall(call, this.pool)
+    interceptCall(call, interceptors, this.pool, (error) => this.handlerFailed(error, call))
+  }
+
   /** The handler for `route` with the middleware around it; the fallback's for an unknown route. */
   lookup(route: string): Handler {
     if (this.#middleware.length === 0) return this.mux.lookup(route) ?? this.mux.fallbackHandler
