@@ -30,3 +30,4 @@ export {
   type PoolState,
   type SlotState,
 } from './pool'
+export { addressOf, type ResolvedAddress, type Resolver } from './resolver'

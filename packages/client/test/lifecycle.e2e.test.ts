@@ -73,15 +73,15 @@ describe('a connection that dies', () => {
   })
 })
 
-describe('pool.close()', () => {
+describe('pool.destroy()', () => {
   it('ends every call in flight with CANCELLED and is safe to call twice', async () => {
     const { address } = await h.server((s) => s.mux.handle('/hang', () => new Promise(() => {})))
     const pool = await h.pool(address, { size: 2 })
     await pool.connect()
     const calls = Array.from({ length: 4 }, () => codeOf(pool.call('/hang')))
     await sleep(20)
-    const first = pool.close()
-    expect(pool.close()).toBe(first)
+    const first = pool.destroy()
+    expect(pool.destroy()).toBe(first)
     await first
     expect(await Promise.all(calls)).toEqual(Array(4).fill(Code.CANCELLED))
     expect(await codeOf(pool.call('/hang'))).toBe(Code.UNAVAILABLE)
