@@ -5,7 +5,7 @@ import type { ClientConnection } from './connection'
 import type { PoolEvents } from './connectivity-state'
 import type { BackoffSchedule } from './options'
 import type { ResolvedAddress } from './resolver'
-import { type ConnectFn, connectThen } from './subchannel'
+import { connectThen, type Dial } from './subchannel'
 
 /** A server address, with what the balancer learned about it. */
 export interface Endpoint extends ResolvedAddress {
@@ -42,7 +42,7 @@ export function newEndpoint(address: ResolvedAddress, schedule: BackoffSchedule)
 }
 
 export interface EjectionHooks {
-  readonly connect: ConnectFn
+  readonly connect: Dial
   readonly events: EventEmitter<PoolEvents>
   /** `helloTimeout`: a server failing within that many ms of its readmission keeps its growing probe backoff. */
   readonly options: { readonly helloTimeout: number }

@@ -7,7 +7,14 @@ import { HealthMonitor } from './health'
 import type { ResolvedPoolOptions } from './options'
 import { Picker } from './picker'
 import { type ResolvedAddress, ResolveLoop, type Resolver } from './resolver'
-import { type ConnectFn, connectThen, removeFrom, Subchannel, type SubchannelHost } from './subchannel'
+import {
+  type ConnectFn,
+  connectThen,
+  type Dial,
+  removeFrom,
+  Subchannel,
+  type SubchannelHost,
+} from './subchannel'
 
 /** What the balancer tells the pool, which holds the waiting calls. */
 export interface BalancerHooks {
@@ -34,7 +41,7 @@ export interface BalancerHooks {
 export class LoadBalancer implements SubchannelHost {
   readonly options: ResolvedPoolOptions
   readonly events: EventEmitter<PoolEvents>
-  readonly connect: ConnectFn
+  readonly connect: Dial
   readonly picker: Picker
   /** Connections in rotation: the picker picks among these. */
   readonly ready: ClientConnection[] = []
@@ -74,16 +81,8 @@ export class LoadBalancer implements SubchannelHost {
     this.events = events
     this.#hooks = hooks
     this.picker = new Picker(options.balancing)
-    // The one place a connection is opened: slots, probes and rebalancing all come through here.
-    this.connect =
-      connect ??
-      ((address, signal) =>
-        ClientConnection.connect(options, this.#connectionEvents, {
-          host: address.host,
-          port: address.port,
-          servername: address.servername,
-          signal,
-        }))
+    const open = connect ?? connectWith(options)
+    this.connect = (address, signal) => open(address, signal, this.#connectionEvents)
     this.#resolution = new ResolveLoop(
       resolver,
       { interval: options.resolveInterval, minGap: options.backoff.initial, timeout: options.connectTimeout },
@@ -404,6 +403,17 @@ export class LoadBalancer implements SubchannelHost {
     slot.goaway(connection)
     this.changed()
   }
+}
+
+/** The one place a connection is opened: slots, probes and rebalancing all come through here. */
+function connectWith(options: ResolvedPoolOptions): ConnectFn {
+  return (address, signal, events) =>
+    ClientConnection.connect(options, events, {
+      host: address.host,
+      port: address.port,
+      servername: address.servername,
+      signal,
+    })
 }
 
 /** Fisher–Yates: each pool starts its slots on different servers, so many clients spread over all of them. */

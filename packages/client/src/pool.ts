@@ -261,7 +261,12 @@ export class Pool extends EventEmitter<PoolEvents> {
   close(options: { timeout?: number } = {}): Promise<void> {
     if (this.#destroying) return this.#destroying
     if (this.#closing) return this.#closing
-    const timeout = nonNegativeIntOption('timeout', options?.timeout, -1)
+    let timeout: number
+    try {
+      timeout = nonNegativeIntOption('timeout', options?.timeout, -1)
+    } catch (err) {
+      return Promise.reject(err)
+    }
     const open = this.#shutDown(closedError())
     for (const connection of open) connection.drain()
     let timer: NodeJS.Timeout | undefined

@@ -2,7 +2,7 @@ import { fromPlatformError } from '@srpc/core'
 import { Code, RpcError } from '@srpc/protocol'
 import type { EventEmitter } from 'eventemitter3'
 import { Backoff } from './backoff'
-import type { ClientConnection } from './connection'
+import type { ClientConnection, ConnectionEvents } from './connection'
 import type { PoolEvents } from './connectivity-state'
 import type { Endpoint } from './ejection'
 import type { ResolvedPoolOptions } from './options'
@@ -25,10 +25,18 @@ export interface ConnectionStats {
 }
 
 /**
- * Opens one connection to `address`; aborting `signal` ends the attempt with CANCELLED. The pool
- * passes `ClientConnection.connect` with its options; tests pass a fake.
+ * Opens one connection to `address`, which reports its close, GOAWAY and freed room to `events`;
+ * aborting `signal` ends the attempt with CANCELLED. The balancer uses `ClientConnection.connect`
+ * with the pool's options; tests inject a fake.
  */
-export type ConnectFn = (address: ResolvedAddress, signal: AbortSignal) => Promise<ClientConnection>
+export type ConnectFn = (
+  address: ResolvedAddress,
+  signal: AbortSignal,
+  events: ConnectionEvents,
+) => Promise<ClientConnection>
+
+/** A `ConnectFn` with the balancer's connection events bound. */
+export type Dial = (address: ResolvedAddress, signal: AbortSignal) => Promise<ClientConnection>
 
 /**
  * The one "connect, then handle the result" of the pool (slots, probes, rebalancing): `connected`
@@ -37,7 +45,7 @@ export type ConnectFn = (address: ResolvedAddress, signal: AbortSignal) => Promi
  * that arrives anyway is closed.
  */
 export function connectThen(
-  connect: ConnectFn,
+  connect: Dial,
   address: ResolvedAddress,
   attempt: AbortController,
   connected: (connection: ClientConnection) => void,
@@ -59,7 +67,7 @@ export function connectThen(
 export interface SubchannelHost {
   readonly options: ResolvedPoolOptions
   readonly events: EventEmitter<PoolEvents>
-  readonly connect: ConnectFn
+  readonly connect: Dial
   /** close() or destroy() was called. */
   readonly closed: boolean
   /** Connections in rotation (shared with the picker). */
