@@ -28,7 +28,7 @@ import {
 } from './options'
 import type { Picker } from './picker'
 import { resolverFor } from './resolver'
-import type { ConnectFn, ConnectionStats } from './subchannel'
+import type { ConnectionStats } from './subchannel'
 import { abortedError, type Resender } from './unary-call'
 
 export type { PoolEvents, PoolState } from './connectivity-state'
@@ -74,8 +74,7 @@ export class Pool extends EventEmitter<PoolEvents> {
   #closing: Promise<void> | undefined
   #destroying: Promise<void> | undefined
 
-  /** `connect`: internal seam for tests (a fake connection factory). */
-  constructor(options: PoolOptions, connect?: ConnectFn) {
+  constructor(options: PoolOptions) {
     super()
     this.options = resolvePoolOptions(options)
     this.#implicitOptions = Object.freeze({ timeout: this.options.defaultTimeout, implicitTimeout: true })
@@ -95,22 +94,16 @@ export class Pool extends EventEmitter<PoolEvents> {
       pick: () => this.#balancer.pick(this.#ready),
       refTimers: (ref) => this.#lb.refTimers(ref),
     })
-    this.#lb = new LoadBalancer(
-      this.options,
-      resolverFor(this.options),
-      this,
-      {
-        get queued() {
-          return pool.#queue.size
-        },
-        dispatch: () => this.#queue.dispatch(),
-        failWaiting: (error) => this.#queue.failAll(error),
-        rotated: () => this.#settleConnectWaiters(),
-        roundFailed: (error) => this.#rejectConnectWaiters(error),
-        changed: () => this.#connectivity.update(),
+    this.#lb = new LoadBalancer(this.options, resolverFor(this.options), this, {
+      get queued() {
+        return pool.#queue.size
       },
-      connect,
-    )
+      dispatch: () => this.#queue.dispatch(),
+      failWaiting: (error) => this.#queue.failAll(error),
+      rotated: () => this.#settleConnectWaiters(),
+      roundFailed: (error) => this.#rejectConnectWaiters(error),
+      changed: () => this.#connectivity.update(),
+    })
     this.#balancer = this.#lb.picker
     this.#ready = this.#lb.ready
     this.#connectivity = new ConnectivityState(
