@@ -33,8 +33,8 @@ export interface CallQueueHost {
   start(): void
   /** Set when waiting cannot help: every server failed with a configuration error. */
   configurationError(): RpcError | undefined
-  /** What calls that do not wait for ready get in TRANSIENT_FAILURE. */
-  unavailable(): RpcError
+  /** The last failed attempt: what calls that do not wait for ready are told in TRANSIENT_FAILURE. */
+  readonly lastError: RpcError | undefined
   /** A connection with room for one more call, if any. */
   pick(): ClientConnection | undefined
   /** While calls wait, backoff timers keep the process alive (as a connecting socket would). */
@@ -68,7 +68,7 @@ export class CallQueue {
     // Waiting cannot fix a certificate problem, even for a call that waits for ready.
     const misconfigured = host.configurationError()
     if (misconfigured !== undefined) return fail(misconfigured)
-    if (!waitForReady && host.state === 'transient_failure') return fail(host.unavailable())
+    if (!waitForReady && host.state === 'transient_failure') return fail(this.#unavailable())
     if (this.#waiters.size >= host.maxQueued) {
       return fail(
         new RpcError(
@@ -134,7 +134,7 @@ export class CallQueue {
     for (const waiter of this.#waiters) {
       if (waiter.waitForReady) continue
       this.#unqueue(waiter)
-      error ??= this.#host.unavailable()
+      error ??= this.#unavailable()
       waiter.fail(error)
     }
   }
@@ -145,6 +145,15 @@ export class CallQueue {
       this.#unqueue(waiter)
       waiter.fail(error)
     }
+  }
+
+  #unavailable(): RpcError {
+    const last = this.#host.lastError
+    return new RpcError(
+      Code.UNAVAILABLE,
+      last ? `no connection is ready (last attempt: ${last.message})` : 'no connection is ready',
+      { cause: last },
+    )
   }
 
   #unqueue(waiter: Waiter): void {

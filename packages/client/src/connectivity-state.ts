@@ -72,3 +72,24 @@ export class ConnectivityState {
     this.#onChange(from, next)
   }
 }
+
+/** Callers of `pool.connect()`: resolved once every slot is ready, rejected when a slot's attempts failed. */
+export class ConnectWaiters {
+  #waiters: { resolve: () => void; reject: (err: RpcError) => void }[] = []
+
+  get size(): number {
+    return this.#waiters.length
+  }
+
+  wait(): Promise<void> {
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }))
+  }
+
+  resolve(): void {
+    for (const waiter of this.#waiters.splice(0)) waiter.resolve()
+  }
+
+  reject(error: RpcError): void {
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(error)
+  }
+}

@@ -3,7 +3,7 @@ import type { EventEmitter } from 'eventemitter3'
 import { ClientConnection, type ConnectionEvents } from './connection'
 import type { PoolEvents } from './connectivity-state'
 import { configurationError, Ejection, type Endpoint, newEndpoint } from './ejection'
-import { HealthMonitor } from './health'
+import type { HealthMonitor } from './health'
 import type { ResolvedPoolOptions } from './options'
 import { Picker } from './picker'
 import { type ResolvedAddress, ResolveLoop, type Resolver } from './resolver'
@@ -11,6 +11,7 @@ import {
   type ConnectFn,
   connectThen,
   type Dial,
+  monitorHealth,
   removeFrom,
   Subchannel,
   type SubchannelHost,
@@ -102,18 +103,8 @@ export class LoadBalancer implements SubchannelHost {
     this.#endpoints = shuffle((resolver.known?.() ?? []).map((a) => newEndpoint(a, options.backoff)))
     this.#ejection = new Ejection(this)
     this.slots = Array.from({ length: options.size }, () => this.#newSlot())
-    const check = options.healthCheck
-    if (check) {
-      this.#health = new HealthMonitor(check, {
-        connections: () => this.ready,
-        passed: (connection, rtt) => this.#owners.get(connection)?.healthPassed(rtt),
-        failed: (connection, error) => {
-          const slot = this.#owners.get(connection)
-          if (slot === undefined || slot.connection !== connection || this.closed) return
-          slot.healthFailed(connection, error)
-          this.changed()
-        },
-      })
+    if (options.healthCheck) {
+      this.#health = monitorHealth(options.healthCheck, this.ready, (c) => this.#owners.get(c), this)
     }
   }
 

@@ -9,12 +9,12 @@ import {
   RpcError,
 } from '@srpc/protocol'
 import { EventEmitter } from 'eventemitter3'
-import { Backoff } from './backoff'
+import { Backoff, sleep } from './backoff'
 import { CallQueue, closedError, type QueuedCallOptions } from './call-queue'
 import type { ClientSession, SessionOptions } from './client-session'
 import { ClientStream } from './client-stream'
 import type { ClientConnection, CallOptions as ConnectionCallOptions, PoolCallOptions } from './connection'
-import { ConnectivityState, type PoolEvents, type PoolState } from './connectivity-state'
+import { ConnectivityState, ConnectWaiters, type PoolEvents, type PoolState } from './connectivity-state'
 import { LoadBalancer } from './load-balancer'
 import {
   checkCallOptions,
@@ -28,7 +28,7 @@ import {
 } from './options'
 import type { Picker } from './picker'
 import { resolverFor } from './resolver'
-import type { ConnectionStats } from './subchannel'
+import { type ConnectionStats, whenClosed } from './subchannel'
 import { abortedError, type Resender } from './unary-call'
 
 export type { PoolEvents, PoolState } from './connectivity-state'
@@ -69,7 +69,7 @@ export class Pool extends EventEmitter<PoolEvents> {
   #ready: ClientConnection[]
   #queue: CallQueue
   #connectivity: ConnectivityState
-  #connectWaiters: { resolve: () => void; reject: (err: RpcError) => void }[] = []
+  #connectWaiters = new ConnectWaiters()
   #closed = false
   #closing: Promise<void> | undefined
   #destroying: Promise<void> | undefined
@@ -90,7 +90,9 @@ export class Pool extends EventEmitter<PoolEvents> {
       waitForReady: this.options.waitForReady,
       start: () => this.#lb.start(),
       configurationError: () => this.#lb.configurationError(),
-      unavailable: () => this.#unavailable(),
+      get lastError() {
+        return pool.#lb.lastError
+      },
       pick: () => this.#balancer.pick(this.#ready),
       refTimers: (ref) => this.#lb.refTimers(ref),
     })
@@ -142,7 +144,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     if (this.#closed) return Promise.reject(closedError())
     this.#lb.start()
     if (this.#lb.allConnected()) return Promise.resolve()
-    return new Promise((resolve, reject) => this.#connectWaiters.push({ resolve, reject }))
+    return this.#connectWaiters.wait()
   }
 
   /**
@@ -272,7 +274,7 @@ export class Pool extends EventEmitter<PoolEvents> {
         timeout,
       )
     }
-    this.#closing = Promise.all(open.map(socketClosed)).then(() => clearTimeout(timer))
+    this.#closing = Promise.all(open.map(whenClosed)).then(() => clearTimeout(timer))
     return this.#closing
   }
 
@@ -290,7 +292,7 @@ export class Pool extends EventEmitter<PoolEvents> {
           ? error
           : new RpcError(Code.CANCELLED, `pool destroyed: ${error.message}`, { cause: error })
     const open = this.#shutDown(reason)
-    const closed = open.map(socketClosed)
+    const closed = open.map(whenClosed)
     for (const connection of open) connection.destroy(reason)
     this.#destroying = Promise.all(closed).then(() => {})
     return this.#destroying
@@ -386,22 +388,12 @@ export class Pool extends EventEmitter<PoolEvents> {
     this.#queue.enqueue(options, start, fail)
   }
 
-  #unavailable(): RpcError {
-    const last = this.#lb.lastError
-    return new RpcError(
-      Code.UNAVAILABLE,
-      last ? `no connection is ready (last attempt: ${last.message})` : 'no connection is ready',
-      { cause: last },
-    )
-  }
-
   #settleConnectWaiters(): void {
-    if (this.#connectWaiters.length === 0 || !this.#lb.allConnected()) return
-    for (const waiter of this.#connectWaiters.splice(0)) waiter.resolve()
+    if (this.#connectWaiters.size > 0 && this.#lb.allConnected()) this.#connectWaiters.resolve()
   }
 
   #rejectConnectWaiters(error: RpcError): void {
-    for (const waiter of this.#connectWaiters.splice(0)) waiter.reject(error)
+    this.#connectWaiters.reject(error)
   }
 }
 
@@ -412,38 +404,4 @@ const MAX_UNPROCESSED_RESENDS = 3
 
 function withTimeout<T extends { timeout?: number }>(options: T, timeout: number | undefined): T {
   return timeout === options.timeout ? options : { ...options, timeout }
-}
-
-/** Resolves once the connection's socket is gone. */
-function socketClosed(connection: ClientConnection): Promise<void> {
-  const socket = connection.frames.socket
-  if (socket.closed) return Promise.resolve()
-  return new Promise<void>((resolve) => socket.once('close', () => resolve()))
-}
-
-/** Waits `ms` between retries; ends early with the call's signal, or when the pool closes. */
-function sleep(ms: number, signal: AbortSignal | undefined, closing: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortedError(signal))
-    if (closing.aborted) return reject(closedError())
-    const settle = () => {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', onAbort)
-      closing.removeEventListener('abort', onClose)
-    }
-    const onAbort = () => {
-      settle()
-      reject(abortedError(signal!))
-    }
-    const onClose = () => {
-      settle()
-      reject(closedError())
-    }
-    const timer = setTimeout(() => {
-      settle()
-      resolve()
-    }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-    closing.addEventListener('abort', onClose, { once: true })
-  })
 }

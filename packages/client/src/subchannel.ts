@@ -5,6 +5,7 @@ import { Backoff } from './backoff'
 import type { ClientConnection, ConnectionEvents } from './connection'
 import type { PoolEvents } from './connectivity-state'
 import type { Endpoint } from './ejection'
+import { type HealthCheck, HealthMonitor } from './health'
 import type { ResolvedPoolOptions } from './options'
 import type { ResolvedAddress } from './resolver'
 
@@ -358,6 +359,32 @@ export class Subchannel {
       new RpcError(Code.UNAVAILABLE, `health check failed: ${error.message}`, { cause: error }),
     )
   }
+}
+
+/** Resolves once the connection's socket is gone. */
+export function whenClosed(connection: ClientConnection): Promise<void> {
+  const socket = connection.frames.socket
+  if (socket.closed) return Promise.resolve()
+  return new Promise<void>((resolve) => socket.once('close', () => resolve()))
+}
+
+/** One health monitor for the pool: probes the connections in rotation, tells their slots. */
+export function monitorHealth(
+  check: HealthCheck,
+  ready: readonly ClientConnection[],
+  slotOf: (connection: ClientConnection) => Subchannel | undefined,
+  host: { readonly closed: boolean; changed(): void },
+): HealthMonitor {
+  return new HealthMonitor(check, {
+    connections: () => ready,
+    passed: (connection, rtt) => slotOf(connection)?.healthPassed(rtt),
+    failed: (connection, error) => {
+      const slot = slotOf(connection)
+      if (slot === undefined || slot.connection !== connection || host.closed) return
+      slot.healthFailed(connection, error)
+      host.changed()
+    },
+  })
 }
 
 export function removeFrom<T>(list: T[], item: T): void {
