@@ -125,6 +125,21 @@ describe('a custom resolver', () => {
     lb.stop()
   })
 
+  it('reports an answer that is not a list as INVALID_ARGUMENT, and derives a missing key', async () => {
+    let answer: unknown = 'nonsense'
+    const resolver = { dynamic: true, resolve: async () => answer } as unknown as Resolver
+    const { lb, errors, where } = setup(resolver)
+    lb.start()
+    await vi.advanceTimersByTimeAsync(0)
+    // Reported once by the resolve, then by each slot that found no address to go to.
+    expect(errors.map((e) => e.code)).toEqual(Array(3).fill(Code.INVALID_ARGUMENT))
+    expect(errors[0].message).toContain('resolver.resolve()')
+    answer = [{ host: '10.0.0.1', port: 8443, servername: 'orders.internal' }]
+    await vi.advanceTimersByTimeAsync(1000)
+    expect(where()).toEqual([A.key, A.key])
+    lb.stop()
+  })
+
   it('is asked once when it is not dynamic', async () => {
     let asked = 0
     const resolver: Resolver = {

@@ -226,8 +226,14 @@ export class ResolveLoop {
         (addresses) => {
           this.#resolving = false
           if (this.#stopped) return
+          if (!Array.isArray(addresses)) {
+            this.error = new RpcError(Code.INVALID_ARGUMENT, 'resolver.resolve() must resolve to an array')
+            this.#hooks.failed(this.error)
+            return
+          }
           this.error = undefined
-          this.#hooks.addresses(addresses)
+          // An address built by hand may lack its key: derive it as addressOf() would.
+          this.#hooks.addresses(addresses.map((a) => (a.key ? a : addressOf(a.host, a.port, a.servername))))
         },
         (err: unknown) => {
           this.#resolving = false
