@@ -29,7 +29,7 @@ import {
 import type { Picker } from './picker'
 import { resolverFor } from './resolver'
 import { type ConnectionStats, whenClosed } from './subchannel'
-import { abortedError, type Resender } from './unary-call'
+import type { Resender } from './unary-call'
 
 export type { PoolEvents, PoolState } from './connectivity-state'
 export type { ConnectionStats, SlotState } from './subchannel'
