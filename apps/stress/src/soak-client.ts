@@ -224,6 +224,7 @@ serveParent(
     }),
   },
   async () => {
-    await Promise.all([...pools].map((pool) => pool.close()))
+    // Told to stop: fail what is in flight now (close() would let long sessions run on).
+    await Promise.all([...pools].map((pool) => pool.destroy()))
   },
 )

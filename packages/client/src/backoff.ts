@@ -1,4 +1,6 @@
+import { closedError } from './call-queue'
 import type { BackoffSchedule } from './options'
+import { abortedError } from './unary-call'
 
 /**
  * Exponential backoff with full jitter above a floor: after the n-th consecutive failure the
@@ -37,4 +39,31 @@ export class Backoff {
 /** The largest delay after the n-th consecutive failure (n ≥ 1), ms. */
 export function backoffCeiling(schedule: BackoffSchedule, failures: number): number {
   return Math.min(schedule.max, schedule.initial * schedule.multiplier ** failures)
+}
+
+/** Waits `ms` between retries; ends early with the call's signal, or when the pool closes. */
+export function sleep(ms: number, signal: AbortSignal | undefined, closing: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortedError(signal))
+    if (closing.aborted) return reject(closedError())
+    const settle = () => {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+      closing.removeEventListener('abort', onClose)
+    }
+    const onAbort = () => {
+      settle()
+      reject(abortedError(signal!))
+    }
+    const onClose = () => {
+      settle()
+      reject(closedError())
+    }
+    const timer = setTimeout(() => {
+      settle()
+      resolve()
+    }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+    closing.addEventListener('abort', onClose, { once: true })
+  })
 }

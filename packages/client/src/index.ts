@@ -40,3 +40,4 @@ export {
   type PoolState,
   type SlotState,
 } from './pool'
+export { addressOf, type ResolvedAddress, type Resolver } from './resolver'

@@ -25,6 +25,7 @@ import {
   resolveKeepalive,
   windowOption,
 } from '@srpc/protocol'
+import type { Resolver } from './resolver'
 
 export const DEFAULT_POOL_SIZE = 1
 /**
@@ -184,6 +185,11 @@ export interface PoolOptions {
    * metadata, tracing). See `Interceptor` in the README.
    */
   interceptors?: readonly Interceptor[]
+  /**
+   * Where the servers are, instead of `address`/`addresses`: your own service discovery (see
+   * `Resolver`). A dynamic one is asked again every `resolveInterval` ms and after failures.
+   */
+  resolver?: Resolver
 }
 
 /** A server to connect to, as given (its host may be a DNS name). */
@@ -196,7 +202,14 @@ export interface ResolvedPoolOptions
   extends Required<
     Omit<
       PoolOptions,
-      'address' | 'addresses' | 'compression' | 'keepalive' | 'backoff' | 'healthCheck' | 'lookup'
+      | 'address'
+      | 'addresses'
+      | 'compression'
+      | 'keepalive'
+      | 'backoff'
+      | 'healthCheck'
+      | 'lookup'
+      | 'resolver'
     >
   > {
   /** The first server (what `address` named). */
@@ -209,6 +222,7 @@ export interface ResolvedPoolOptions
   backoff: BackoffSchedule
   healthCheck: { interval: number; timeout: number; route: string | undefined } | false
   lookup: Lookup | undefined
+  resolver: Resolver | undefined
 }
 
 export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
@@ -226,9 +240,10 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
   if (options.lookup !== undefined && typeof options.lookup !== 'function') {
     invalidOption('lookup', 'must be a function (hostname) => Promise<{ address, family }[]>')
   }
+  if (options.resolver !== undefined) checkResolver(options.resolver)
   return {
-    host: targets[0].host,
-    port: targets[0].port,
+    host: targets[0]?.host ?? '',
+    port: targets[0]?.port ?? 0,
     targets,
     tls: withSharedContext({
       minVersion: 'TLSv1.2',
@@ -259,10 +274,25 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     resolveInterval: positiveIntOption('resolveInterval', options.resolveInterval, DEFAULT_RESOLVE_INTERVAL),
     lookup: options.lookup,
     interceptors: interceptorsOption(options.interceptors),
+    resolver: options.resolver,
   }
 }
 
+function checkResolver(resolver: Resolver): void {
+  if (!resolver || typeof resolver !== 'object' || typeof resolver.resolve !== 'function') {
+    invalidOption('resolver', 'must be an object with resolve(): Promise<ResolvedAddress[]>')
+  }
+  if (typeof resolver.dynamic !== 'boolean')
+    invalidOption('resolver', 'must say whether it is dynamic (a boolean)')
+}
+
 function resolveTargets(options: PoolOptions): Target[] {
+  if (options.resolver !== undefined) {
+    if (options.address !== undefined || options.addresses !== undefined || options.lookup !== undefined) {
+      invalidOption('resolver', 'cannot be combined with address, addresses or lookup: it names the servers')
+    }
+    return []
+  }
   if (options.address !== undefined && options.addresses !== undefined) {
     invalidOption('addresses', 'cannot be combined with address: pass one of them')
   }

@@ -1,8 +1,7 @@
 import type { CallNext, Interceptor } from '@srpc/core'
-import { Code, RpcError } from '@srpc/protocol'
-import { Backoff } from './backoff'
+import { RpcError } from '@srpc/protocol'
+import { Backoff, sleep } from './backoff'
 import type { ResolvedRetryPolicy } from './options'
-import { abortedError } from './unary-call'
 
 /**
  * The per-call `retry` policy as an interceptor (the pool puts it innermost, so the pool's own
@@ -28,35 +27,4 @@ export function retryInterceptor(policy: ResolvedRetryPolicy, closing: AbortSign
         }
       }
     }
-}
-
-export function closedError(): RpcError {
-  return new RpcError(Code.UNAVAILABLE, 'pool is closed')
-}
-
-/** Waits `ms` between retries; ends early with the call's signal, or when the pool closes. */
-function sleep(ms: number, signal: AbortSignal | undefined, closing: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortedError(signal))
-    if (closing.aborted) return reject(closedError())
-    const settle = () => {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', onAbort)
-      closing.removeEventListener('abort', onClose)
-    }
-    const onAbort = () => {
-      settle()
-      reject(abortedError(signal!))
-    }
-    const onClose = () => {
-      settle()
-      reject(closedError())
-    }
-    const timer = setTimeout(() => {
-      settle()
-      resolve()
-    }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-    closing.addEventListener('abort', onClose, { once: true })
-  })
 }

@@ -398,7 +398,7 @@ describe('pool.close() during reconnect backoff', () => {
     const call = codeOf(pool.call('/who', '', { timeout: 10_000 }))
     await vi.waitFor(() => expect(dark.connections).toBe(1))
     const closingAt = performance.now()
-    await pool.close()
+    await pool.destroy()
     expect(await call).toBe(Code.CANCELLED)
     expect(performance.now() - closingAt).toBeLessThan(50)
     await vi.waitFor(() => expect(dark.connections).toBe(0))

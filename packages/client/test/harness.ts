@@ -42,7 +42,7 @@ export class Harness {
   async cleanup(): Promise<void> {
     const pools = this.#pools.splice(0)
     const servers = this.#servers.splice(0)
-    await Promise.all(pools.map((p) => p.close()))
+    await Promise.all(pools.map((p) => p.destroy()))
     await Promise.all(servers.map((s) => s.shutdown({ timeout: 200 })))
   }
 }

@@ -17,6 +17,18 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
   )
 }
 
+async function rejection(promise: Promise<unknown>): Promise<RpcError> {
+  return promise.then(
+    () => {
+      throw new Error('expected a rejection')
+    },
+    (e: unknown) => {
+      if (!(e instanceof RpcError)) throw e
+      return e
+    },
+  )
+}
+
 async function behindProxy(routes: Parameters<Harness['server']>[0]) {
   const { port, server } = await h.server(routes)
   const proxy = await new FaultProxy(port).start()
@@ -73,19 +85,150 @@ describe('a connection that dies', () => {
   })
 })
 
-describe('pool.close()', () => {
+describe('pool.destroy()', () => {
   it('ends every call in flight with CANCELLED and is safe to call twice', async () => {
     const { address } = await h.server((s) => s.mux.handle('/hang', () => new Promise(() => {})))
     const pool = await h.pool(address, { size: 2 })
     await pool.connect()
     const calls = Array.from({ length: 4 }, () => codeOf(pool.call('/hang')))
     await sleep(20)
-    const first = pool.close()
-    expect(pool.close()).toBe(first)
+    const first = pool.destroy()
+    expect(pool.destroy()).toBe(first)
     await first
     expect(await Promise.all(calls)).toEqual(Array(4).fill(Code.CANCELLED))
     expect(await codeOf(pool.call('/hang'))).toBe(Code.UNAVAILABLE)
     expect(pool.state).toBe('closed')
+  })
+})
+
+describe('pool.close()', () => {
+  it('lets a slow call in flight finish with its reply, refuses new calls, then closes', async () => {
+    const { address } = await h.server((s) =>
+      s.mux.handle('/slow', async () => {
+        await sleep(150)
+        return 'done'
+      }),
+    )
+    const pool = await h.pool(address, { size: 2 })
+    await pool.connect()
+    const slow = pool.call('/slow')
+    await sleep(20)
+    const closedAt = performance.now()
+    const closing = pool.close()
+    expect(pool.state).toBe('closed')
+    const refused = await rejection(pool.call('/slow'))
+    expect(refused.code).toBe(Code.UNAVAILABLE)
+    expect(refused.message).toBe('pool is closed')
+    expect(await codeOf(pool.callStream('/slow').next())).toBe(Code.UNAVAILABLE)
+    expect(await codeOf(pool.createBidirectionalSession('/slow'))).toBe(Code.UNAVAILABLE)
+    expect((await slow).toString()).toBe('done')
+    await closing
+    expect(performance.now() - closedAt).toBeGreaterThanOrEqual(100)
+    expect(pool.stats().every((s) => s.state === 'closed' && s.inFlight === 0)).toBe(true)
+  })
+
+  it('lets a stream and a session in flight finish', async () => {
+    const { address } = await h.server((s) => {
+      s.mux.handle('/count', async (ctx) => {
+        for (const n of ['1', '2', '3']) {
+          await sleep(30)
+          await ctx.stream().writeChunk(n)
+        }
+      })
+      s.mux.handle('/echo', async (ctx) => {
+        for await (const m of ctx.messages()) await ctx.sendMessage(m)
+      })
+    })
+    const pool = await h.pool(address)
+    await pool.connect()
+    const session = await pool.createBidirectionalSession('/echo')
+    const stream = pool.callStream('/count')
+    const first = await stream.next()
+    expect(first.value?.toString()).toBe('1')
+    let closed = false
+    const closing = pool.close().then(() => {
+      closed = true
+    })
+    const rest: string[] = []
+    for await (const chunk of stream) rest.push(chunk.toString())
+    expect(rest).toEqual(['2', '3'])
+    await session.send('still here')
+    expect((await session.receive())?.toString()).toBe('still here')
+    expect(closed).toBe(false)
+    await session.close()
+    await closing
+    expect(closed).toBe(true)
+  })
+
+  it('with a timeout, destroys what is still in flight then with CANCELLED', async () => {
+    const { address } = await h.server((s) => s.mux.handle('/hang', () => new Promise(() => {})))
+    const pool = await h.pool(address, { size: 2 })
+    await pool.connect()
+    const calls = Array.from({ length: 3 }, () => rejection(pool.call('/hang')))
+    await sleep(20)
+    const closedAt = performance.now()
+    await pool.close({ timeout: 100 })
+    const elapsed = performance.now() - closedAt
+    expect(elapsed).toBeGreaterThanOrEqual(95)
+    expect(elapsed).toBeLessThan(1000)
+    const errors = await Promise.all(calls)
+    expect(errors.map((e) => e.code)).toEqual(Array(3).fill(Code.CANCELLED))
+    expect(errors[0].message).toContain('still in flight after 100 ms')
+  })
+
+  it('fails calls still waiting for a connection with UNAVAILABLE: they never reached a server', async () => {
+    const { port } = await h.server(() => {})
+    const dark = await new FaultProxy(port).start()
+    proxies.push(dark)
+    dark.blackhole()
+    const pool = await h.pool(dark.address, { connectTimeout: 20_000 })
+    const waiting = rejection(pool.call('/x', '', { timeout: 10_000 }))
+    await sleep(20)
+    expect(pool.queued).toBe(1)
+    await pool.close()
+    const error = await waiting
+    expect(error.code).toBe(Code.UNAVAILABLE)
+    expect(error.message).toBe('pool is closed')
+  })
+
+  it('returns the same promise when called twice, and destroy() cuts it short', async () => {
+    const { address } = await h.server((s) => s.mux.handle('/hang', () => new Promise(() => {})))
+    const pool = await h.pool(address)
+    await pool.connect()
+    const call = rejection(pool.call('/hang'))
+    await sleep(20)
+    const closing = pool.close()
+    expect(pool.close()).toBe(closing)
+    expect(pool.close({ timeout: 5 })).toBe(closing)
+    await sleep(50)
+    const destroyedAt = performance.now()
+    const destroying = pool.destroy()
+    expect(pool.destroy()).toBe(destroying)
+    expect(pool.close()).toBe(destroying)
+    await Promise.all([closing, destroying])
+    expect(performance.now() - destroyedAt).toBeLessThan(200)
+    expect((await call).code).toBe(Code.CANCELLED)
+  })
+
+  it('destroy(error) fails the calls in flight with that error', async () => {
+    const { address } = await h.server((s) => s.mux.handle('/hang', () => new Promise(() => {})))
+    const pool = await h.pool(address)
+    await pool.connect()
+    const call = rejection(pool.call('/hang'))
+    await sleep(20)
+    await pool.destroy(new RpcError(Code.ABORTED, 'shutting the worker down'))
+    const error = await call
+    expect(error.code).toBe(Code.ABORTED)
+    expect(error.message).toBe('shutting the worker down')
+  })
+
+  it('refuses a close timeout that is not a whole number of ms with INVALID_ARGUMENT', async () => {
+    const { address } = await h.server(() => {})
+    const pool = await h.pool(address)
+    const error = await rejection(pool.close({ timeout: -1 }))
+    expect(error.code).toBe(Code.INVALID_ARGUMENT)
+    expect(error.message).toContain('timeout')
+    expect(pool.state).toBe('idle')
   })
 })
 

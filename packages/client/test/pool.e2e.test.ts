@@ -3,7 +3,7 @@ import { createServer } from 'node:tls'
 import type { Server } from '@srpc/server'
 import { selfSigned } from '@srpc/tlsutil'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { Code, Pool, type PoolOptions, RpcError } from '../src/index'
+import { addressOf, Code, Pool, type PoolOptions, type Resolver, RpcError } from '../src/index'
 import { FaultProxy } from './fault-proxy'
 import { certificates, Harness, sleep } from './harness'
 import { StubServer, v1Echo } from './v1-stub-server'
@@ -359,6 +359,36 @@ describe('DNS', () => {
     const replies = await Promise.all(Array.from({ length: 6 }, () => pool.call('/who')))
     expect(new Set(replies.map(String))).toEqual(new Set(['v6']))
     await six.server.shutdown({ timeout: 100 })
+  })
+})
+
+describe('a custom resolver', () => {
+  it('names the servers the pool connects to, and moves the pool when its answer changes', async () => {
+    const one = await h.server((s: Server) => s.mux.handle('/who', () => 'one'))
+    const two = await h.server((s: Server) => s.mux.handle('/who', () => 'two'))
+    let answer = [addressOf('127.0.0.1', one.port, 'localhost')]
+    let asked = 0
+    const resolver: Resolver = {
+      dynamic: true,
+      resolve: async () => {
+        asked++
+        return answer
+      },
+    }
+    const pool = await h.pool([], { addresses: undefined, resolver, resolveInterval: 50, size: 2 })
+    expect((await pool.call('/who')).toString()).toBe('one')
+    expect(asked).toBeGreaterThanOrEqual(1)
+    answer = [addressOf('127.0.0.1', two.port, 'localhost')]
+    await vi.waitFor(
+      () =>
+        expect(pool.stats().map((s) => (s.state === 'ready' ? s.address : s.state))).toEqual([
+          `127.0.0.1:${two.port}`,
+          `127.0.0.1:${two.port}`,
+        ]),
+      { timeout: 2000 },
+    )
+    const replies = await Promise.all(Array.from({ length: 4 }, () => pool.call('/who')))
+    expect(replies.map(String)).toEqual(['two', 'two', 'two', 'two'])
   })
 })
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { Balancer, type Candidate } from './balancer'
+import { Picker as Balancer, type Candidate } from './picker'
 
 interface Fake extends Candidate {
   name: string

@@ -12,7 +12,7 @@ export interface Candidate {
  * at the server's stream limit and rotate their starting point, so equal candidates take turns.
  * A scan of the (small) array, no allocation: this runs for every call.
  */
-export class Balancer {
+export class Picker {
   readonly policy: Balancing
   #cursor = 0
 

@@ -1,0 +1,133 @@
+import { Code, type RpcError } from '@srpc/protocol'
+import { EventEmitter } from 'eventemitter3'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { FakeNetwork } from '../test/fake-network'
+import type { ClientConnection, ConnectionEvents } from './connection'
+import type { PoolEvents } from './connectivity-state'
+import { type Endpoint, newEndpoint } from './ejection'
+import type { ResolvedPoolOptions } from './options'
+import { addressOf } from './resolver'
+import { Subchannel, type SubchannelHost } from './subchannel'
+
+const SCHEDULE = { initial: 100, multiplier: 2, max: 500 }
+
+/** One server, one slot: what the balancer would do, reduced to recording. */
+function setup(mode: 'up' | 'refuse') {
+  const network = new FakeNetwork().set('10.0.0.1:8443', mode)
+  const endpoint: Endpoint = newEndpoint(addressOf('10.0.0.1', 8443), SCHEDULE)
+  const events = new EventEmitter<PoolEvents>()
+  const reconnecting: { attempt: number; delay: number; code: string | undefined }[] = []
+  events.on('reconnecting', ({ attempt, delay, error }) =>
+    reconnecting.push({ attempt, delay, code: error?.code }),
+  )
+  const failures: RpcError[] = []
+  const owners = new Map<ClientConnection, Subchannel | undefined>()
+  const connectionEvents: ConnectionEvents = {
+    onClose: (connection, error) => {
+      const slot = owners.get(connection)
+      owners.delete(connection)
+      if (slot?.connection === connection) slot.closed(connection, error)
+    },
+    onGoaway: () => {},
+  }
+  const host: SubchannelHost = {
+    options: { backoff: SCHEDULE, helloTimeout: 2000 } as ResolvedPoolOptions,
+    events,
+    connect: (address, signal) => network.connect(address, signal, connectionEvents),
+    closed: false,
+    ready: [],
+    queued: 0,
+    resolving: false,
+    resolveError: undefined,
+    lastError: undefined,
+    choose: () => endpoint,
+    hasUntried: () => false,
+    own: (connection, slot) => owners.set(connection, slot),
+    attemptFailed: (_endpoint, error) => failures.push(error),
+    readmit: () => {},
+    backedOff: () => {},
+    roundFailed: () => {},
+    rotated: () => {},
+    changed: () => {},
+  }
+  const slot = new Subchannel(0, host)
+  return { network, slot, host, reconnecting, failures }
+}
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] })
+  // The top of every jitter window: delays are the schedule's ceilings.
+  vi.spyOn(Math, 'random').mockReturnValue(0.999999)
+})
+afterEach(() => {
+  vi.useRealTimers()
+  vi.restoreAllMocks()
+})
+
+describe('Subchannel', () => {
+  it('spaces attempts to a refusing server by the backoff schedule, growing to its max', async () => {
+    const { network, slot, reconnecting, failures } = setup('refuse')
+    slot.dial()
+    await vi.advanceTimersByTimeAsync(2200)
+    // Delays 200, 400, 500 (max), 500…: attempts at 0, 200, 600, 1100, 1600, 2100.
+    expect(network.attemptsTo('10.0.0.1:8443')).toEqual([0, 200, 600, 1100, 1600, 2100])
+    expect(reconnecting.slice(0, 4)).toEqual([
+      { attempt: 1, delay: 200, code: Code.UNAVAILABLE },
+      { attempt: 2, delay: 400, code: Code.UNAVAILABLE },
+      { attempt: 3, delay: 500, code: Code.UNAVAILABLE },
+      { attempt: 4, delay: 500, code: Code.UNAVAILABLE },
+    ])
+    expect(failures.every((e) => e.code === Code.UNAVAILABLE)).toBe(true)
+    expect(slot.state).toBe('transient_failure')
+    expect(slot.stats().failures).toBe(6)
+    slot.retire()
+  })
+
+  it('replaces a connection that worked at once, but at most once per backoff.initial', async () => {
+    const { network, slot, host } = setup('up')
+    slot.dial()
+    await vi.advanceTimersByTimeAsync(0)
+    expect(slot.state).toBe('ready')
+    expect(host.ready).toHaveLength(1)
+    network.open('10.0.0.1:8443')[0].lose(undefined)
+    await vi.advanceTimersByTimeAsync(0)
+    // The first loss: redialled without waiting.
+    expect(network.attemptsTo('10.0.0.1:8443')).toEqual([0, 0])
+    expect(slot.state).toBe('ready')
+    await vi.advanceTimersByTimeAsync(50)
+    network.open('10.0.0.1:8443')[0].lose(undefined)
+    await vi.advanceTimersByTimeAsync(0)
+    // A second loss within 100 ms waits one backoff step (200 ms) instead of looping.
+    expect(network.attemptsTo('10.0.0.1:8443')).toEqual([0, 0])
+    expect(slot.state).toBe('transient_failure')
+    await vi.advanceTimersByTimeAsync(200)
+    expect(network.attemptsTo('10.0.0.1:8443')).toEqual([0, 0, 250])
+    expect(slot.state).toBe('ready')
+    slot.retire()
+  })
+
+  it('counts a connection dropped before the server answered as a failed attempt', async () => {
+    const { network, slot, reconnecting } = setup('up')
+    slot.dial()
+    await vi.advanceTimersByTimeAsync(0)
+    const first = network.open('10.0.0.1:8443')[0]
+    first.answered = false
+    first.lose(undefined)
+    await vi.advanceTimersByTimeAsync(0)
+    expect(reconnecting).toEqual([{ attempt: 1, delay: 200, code: Code.UNAVAILABLE }])
+    expect(network.attemptsTo('10.0.0.1:8443')).toEqual([0])
+    await vi.advanceTimersByTimeAsync(200)
+    expect(network.attemptsTo('10.0.0.1:8443')).toEqual([0, 200])
+    slot.retire()
+  })
+
+  it('closes a connection that arrives after the slot was retired', async () => {
+    const { network, slot, host } = setup('up')
+    slot.dial()
+    slot.retire()
+    await vi.advanceTimersByTimeAsync(0)
+    expect(network.connections.map((c) => c.state)).toEqual(['closed'])
+    expect(host.ready).toHaveLength(0)
+    expect(slot.state).toBe('idle')
+  })
+})
