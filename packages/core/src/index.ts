@@ -24,7 +24,19 @@ export {
   type FrameConnectionOptions,
   type FrameConnectionState,
 } from './frame-connection'
+export {
+  DEFAULT_MEMORY_HIGH_WATER_MARK,
+  type MemoryTransportOptions,
+  memoryTransportPair,
+} from './memory-transport'
 export { MessageQueue, type MessageQueueOptions } from './message-queue'
 export { fromPlatformError } from './platform-error'
 export { DEFAULT_STREAM_HIGH_WATER_MARK, StreamReceiver, type StreamReceiverHooks } from './stream-receiver'
 export { rejected, type SenderOutput, StreamSender } from './stream-sender'
+export { type ConnectTlsOptions, connectTls, type TlsTarget, tlsTransport } from './tls-transport'
+export type {
+  Transport,
+  TransportHandlers,
+  TransportPeer,
+  TransportState,
+} from './transport'
