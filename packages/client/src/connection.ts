@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto'
-import { connect, type TLSSocket } from 'node:tls'
 import {
   ALL_FEATURES,
   announce,
@@ -8,6 +7,7 @@ import {
   Extensions,
   FrameConnection,
   fromPlatformError,
+  type Transport,
 } from '@srpc/core'
 import {
   type Capabilities,
@@ -65,7 +65,7 @@ export interface ConnectTarget {
   signal?: AbortSignal
 }
 
-/** One TLS connection to a server, multiplexing calls, streams and sessions by id. */
+/** One connection to a server (over TLS, or whatever transport the connector gives), multiplexing calls, streams and sessions by id. */
 export class ClientConnection implements CallHost {
   readonly streamHighWaterMark: number
   readonly maxBufferedBytes: number
@@ -85,7 +85,11 @@ export class ClientConnection implements CallHost {
   /** The server answered a call: the pool counts the connection as a success (resets its backoff). */
   #answered = false
 
-  /** Opens TCP + TLS within `connectTimeout`, then announces our capabilities. */
+  /**
+   * Asks the pool's connector for a transport (TCP + TLS by default) within `connectTimeout`,
+   * then announces our capabilities on it. Failures are RpcErrors: the connector's own, or
+   * UNAVAILABLE ("cannot connect to host:port: …") for anything else it threw.
+   */
   static connect(
     options: ResolvedPoolOptions,
     events: ConnectionEvents,
@@ -93,20 +97,20 @@ export class ClientConnection implements CallHost {
   ): Promise<ClientConnection> {
     const { host, port, signal } = target
     if (signal?.aborted) return Promise.reject(new RpcError(Code.CANCELLED, 'connection attempt cancelled'))
+    const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
     return new Promise((resolve, reject) => {
-      const socket = connect({
-        host,
-        port,
-        servername: target.servername ?? (isIp(host) ? undefined : host),
-        ...options.tls,
-      })
+      // The connector sees one signal: aborted by the caller's, or when connectTimeout passes.
+      const attempt = new AbortController()
+      let settled = false
       const settle = () => {
+        settled = true
         clearTimeout(timer)
         signal?.removeEventListener('abort', onAbort)
       }
       const fail = (err: unknown) => {
+        if (settled) return
         settle()
-        socket.destroy()
+        attempt.abort(err)
         reject(fromPlatformError(err, `cannot connect to ${host}:${port}`))
       }
       const onAbort = () => fail(new RpcError(Code.CANCELLED, 'connection attempt cancelled'))
@@ -116,30 +120,38 @@ export class ClientConnection implements CallHost {
         options.connectTimeout,
       )
       signal?.addEventListener('abort', onAbort, { once: true })
-      socket.once('error', fail)
-      socket.once('secureConnect', () => {
+      let dialing: Promise<Transport>
+      try {
+        dialing = options.connector({ host, port, servername: target.servername }, { signal: attempt.signal })
+      } catch (err) {
+        dialing = Promise.reject(err)
+      }
+      Promise.resolve(dialing).then((transport) => {
+        if (settled) {
+          // Too late (timed out or cancelled): nobody will use it.
+          if (isTransport(transport)) transport.destroy()
+          return
+        }
+        if (!isTransport(transport)) {
+          fail(
+            new RpcError(Code.INVALID_ARGUMENT, 'connector resolved with something that is not a Transport'),
+          )
+          return
+        }
         settle()
-        socket.off('error', fail)
-        resolve(
-          new ClientConnection(
-            socket,
-            options,
-            events,
-            host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`,
-          ),
-        )
-      })
+        resolve(new ClientConnection(transport, options, events, address))
+      }, fail)
     })
   }
 
   /** `address` (host:port) names the server in errors, e.g. when it turns out not to speak srpc. */
-  constructor(socket: TLSSocket, options: ResolvedPoolOptions, events: ConnectionEvents, address: string) {
+  constructor(transport: Transport, options: ResolvedPoolOptions, events: ConnectionEvents, address: string) {
     this.#events = events
     this.#options = options
     this.streamHighWaterMark = options.streamHighWaterMark
     this.maxBufferedBytes = options.maxBufferedBytes
     this.frames = new FrameConnection(
-      socket,
+      transport,
       { onFrame: (frame) => this.#onFrame(frame), onClose: (error) => this.#onClose(error) },
       { maxFrameSize: options.maxFrameSize, peerName: `the server at ${address}` },
     )
@@ -325,7 +337,7 @@ export class ClientConnection implements CallHost {
     options: CallOptions,
     call: PendingCall,
   ): void {
-    if (this.frames.state !== 'open' || this.frames.socket.destroyed) {
+    if (this.frames.state !== 'open' || this.frames.transport.state === 'closed') {
       // The connection died before this call could be written: no server saw it, safe to resend.
       this.#calls.delete(id)
       call.fail(
@@ -502,6 +514,7 @@ function protocolError(message: string): RpcError {
   return new RpcError(Code.PROTOCOL_ERROR, message)
 }
 
-function isIp(host: string): boolean {
-  return /^[\d.]+$/.test(host) || host.includes(':')
+function isTransport(value: unknown): value is Transport {
+  const t = value as Transport | null | undefined
+  return typeof t?.start === 'function' && typeof t.write === 'function' && typeof t.destroy === 'function'
 }

@@ -383,8 +383,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     }
     const waits: Promise<void>[] = []
     for (const connection of this.#owners.keys()) {
-      const socket = connection.frames.socket
-      if (!socket.closed) waits.push(new Promise<void>((resolve) => socket.once('close', () => resolve())))
+      waits.push(connection.frames.closed)
       connection.destroy(reason)
     }
     this.#ready = []

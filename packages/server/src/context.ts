@@ -3,6 +3,8 @@ import type { ServerCall } from './server-call'
 
 /** Who is on the other end of the connection. */
 export interface PeerInfo {
+  /** The transport the client came over: `tls` from `listen()`, `memory` for an in-memory pair, … */
+  transport: string
   address: string | undefined
   port: number | undefined
   /** True when the client presented a certificate the server verified (mTLS). */
