@@ -1,3 +1,9 @@
+export {
+  type MemoryTransportOptions,
+  memoryTransportPair,
+  type Transport,
+  type TransportPeer,
+} from '@srpc/core'
 export { Code, RpcError } from '@srpc/protocol'
 export { Context, type PeerInfo, type ServerStream } from './context'
 export { compose, type Middleware } from './middleware'

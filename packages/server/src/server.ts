@@ -61,7 +61,7 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
   /** The fallback wrapped in the middleware: one for every unknown route, so strangers' routes cost no memory. */
   #composedFallback: { base: Handler; handler: Handler } | undefined
 
-  constructor(options: ServerOptions) {
+  constructor(options: ServerOptions = {}) {
     super()
     this.options = resolveServerOptions(options)
     this.pool = new WorkerPool(this.options.workers, this.options.maxQueue)
