@@ -1,6 +1,5 @@
 import type { ConnectionOptions } from 'node:tls'
-import { createSecureContext } from 'node:tls'
-import { connectTls, type Transport } from '@srpc/core'
+import { connectTls, type Transport, withSharedContext } from '@srpc/core'
 import { invalidOption } from '@srpc/protocol'
 import type { Lookup, PoolOptions } from './options'
 
@@ -53,17 +52,3 @@ export function resolveConnector(
 
 /** A connector dials names itself: the pool hands them over unresolved. */
 export const asGiven: Lookup = (hostname) => Promise.resolve([{ address: hostname, family: 0 }])
-
-/**
- * Builds the TLS context (CA store, client certificate) once for the whole pool. Without it,
- * every `tls.connect` given a `ca` builds its own X.509 store: measured with 2,000 connections,
- * 62 KiB and 1.95 ms of CPU per connection, against 39 KiB and 1.47 ms with one shared context.
- */
-function withSharedContext(tls: ConnectionOptions): ConnectionOptions {
-  if (tls.secureContext) return tls
-  try {
-    return { ...tls, secureContext: createSecureContext(tls) }
-  } catch (err) {
-    return invalidOption('tls', `cannot be used to build a TLS context: ${(err as Error).message}`)
-  }
-}

@@ -33,7 +33,13 @@ export { MessageQueue, type MessageQueueOptions } from './message-queue'
 export { fromPlatformError } from './platform-error'
 export { DEFAULT_STREAM_HIGH_WATER_MARK, StreamReceiver, type StreamReceiverHooks } from './stream-receiver'
 export { rejected, type SenderOutput, StreamSender } from './stream-sender'
-export { type ConnectTlsOptions, connectTls, type TlsTarget, tlsTransport } from './tls-transport'
+export {
+  type ConnectTlsOptions,
+  connectTls,
+  type TlsTarget,
+  tlsTransport,
+  withSharedContext,
+} from './tls-transport'
 export type {
   Transport,
   TransportHandlers,

@@ -176,3 +176,25 @@ describe('memoryTransportPair', () => {
     await vi.waitFor(() => expect(closed.sort()).toEqual(['a', 'b']))
   })
 })
+
+describe('the core README example', () => {
+  it('runs: data in a later turn, then the end and an orderly close', async () => {
+    const logged: unknown[] = []
+    const log = (...args: unknown[]) => logged.push(args.join(' '))
+    // --- the README's code, with console.log as log ---
+    const [a, b] = memoryTransportPair({ highWaterMark: 16 * 1024 })
+    b.start({
+      onData: (chunk) => log(Buffer.from(chunk).toString()), // later turn: "hi"
+      onDrain() {},
+      onEnd: () => log('end'),
+      onClose: (err) => log('closed', err), // closed undefined
+    })
+    a.start({ onData() {}, onDrain() {}, onEnd() {}, onClose() {} })
+    const accepted = a.write(Buffer.from('hi')) // true: below the high-water mark
+    a.close()
+    // --- end ---
+    expect(accepted).toBe(true)
+    expect(logged).toEqual([])
+    await vi.waitFor(() => expect(logged).toEqual(['hi', 'end', 'closed ']))
+  })
+})
