@@ -210,6 +210,7 @@ describe('Pool and Server over the in-memory transport', () => {
     // A transport handed over after the shutdown is told why and closed.
     const err = await errorOf(pool.call('/wait', '', { timeout: 2000 }))
     expect(err.code).toBe(Code.UNAVAILABLE)
+    expect(err.message).toContain('server is shutting down')
   })
 
   it('cuts calls that outlive the grace period with UNAVAILABLE', async () => {
@@ -352,5 +353,6 @@ describe('a custom connector', () => {
     const err = await errorOf(server.listen())
     expect(err.code).toBe(Code.INVALID_ARGUMENT)
     expect(err.message).toContain('option tls is required to listen')
+    expect(() => server.accept({} as Transport)).toThrow(/accept\(\) needs a Transport/)
   })
 })

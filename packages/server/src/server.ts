@@ -230,6 +230,9 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
    * the transport closed. Works without `listen()` and without the `tls` option.
    */
   accept(transport: Transport): void {
+    if (typeof transport?.start !== 'function' || typeof transport.write !== 'function') {
+      throw new RpcError(Code.INVALID_ARGUMENT, 'accept() needs a Transport (see @srpc/core)')
+    }
     if (this.draining) {
       const refused = new ServerConnection(transport, this)
       refused.frames.failConnection(new RpcError(Code.UNAVAILABLE, 'server is shutting down'))
