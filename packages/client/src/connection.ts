@@ -6,7 +6,6 @@ import {
   type ExtensionSettings,
   Extensions,
   FrameConnection,
-  fromPlatformError,
   type Transport,
 } from '@srpc/core'
 import {
@@ -28,6 +27,7 @@ import {
 } from '@srpc/protocol'
 import type { CallHost, PendingCall } from './call-host'
 import { ClientSession, type SessionOptions } from './client-session'
+import { dial } from './connector'
 import { DEFAULT_SESSION_CLOSE_TIMEOUT, type ResolvedPoolOptions } from './options'
 import { StreamingCall } from './streaming-call'
 import { abortedError, type Resender, UnaryCall } from './unary-call'
@@ -95,53 +95,11 @@ export class ClientConnection implements CallHost {
     events: ConnectionEvents,
     target: ConnectTarget = options,
   ): Promise<ClientConnection> {
-    const { host, port, signal } = target
-    if (signal?.aborted) return Promise.reject(new RpcError(Code.CANCELLED, 'connection attempt cancelled'))
+    const { host, port } = target
     const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
-    return new Promise((resolve, reject) => {
-      // The connector sees one signal: aborted by the caller's, or when connectTimeout passes.
-      const attempt = new AbortController()
-      let settled = false
-      const settle = () => {
-        settled = true
-        clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
-      }
-      const fail = (err: unknown) => {
-        if (settled) return
-        settle()
-        attempt.abort(err)
-        reject(fromPlatformError(err, `cannot connect to ${host}:${port}`))
-      }
-      const onAbort = () => fail(new RpcError(Code.CANCELLED, 'connection attempt cancelled'))
-      const timer = setTimeout(
-        () =>
-          fail(new RpcError(Code.UNAVAILABLE, `connect timed out after ${formatMs(options.connectTimeout)}`)),
-        options.connectTimeout,
-      )
-      signal?.addEventListener('abort', onAbort, { once: true })
-      let dialing: Promise<Transport>
-      try {
-        dialing = options.connector({ host, port, servername: target.servername }, { signal: attempt.signal })
-      } catch (err) {
-        dialing = Promise.reject(err)
-      }
-      Promise.resolve(dialing).then((transport) => {
-        if (settled) {
-          // Too late (timed out or cancelled): nobody will use it.
-          if (isTransport(transport)) transport.destroy()
-          return
-        }
-        if (!isTransport(transport)) {
-          fail(
-            new RpcError(Code.INVALID_ARGUMENT, 'connector resolved with something that is not a Transport'),
-          )
-          return
-        }
-        settle()
-        resolve(new ClientConnection(transport, options, events, address))
-      }, fail)
-    })
+    return dial(options, target).then(
+      (transport) => new ClientConnection(transport, options, events, address),
+    )
   }
 
   /** `address` (host:port) names the server in errors, e.g. when it turns out not to speak srpc. */
@@ -512,9 +470,4 @@ function settingsOf(options: ResolvedPoolOptions): ExtensionSettings {
 
 function protocolError(message: string): RpcError {
   return new RpcError(Code.PROTOCOL_ERROR, message)
-}
-
-function isTransport(value: unknown): value is Transport {
-  const t = value as Transport | null | undefined
-  return typeof t?.start === 'function' && typeof t.write === 'function' && typeof t.destroy === 'function'
 }

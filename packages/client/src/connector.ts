@@ -1,7 +1,8 @@
 import type { ConnectionOptions } from 'node:tls'
-import { connectTls, type Transport, withSharedContext } from '@srpc/core'
-import { invalidOption } from '@srpc/protocol'
-import type { Lookup, PoolOptions } from './options'
+import { connectTls, fromPlatformError, type Transport, withSharedContext } from '@srpc/core'
+import { Code, formatMs, invalidOption, RpcError } from '@srpc/protocol'
+import type { ConnectTarget } from './connection'
+import type { Lookup, PoolOptions, ResolvedPoolOptions } from './options'
 
 /** Where a connector dials: one address of the pool (a host name when nothing resolved it). */
 export interface ConnectorTarget {
@@ -52,3 +53,60 @@ export function resolveConnector(
 
 /** A connector dials names itself: the pool hands them over unresolved. */
 export const asGiven: Lookup = (hostname) => Promise.resolve([{ address: hostname, family: 0 }])
+
+/**
+ * One attempt: asks the pool's connector for a transport within `connectTimeout`. Failures are
+ * RpcErrors: the connector's own, CANCELLED when `target.signal` aborts, UNAVAILABLE on timeout
+ * and ("cannot connect to host:port: …") for anything else it threw.
+ */
+export function dial(options: ResolvedPoolOptions, target: ConnectTarget): Promise<Transport> {
+  const { host, port, signal } = target
+  if (signal?.aborted) return Promise.reject(new RpcError(Code.CANCELLED, 'connection attempt cancelled'))
+  return new Promise((resolve, reject) => {
+    // The connector sees one signal: aborted by the caller's, or when connectTimeout passes.
+    const attempt = new AbortController()
+    let settled = false
+    const settle = () => {
+      settled = true
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+    }
+    const fail = (err: unknown) => {
+      if (settled) return
+      settle()
+      attempt.abort(err)
+      reject(fromPlatformError(err, `cannot connect to ${host}:${port}`))
+    }
+    const onAbort = () => fail(new RpcError(Code.CANCELLED, 'connection attempt cancelled'))
+    const timer = setTimeout(
+      () =>
+        fail(new RpcError(Code.UNAVAILABLE, `connect timed out after ${formatMs(options.connectTimeout)}`)),
+      options.connectTimeout,
+    )
+    signal?.addEventListener('abort', onAbort, { once: true })
+    let dialing: Promise<Transport>
+    try {
+      dialing = options.connector({ host, port, servername: target.servername }, { signal: attempt.signal })
+    } catch (err) {
+      dialing = Promise.reject(err)
+    }
+    Promise.resolve(dialing).then((transport) => {
+      if (settled) {
+        // Too late (timed out or cancelled): nobody will use it.
+        if (isTransport(transport)) transport.destroy()
+        return
+      }
+      if (!isTransport(transport)) {
+        fail(new RpcError(Code.INVALID_ARGUMENT, 'connector resolved with something that is not a Transport'))
+        return
+      }
+      settle()
+      resolve(transport)
+    }, fail)
+  })
+}
+
+function isTransport(value: unknown): value is Transport {
+  const t = value as Transport | null | undefined
+  return typeof t?.start === 'function' && typeof t.write === 'function' && typeof t.destroy === 'function'
+}
