@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto'
-import { connect, type TLSSocket } from 'node:tls'
 import {
   ALL_FEATURES,
   announce,
@@ -7,7 +6,7 @@ import {
   type ExtensionSettings,
   Extensions,
   FrameConnection,
-  fromPlatformError,
+  type Transport,
 } from '@srpc/core'
 import {
   type Capabilities,
@@ -28,6 +27,7 @@ import {
 } from '@srpc/protocol'
 import type { CallHost, PendingCall } from './call-host'
 import { ClientSession, type SessionOptions } from './client-session'
+import { dial } from './connector'
 import { DEFAULT_SESSION_CLOSE_TIMEOUT, type ResolvedPoolOptions } from './options'
 import { StreamingCall } from './streaming-call'
 import { abortedError, type Resender, UnaryCall } from './unary-call'
@@ -65,7 +65,7 @@ export interface ConnectTarget {
   signal?: AbortSignal
 }
 
-/** One TLS connection to a server, multiplexing calls, streams and sessions by id. */
+/** One connection to a server (over TLS, or whatever transport the connector gives), multiplexing calls, streams and sessions by id. */
 export class ClientConnection implements CallHost {
   readonly streamHighWaterMark: number
   readonly maxBufferedBytes: number
@@ -85,61 +85,31 @@ export class ClientConnection implements CallHost {
   /** The server answered a call: the pool counts the connection as a success (resets its backoff). */
   #answered = false
 
-  /** Opens TCP + TLS within `connectTimeout`, then announces our capabilities. */
+  /**
+   * Asks the pool's connector for a transport (TCP + TLS by default) within `connectTimeout`,
+   * then announces our capabilities on it. Failures are RpcErrors: the connector's own, or
+   * UNAVAILABLE ("cannot connect to host:port: …") for anything else it threw.
+   */
   static connect(
     options: ResolvedPoolOptions,
     events: ConnectionEvents,
     target: ConnectTarget = options,
   ): Promise<ClientConnection> {
-    const { host, port, signal } = target
-    if (signal?.aborted) return Promise.reject(new RpcError(Code.CANCELLED, 'connection attempt cancelled'))
-    return new Promise((resolve, reject) => {
-      const socket = connect({
-        host,
-        port,
-        servername: target.servername ?? (isIp(host) ? undefined : host),
-        ...options.tls,
-      })
-      const settle = () => {
-        clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
-      }
-      const fail = (err: unknown) => {
-        settle()
-        socket.destroy()
-        reject(fromPlatformError(err, `cannot connect to ${host}:${port}`))
-      }
-      const onAbort = () => fail(new RpcError(Code.CANCELLED, 'connection attempt cancelled'))
-      const timer = setTimeout(
-        () =>
-          fail(new RpcError(Code.UNAVAILABLE, `connect timed out after ${formatMs(options.connectTimeout)}`)),
-        options.connectTimeout,
-      )
-      signal?.addEventListener('abort', onAbort, { once: true })
-      socket.once('error', fail)
-      socket.once('secureConnect', () => {
-        settle()
-        socket.off('error', fail)
-        resolve(
-          new ClientConnection(
-            socket,
-            options,
-            events,
-            host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`,
-          ),
-        )
-      })
-    })
+    const { host, port } = target
+    const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+    return dial(options, target).then(
+      (transport) => new ClientConnection(transport, options, events, address),
+    )
   }
 
   /** `address` (host:port) names the server in errors, e.g. when it turns out not to speak srpc. */
-  constructor(socket: TLSSocket, options: ResolvedPoolOptions, events: ConnectionEvents, address: string) {
+  constructor(transport: Transport, options: ResolvedPoolOptions, events: ConnectionEvents, address: string) {
     this.#events = events
     this.#options = options
     this.streamHighWaterMark = options.streamHighWaterMark
     this.maxBufferedBytes = options.maxBufferedBytes
     this.frames = new FrameConnection(
-      socket,
+      transport,
       { onFrame: (frame) => this.#onFrame(frame), onClose: (error) => this.#onClose(error) },
       { maxFrameSize: options.maxFrameSize, peerName: `the server at ${address}` },
     )
@@ -325,7 +295,7 @@ export class ClientConnection implements CallHost {
     options: CallOptions,
     call: PendingCall,
   ): void {
-    if (this.frames.state !== 'open' || this.frames.socket.destroyed) {
+    if (this.frames.state !== 'open' || this.frames.transport.state === 'closed') {
       // The connection died before this call could be written: no server saw it, safe to resend.
       this.#calls.delete(id)
       call.fail(
@@ -500,8 +470,4 @@ function settingsOf(options: ResolvedPoolOptions): ExtensionSettings {
 
 function protocolError(message: string): RpcError {
   return new RpcError(Code.PROTOCOL_ERROR, message)
-}
-
-function isIp(host: string): boolean {
-  return /^[\d.]+$/.test(host) || host.includes(':')
 }

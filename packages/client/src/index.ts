@@ -8,10 +8,20 @@ export type {
   Interceptor,
   Session,
 } from '@srpc/core'
+export {
+  type ConnectTlsOptions,
+  connectTls,
+  type MemoryTransportOptions,
+  memoryTransportPair,
+  type TlsTarget,
+  type Transport,
+  type TransportPeer,
+} from '@srpc/core'
 export { Code, RpcError } from '@srpc/protocol'
 export { ClientSession, type SessionOptions } from './client-session'
 export { ClientStream } from './client-stream'
 export type { ConnectionState } from './connection'
+export type { Connector, ConnectorTarget } from './connector'
 export {
   type BackoffOptions,
   type Balancing,

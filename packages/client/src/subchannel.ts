@@ -361,11 +361,9 @@ export class Subchannel {
   }
 }
 
-/** Resolves once the connection's socket is gone. */
+/** Resolves once the connection's transport is gone. */
 export function whenClosed(connection: ClientConnection): Promise<void> {
-  const socket = connection.frames.socket
-  if (socket.closed) return Promise.resolve()
-  return new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  return connection.frames.closed
 }
 
 /** One health monitor for the pool: probes the connections in rotation, tells their slots. */

@@ -3,6 +3,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { Flags, type Frame, FrameDecoder } from '@srpc/protocol'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { FrameConnection } from './frame-connection'
+import { tlsTransport } from './tls-transport'
 
 const servers: Server[] = []
 const sockets: Socket[] = []
@@ -40,7 +41,7 @@ const SIZES = [0, 1, 100, 1023, 1024, 4096, 16_000, 40_000, 65_000, 65_536, 70_0
 describe('FrameConnection writes', () => {
   it('delivers every frame intact while slabs are reused under backpressure', async () => {
     const [a, b] = await socketPair()
-    const sender = new FrameConnection(a, { onFrame: () => {}, onClose: () => {} })
+    const sender = new FrameConnection(tlsTransport(a), { onFrame: () => {}, onClose: () => {} })
     // The receiver reads slowly at first, so writes stay queued in the socket while more are encoded.
     const decoder = new FrameDecoder()
     const received: Frame[] = []
@@ -82,7 +83,7 @@ describe('FrameConnection writes', () => {
 
   it('allocates no new slab per turn while busy: two take turns', async () => {
     const [a, b] = await socketPair()
-    const sender = new FrameConnection(a, { onFrame: () => {}, onClose: () => {} })
+    const sender = new FrameConnection(tlsTransport(a), { onFrame: () => {}, onClose: () => {} })
     let frames = 0
     b.on('data', (chunk: Buffer) => {
       frames += chunk.length

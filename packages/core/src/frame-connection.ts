@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto'
-import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import {
   Code,
@@ -19,6 +18,7 @@ import {
   writeHeader,
 } from '@srpc/protocol'
 import { fromPlatformError } from './platform-error'
+import type { Transport } from './transport'
 
 /**
  * Largest and smallest size of the buffers frames are encoded into. A frame that does not fit in
@@ -41,7 +41,7 @@ const MAX_SPARES = 2
  */
 const MIN_SPARE_SIZE = 4 * 1024
 
-/** A buffer frames are encoded into, and how many of its regions the socket has not finished writing. */
+/** A buffer frames are encoded into, and how many of its regions the transport has not finished writing. */
 interface Slab {
   readonly buf: Buffer
   held: number
@@ -55,7 +55,10 @@ const CLOSE_GRACE_MS = 1000
 export interface FrameConnectionHandlers {
   /** Called for every decoded frame, in order. Exceptions are treated as protocol errors. */
   onFrame(frame: Frame): void
-  /** Called once when the socket is gone; `error` is undefined for an orderly close. */
+  /**
+   * Called once when the connection is done: its transport closed, or a connection error was sent
+   * (the transport may linger a moment to flush it). `error` is undefined for an orderly close.
+   */
   onClose(error: RpcError | undefined): void
 }
 
@@ -71,13 +74,13 @@ export interface FrameConnectionOptions extends FrameDecoderOptions {
 }
 
 /**
- * The framing layer shared by client and server: decodes frames from a socket and writes
+ * The framing layer shared by client and server: decodes frames from a transport and writes
  * frames to it. Writes made in one event-loop turn leave in one batch (one syscall, one TLS
- * record where they fit); `writable`/`whenWritable()` expose the socket's backpressure, and
+ * record where they fit); `writable`/`whenWritable()` expose the transport's backpressure, and
  * `pause()`/`resume()` stop reading when the application falls behind.
  */
 export class FrameConnection {
-  readonly socket: Socket
+  readonly transport: Transport
   #handlers: FrameConnectionHandlers
   #decoder: FrameDecoder
   #state: FrameConnectionState = 'open'
@@ -85,15 +88,15 @@ export class FrameConnection {
    * Frames are encoded straight into a slab: no buffer per frame, and a turn's frames leave as
    * one buffer in one write (over TLS a write of several buffers is copied into one by Node,
    * so copying a value into the slab costs nothing a batch would not cost anyway). A region of
-   * the slab, once handed to the socket, is never written again; the next frames go after it,
-   * or into another slab. A slab whose regions have all been written (the socket's write
+   * the slab, once handed to the transport, is never written again; the next frames go after it,
+   * or into another slab. A slab whose regions have all been written (the transport's write
    * callbacks say so) is kept as a spare and used again, so a busy connection allocates
    * nothing to write: a few slabs take turns.
    */
   #slab: Slab = NO_SLAB
-  /** Slabs of the current size that the socket is done with, at most MAX_SPARES. */
+  /** Slabs of the current size that the transport is done with, at most MAX_SPARES. */
   #spares: Slab[] = []
-  /** The slab of every region handed to the socket and not yet written, in write order. */
+  /** The slab of every region handed to the transport and not yet written, in write order. */
   #written: Slab[] = []
   #onWritten = (err?: Error | null) => this.#released(err)
   #writeFailed = false
@@ -121,7 +124,7 @@ export class FrameConnection {
   #pauses = 0
   #closeError: RpcError | undefined
   #pauseWhileBackedUp: boolean
-  /** Prefix of a socket error's message: names the peer when the options do. */
+  /** Prefix of a transport error's message: names the peer when the options do. */
   #failedContext: string
   /** Set by every chunk received; the keepalive checks and clears it. */
   #heard = true
@@ -130,27 +133,42 @@ export class FrameConnection {
     this.#flushScheduled = false
     this.#flushBatch()
   }
+  #transportClosed = false
+  #whenClosed: { promise: Promise<void>; resolve: () => void } | undefined
 
-  constructor(socket: Socket, handlers: FrameConnectionHandlers, options: FrameConnectionOptions = {}) {
-    this.socket = socket
+  constructor(transport: Transport, handlers: FrameConnectionHandlers, options: FrameConnectionOptions = {}) {
+    this.transport = transport
     this.#handlers = handlers
     this.#decoder = new FrameDecoder(options)
     this.#pauseWhileBackedUp = options.pauseReadingWhileBackedUp === true
     this.#failedContext =
       options.peerName === undefined ? 'connection failed' : `connection to ${options.peerName} failed`
-    socket.setNoDelay(true)
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk))
-    socket.on('drain', () => this.#onDrain())
-    socket.on('end', () => this.#onEnd())
-    socket.on('error', (err) => this.#onSocketError(err))
-    socket.on('close', () => this.#onSocketClose())
+    transport.start({
+      onData: (chunk) => this.#onData(chunk as Buffer),
+      onDrain: () => this.#onDrain(),
+      onEnd: () => this.#onEnd(),
+      onClose: (err) => this.#onTransportClose(err),
+    })
+  }
+
+  /** Resolves once the transport itself has closed (after `onClose`, which may come earlier). */
+  get closed(): Promise<void> {
+    if (this.#transportClosed) return Promise.resolve()
+    if (this.#whenClosed === undefined) {
+      let resolve!: () => void
+      const promise = new Promise<void>((res) => {
+        resolve = res
+      })
+      this.#whenClosed = { promise, resolve }
+    }
+    return this.#whenClosed.promise
   }
 
   get state(): FrameConnectionState {
     return this.#state
   }
 
-  /** False while the socket is backed up; wait with `whenWritable()` before writing more. */
+  /** False while the transport is backed up; wait with `whenWritable()` before writing more. */
   get writable(): boolean {
     return !this.#backedUp && this.#state === 'open'
   }
@@ -159,7 +177,7 @@ export class FrameConnection {
     return this.#decoder.bufferedBytes
   }
 
-  /** Resolves when the socket can take more data; rejects with UNAVAILABLE if it closes first. */
+  /** Resolves when the transport can take more data; rejects with UNAVAILABLE if it closes first. */
   whenWritable(): Promise<void> {
     if (this.#state !== 'open') return Promise.reject(this.#closedError())
     if (!this.#backedUp) return Promise.resolve()
@@ -184,7 +202,7 @@ export class FrameConnection {
   maxOutgoingFrameSize = DEFAULT_MAX_FRAME_SIZE
 
   /**
-   * Queues one frame. Returns false when the socket is backed up (the frame is still queued).
+   * Queues one frame. Returns false when the transport is backed up (the frame is still queued).
    * Throws RESOURCE_EXHAUSTED, sending nothing, for a frame larger than the peer accepts.
    */
   sendFrame(flags: number, id: FrameId, type: string, value: Uint8Array, prefix?: Buffer): boolean {
@@ -205,7 +223,7 @@ export class FrameConnection {
     const headerLength = HEADER_SIZE + typeLength + prefixLength
     const size = headerLength + value.byteLength
     if (size > SLAB_SIZE) {
-      // Too large for a slab: the value goes to the socket as it is, after its header.
+      // Too large for a slab: the value goes to the transport as it is, after its header.
       this.#reserve(headerLength)
       const slab = this.#slab.buf
       this.#slabEnd += writeHeader(slab, this.#slabEnd, flags, id, type, typeLength, valueLength)
@@ -235,13 +253,13 @@ export class FrameConnection {
     return !this.#backedUp
   }
 
-  /** Stops reading from the socket until every pause is matched by a resume. */
+  /** Stops reading from the transport until every pause is matched by a resume. */
   pause(): void {
-    if (this.#pauses++ === 0) this.socket.pause()
+    if (this.#pauses++ === 0) this.transport.pause()
   }
 
   resume(): void {
-    if (this.#pauses > 0 && --this.#pauses === 0 && this.#state !== 'closed') this.socket.resume()
+    if (this.#pauses > 0 && --this.#pauses === 0 && this.#state !== 'closed') this.transport.resume()
   }
 
   /**
@@ -290,23 +308,23 @@ export class FrameConnection {
     })
   }
 
-  /** Flushes what is queued and ends the socket (FIN); `onClose` follows when it is gone. */
+  /** Flushes what is queued and ends the transport (a FIN); `onClose` follows when it is gone. */
   close(): void {
     if (this.#state !== 'open') return
     this.#state = 'closing'
     this.#flushBatch()
-    this.socket.end()
-    setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref()
+    this.transport.close()
+    setTimeout(() => this.transport.destroy(), CLOSE_GRACE_MS).unref()
   }
 
-  /** Drops the socket now. */
+  /** Drops the transport now. */
   destroy(error?: RpcError): void {
     if (this.#state === 'closed') return
     if (error && !this.#closeError) this.#closeError = error
     this.#pending = []
     this.#pendingSlabs = []
     this.#pendingBytes = 0
-    this.socket.destroy()
+    this.transport.destroy()
   }
 
   /** Sends an ERROR frame for the whole connection (id 0), then closes it. */
@@ -314,7 +332,7 @@ export class FrameConnection {
     if (!this.#closeError) this.#closeError = error
     if (this.#state === 'open') this.sendFrame(Flags.ERROR, 0, '', encodeErrorValue(error))
     this.close()
-    // Everything on the connection fails now; the socket only lingers to flush the error frame.
+    // Everything on the connection fails now; the transport only lingers to flush the error frame.
     this.#markClosed()
   }
 
@@ -337,7 +355,7 @@ export class FrameConnection {
   }
 
   /**
-   * Stops encoding into the current slab (it becomes a spare once the socket is done with it) and
+   * Stops encoding into the current slab (it becomes a spare once the transport is done with it) and
    * goes on in a spare that holds `size` bytes, if there is one; false leaves no current slab.
    */
   #switchSlab(size: number): boolean {
@@ -367,7 +385,7 @@ export class FrameConnection {
     if (this.#spares.length > 0 && this.#spares[0].buf.length !== this.#slabHint) this.#spares = []
   }
 
-  /** Stops encoding into the current slab; it becomes a spare once the socket is done with it. */
+  /** Stops encoding into the current slab; it becomes a spare once the transport is done with it. */
   #retireSlab(): void {
     const slab = this.#slab
     this.#slab = NO_SLAB
@@ -390,8 +408,8 @@ export class FrameConnection {
   }
 
   /**
-   * A write finished: the oldest region handed to the socket is no longer referenced (Node calls
-   * write callbacks in write order). After a failed write nothing is recycled any more.
+   * A write finished: the oldest region handed to the transport is no longer referenced
+   * (transports call write callbacks in write order). After a failed write nothing is recycled any more.
    */
   #released(err: Error | null | undefined): void {
     if (err) {
@@ -413,14 +431,14 @@ export class FrameConnection {
   }
 
   #write(buf: Buffer, slab: Slab | undefined): boolean {
-    if (slab === undefined) return this.socket.write(buf)
+    if (slab === undefined) return this.transport.write(buf)
     this.#written.push(slab)
-    return this.socket.write(buf, this.#onWritten)
+    return this.transport.write(buf, this.#onWritten)
   }
 
   #added(bytes: number): void {
     this.#pendingBytes += bytes
-    // A big batch goes out now, so that socket.write() reports backpressure to the sender
+    // A big batch goes out now, so that transport.write() reports backpressure to the sender
     // before it queues more (a loop awaiting resolved promises never lets nextTick run).
     if (this.#pendingBytes >= FLUSH_NOW_BYTES) {
       this.#flushBatch()
@@ -436,7 +454,7 @@ export class FrameConnection {
     this.#closeRegion()
     const batch = this.#pending
     const slabs = this.#pendingSlabs
-    if (batch.length === 0 || this.socket.destroyed) return
+    if (batch.length === 0 || this.transport.state === 'closed') return
     this.#sizeSlabs()
     const slabSize = this.#slab.buf.length
     if (slabSize - this.#slabEnd < MIN_SLAB_SIZE || slabSize !== this.#slabHint) {
@@ -451,10 +469,10 @@ export class FrameConnection {
     if (batch.length === 1) {
       ok = this.#write(batch[0], slabs[0])
     } else {
-      this.socket.cork()
+      this.transport.cork()
       ok = true
       for (let i = 0; i < batch.length; i++) ok = this.#write(batch[i], slabs[i])
-      this.socket.uncork()
+      this.transport.uncork()
     }
     if (!ok && !this.#backedUp) {
       this.#backedUp = true
@@ -469,7 +487,7 @@ export class FrameConnection {
       this.#decoder.push(chunk, this.#handlers.onFrame)
     } catch (err) {
       this.failConnection(RpcError.from(err, Code.INTERNAL))
-      this.socket.pause()
+      this.transport.pause()
     }
   }
 
@@ -491,12 +509,11 @@ export class FrameConnection {
     if (this.#state === 'open') this.close()
   }
 
-  #onSocketError(err: Error): void {
-    if (!this.#closeError) this.#closeError = fromPlatformError(err, this.#failedContext)
-  }
-
-  #onSocketClose(): void {
+  #onTransportClose(err: Error | undefined): void {
+    if (err !== undefined && !this.#closeError) this.#closeError = fromPlatformError(err, this.#failedContext)
+    this.#transportClosed = true
     this.#markClosed()
+    this.#whenClosed?.resolve()
   }
 
   #markClosed(): void {

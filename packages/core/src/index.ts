@@ -40,8 +40,26 @@ export {
   type PeerInfo,
   runChain,
 } from './interceptor'
+export {
+  DEFAULT_MEMORY_HIGH_WATER_MARK,
+  type MemoryTransportOptions,
+  memoryTransportPair,
+} from './memory-transport'
 export { MessageQueue, type MessageQueueOptions } from './message-queue'
 export { fromPlatformError } from './platform-error'
 export type { Session } from './session'
 export { DEFAULT_STREAM_HIGH_WATER_MARK, StreamReceiver, type StreamReceiverHooks } from './stream-receiver'
 export { rejected, type SenderOutput, StreamSender } from './stream-sender'
+export {
+  type ConnectTlsOptions,
+  connectTls,
+  type TlsTarget,
+  tlsTransport,
+  withSharedContext,
+} from './tls-transport'
+export type {
+  Transport,
+  TransportHandlers,
+  TransportPeer,
+  TransportState,
+} from './transport'

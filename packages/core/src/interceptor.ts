@@ -2,6 +2,8 @@ import { Code, invalidOption, type Metadata, RpcError } from '@srpc/protocol'
 
 /** Who is on the other end of a server's connection. */
 export interface PeerInfo {
+  /** The transport the client came over: `tls` from `listen()`, `memory` for an in-memory pair, … */
+  transport: string
   address: string | undefined
   port: number | undefined
   /** True when the client presented a certificate the server verified (mTLS). */

@@ -8,6 +8,12 @@ export type {
   Interceptor,
   Session,
 } from '@srpc/core'
+export {
+  type MemoryTransportOptions,
+  memoryTransportPair,
+  type Transport,
+  type TransportPeer,
+} from '@srpc/core'
 export { Code, RpcError } from '@srpc/protocol'
 export { Context, type PeerInfo, type ServerStream } from './context'
 export { compose, type Middleware } from './middleware'

@@ -40,8 +40,11 @@ export const DEFAULT_KEEPALIVE = { interval: 60_000, timeout: 20_000 }
 export interface ServerOptions {
   /** `host:port` to listen on (`[::1]:8443` for IPv6); port 0 picks a free port. Default `127.0.0.1:0`. */
   address?: string
-  /** Options for `tls.createServer`: key and cert at least (see @srpc/tlsutil). */
-  tls: TlsOptions
+  /**
+   * Options for `tls.createServer`: key and cert at least (see @srpc/tlsutil). Needed by
+   * `listen()` only: a server fed by `accept(transport)` alone may leave it out.
+   */
+  tls?: TlsOptions
   /** Most request and stream handlers running at once. */
   workers?: number
   /** Calls waiting for a worker beyond which new calls fail with RESOURCE_EXHAUSTED. */
@@ -89,7 +92,8 @@ export interface ServerOptions {
 }
 
 export interface ResolvedServerOptions
-  extends Required<Omit<ServerOptions, 'address' | 'compression' | 'keepalive'>> {
+  extends Required<Omit<ServerOptions, 'address' | 'compression' | 'keepalive' | 'tls'>> {
+  tls: TlsOptions | undefined
   host: string
   port: number
   compression: ResolvedCompressionOptions
@@ -98,8 +102,8 @@ export interface ResolvedServerOptions
 
 export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
   if (!options || typeof options !== 'object') invalidOption('options', 'must be an object')
-  if (!options.tls || typeof options.tls !== 'object')
-    invalidOption('tls', 'is required (key and cert, see @srpc/tlsutil)')
+  if (options.tls !== undefined && (options.tls === null || typeof options.tls !== 'object'))
+    invalidOption('tls', 'must be an object (key and cert, see @srpc/tlsutil)')
   const { host, port } = parseAddress(options.address ?? '127.0.0.1:0', 'listen')
   return {
     host,

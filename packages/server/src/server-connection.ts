@@ -1,6 +1,12 @@
-import type { TLSSocket } from 'node:tls'
-import type { PeerInfo } from '@srpc/core'
-import { answer, type ExtensionSettings, Extensions, FrameConnection } from '@srpc/core'
+import {
+  answer,
+  type ExtensionSettings,
+  Extensions,
+  FrameConnection,
+  type PeerInfo,
+  type Transport,
+  type TransportPeer,
+} from '@srpc/core'
 import {
   type Capabilities,
   Code,
@@ -63,13 +69,13 @@ export class ServerConnection implements CallHost {
   /** When the last call finished (performance.now()). */
   #idleSince = performance.now()
 
-  constructor(socket: TLSSocket, host: ConnectionHost) {
+  constructor(transport: Transport, host: ConnectionHost) {
     this.#host = host
     this.streamHighWaterMark = host.options.streamHighWaterMark
     this.maxBufferedBytes = host.options.maxBufferedBytes
-    this.peer = describePeer(socket)
+    this.peer = describePeer(transport.peer)
     this.frames = new FrameConnection(
-      socket,
+      transport,
       {
         onFrame: (frame) => this.#onFrame(frame),
         onClose: (error) => this.#onClose(error),
@@ -187,7 +193,7 @@ export class ServerConnection implements CallHost {
     this.frames.close()
   }
 
-  /** Hard stop: every call is aborted and the socket destroyed. */
+  /** Hard stop: every call is aborted and the transport destroyed. */
   destroy(reason: RpcError): void {
     for (const call of [...this.#calls.values()]) call.abort(reason)
     this.frames.destroy(reason)
@@ -380,17 +386,12 @@ function protocolError(message: string): RpcError {
   return new RpcError(Code.PROTOCOL_ERROR, message)
 }
 
-function describePeer(socket: TLSSocket): PeerInfo {
-  let subject: Record<string, string | string[]> | undefined
-  if (socket.authorized) {
-    const cert = socket.getPeerCertificate()
-    if (cert && Object.keys(cert).length > 0)
-      subject = { ...cert.subject } as Record<string, string | string[]>
-  }
+function describePeer(peer: TransportPeer): PeerInfo {
   return {
-    address: socket.remoteAddress,
-    port: socket.remotePort,
-    authorized: socket.authorized,
-    certificateSubject: subject,
+    transport: peer.transport,
+    address: peer.address,
+    port: peer.port,
+    authorized: peer.authorized === true,
+    certificateSubject: peer.certificateSubject,
   }
 }

@@ -1,7 +1,13 @@
 import type { AddressInfo } from 'node:net'
 import { createServer, type TLSSocket, type Server as TlsServer } from 'node:tls'
-import { ALL_FEATURES, type ExtensionSettings, type Interceptor } from '@srpc/core'
-import { Code, RpcError } from '@srpc/protocol'
+import {
+  ALL_FEATURES,
+  type ExtensionSettings,
+  type Interceptor,
+  type Transport,
+  tlsTransport,
+} from '@srpc/core'
+import { Code, invalidOption, RpcError } from '@srpc/protocol'
 import { EventEmitter } from 'eventemitter3'
 import { compose, type Middleware } from './middleware'
 import { type Handler, Mux } from './mux'
@@ -19,8 +25,8 @@ import { WorkerPool } from './worker-pool'
 export type ServerState = 'idle' | 'listening' | 'draining' | 'closed'
 
 export interface ServerEvents {
-  /** A client connected (after the TLS handshake). */
-  connection: [peer: { address: string | undefined; port: number | undefined }]
+  /** A client connected (after the TLS handshake), or a transport was accepted. */
+  connection: [peer: { transport: string; address: string | undefined; port: number | undefined }]
   /** A client connection closed; `error` is set when it did not close cleanly. */
   disconnect: [error: RpcError | undefined]
   /** Something went wrong that no caller will see: a handler threw a non-RpcError. */
@@ -30,7 +36,8 @@ export interface ServerEvents {
 }
 
 /**
- * An srpc server: a TLS listener, a route mux and a worker pool.
+ * An srpc server: a route mux and a worker pool serving connections from its TLS listener
+ * (`listen()`) or handed to it (`accept(transport)`).
  *
  * ```ts
  * const server = new Server({ address: '127.0.0.1:0', tls: serverOptions })
@@ -61,7 +68,7 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
   /** The fallback wrapped in the middleware: one for every unknown route, so strangers' routes cost no memory. */
   #composedFallback: { base: Handler; handler: Handler } | undefined
 
-  constructor(options: ServerOptions) {
+  constructor(options: ServerOptions = {}) {
     super()
     this.options = resolveServerOptions(options)
     this.pool = new WorkerPool(this.options.workers, this.options.maxQueue)
@@ -121,10 +128,20 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
     return this
   }
 
-  /** Starts listening; resolves with the bound address once the port is open. */
+  /**
+   * Starts the TLS listener; resolves with the bound address once the port is open. Every
+   * connection it takes goes through `accept()`. Needs the `tls` option.
+   */
   listen(): Promise<{ address: string; port: number }> {
     if (this.#state !== 'idle') {
       return Promise.reject(new RpcError(Code.FAILED_PRECONDITION, `cannot listen: server is ${this.#state}`))
+    }
+    if (this.options.tls === undefined) {
+      try {
+        invalidOption('tls', 'is required to listen (key and cert, see @srpc/tlsutil)')
+      } catch (err) {
+        return Promise.reject(err)
+      }
     }
     const tls = createServer({
       minVersion: 'TLSv1.2',
@@ -132,7 +149,7 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
       handshakeTimeout: this.options.handshakeTimeout,
     })
     this.#tls = tls
-    tls.on('secureConnection', (socket: TLSSocket) => this.#accept(socket))
+    tls.on('secureConnection', (socket: TLSSocket) => this.accept(tlsTransport(socket)))
     // Garbage, stalled handshakes and bad certificates: the socket is already gone; tell observers.
     // Node leaves the socket open when this event has a listener: close it ourselves.
     tls.on('tlsClientError', (err, socket) => {
@@ -188,36 +205,51 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
     const reason = new RpcError(Code.UNAVAILABLE, 'server is shutting down')
     this.#shutdownReason = reason
     const tls = this.#tls
-    const closed = tls ? new Promise<void>((resolve) => tls.close(() => resolve())) : Promise.resolve()
+    const listenerClosed = tls
+      ? new Promise<void>((resolve) => tls.close(() => resolve()))
+      : Promise.resolve()
+    // Accepted transports count too: a server without a listener still waits for its clients.
+    const allClosed =
+      this.#connections.size === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            this.#onAllClosed = resolve
+          })
     for (const connection of this.#connections) connection.shutdown(reason)
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, timeout)
       this.#hurry = resolve
     })
-    await Promise.race([closed, deadline])
+    await Promise.race([Promise.all([listenerClosed, allClosed]), deadline])
     clearTimeout(timer)
     for (const connection of this.#connections) {
       if (this.#hard) connection.destroy(reason)
       else connection.cut(reason)
     }
-    await closed
-    if (this.#connections.size > 0) {
-      await new Promise<void>((resolve) => {
-        this.#onAllClosed = resolve
-      })
-    }
+    await listenerClosed
+    await allClosed
     this.#state = 'closed'
   }
 
-  #accept(socket: TLSSocket): void {
+  /**
+   * Serves one connected transport exactly as a connection from `listen()`: the same limits,
+   * events and shutdown. The server owns it from now on. Once `maxConnections` are open, or
+   * while the server shuts down, the client is told why (RESOURCE_EXHAUSTED, UNAVAILABLE) and
+   * the transport closed. Works without `listen()` and without the `tls` option.
+   */
+  accept(transport: Transport): void {
+    if (typeof transport?.start !== 'function' || typeof transport.write !== 'function') {
+      throw new RpcError(Code.INVALID_ARGUMENT, 'accept() needs a Transport (see @srpc/core)')
+    }
     if (this.draining) {
-      socket.destroy()
+      const refused = new ServerConnection(transport, this)
+      refused.frames.failConnection(new RpcError(Code.UNAVAILABLE, 'server is shutting down'))
       return
     }
     if (this.#connections.size >= this.options.maxConnections) {
       // Tell the client why before closing, so it backs off instead of retrying blindly.
-      const refused = new ServerConnection(socket, this)
+      const refused = new ServerConnection(transport, this)
       refused.frames.failConnection(
         new RpcError(
           Code.RESOURCE_EXHAUSTED,
@@ -226,9 +258,10 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
       )
       return
     }
-    const connection = new ServerConnection(socket, this)
+    const connection = new ServerConnection(transport, this)
     this.#connections.add(connection)
-    this.emit('connection', { address: socket.remoteAddress, port: socket.remotePort })
+    const { peer } = connection
+    this.emit('connection', { transport: peer.transport, address: peer.address, port: peer.port })
   }
 
   // --- ConnectionHost ---
