@@ -1,13 +1,5 @@
-import { type Deadline, deadlines, fromPlatformError } from '@srpc/core'
-import {
-  Code,
-  checkRoute,
-  formatMs,
-  invalidOption,
-  payloadBytes,
-  positiveIntOption,
-  RpcError,
-} from '@srpc/protocol'
+import { type Deadline, deadlines, fromPlatformError, payloadBytes } from '@srpc/core'
+import { Code, checkRoute, formatMs, invalidOption, positiveIntOption, RpcError } from '@srpc/protocol'
 import { EventEmitter } from 'eventemitter3'
 import { Backoff } from './backoff'
 import { Balancer } from './balancer'

@@ -151,9 +151,12 @@ const headerRows = []
     const n = writeHeader(slab, 0, Flags.REQUEST, id++, route, typeByteLength(route), 64)
     sink += n
   })
-  const [copyRate, ...rates] = compare(() => {
-    sink += headerSource.copy(slab, 0)
-  }, ...writers)
+  const [copyRate, ...rates] = compare(
+    () => {
+      sink += headerSource.copy(slab, 0)
+    },
+    ...writers,
+  )
   routes.forEach(([label], i) => {
     headerRows.push([label, fmt(rates[i]), `${fmt((rates[i] / copyRate) * 100)} %`])
   })

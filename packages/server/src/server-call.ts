@@ -1,13 +1,14 @@
-import { type Deadline, deadlines, type Extensions, rejected, StreamReceiver, StreamSender } from '@srpc/core'
 import {
-  Code,
-  encodeErrorValue,
-  Flags,
-  type FrameId,
-  type Metadata,
+  asBuffer,
+  type Deadline,
+  deadlines,
+  type Extensions,
   payloadBytes,
-  RpcError,
-} from '@srpc/protocol'
+  rejected,
+  StreamReceiver,
+  StreamSender,
+} from '@srpc/core'
+import { Code, encodeErrorValue, Flags, type FrameId, type Metadata, RpcError } from '@srpc/protocol'
 import { Context, type PeerInfo, type ServerStream } from './context'
 import type { Handler, HandlerResult } from './mux'
 import type { Job } from './worker-pool'
@@ -281,11 +282,11 @@ export class ServerCall implements Job {
     if (this.#outputDone) return
     this.#outputDone = true
     try {
-      this.#host.send(Flags.ERROR, this.id, encodeErrorValue(error))
+      this.#host.send(Flags.ERROR, this.id, asBuffer(encodeErrorValue(error)))
     } catch {
       // A message too long for the client's frame limit: the code still reaches it.
       const short = new RpcError(error.code, 'error message too long to send')
-      this.#host.send(Flags.ERROR, this.id, encodeErrorValue(short))
+      this.#host.send(Flags.ERROR, this.id, asBuffer(encodeErrorValue(short)))
     }
   }
 

@@ -1,5 +1,5 @@
 import type { TLSSocket } from 'node:tls'
-import { answer, type ExtensionSettings, Extensions, FrameConnection } from '@srpc/core'
+import { answer, type ExtensionSettings, Extensions, type Frame, FrameConnection } from '@srpc/core'
 import {
   type Capabilities,
   Code,
@@ -8,7 +8,6 @@ import {
   encodeControl,
   encodeErrorValue,
   Flags,
-  type Frame,
   type FrameId,
   type Metadata,
   RpcError,
