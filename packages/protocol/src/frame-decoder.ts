@@ -214,7 +214,8 @@ export class FrameDecoder<B extends Uint8Array = Uint8Array> {
       } else if (from === 0 && count === chunk.length) {
         out.set(chunk, written)
       } else {
-        out.set(chunk.subarray(from, from + count), written)
+        // A plain view: a Buffer's subarray costs more (it looks up its species constructor).
+        out.set(new Uint8Array(chunk.buffer, chunk.byteOffset + from, count), written)
       }
       written += count
       this.#advance(chunk, from + count)
