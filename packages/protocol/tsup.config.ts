@@ -6,6 +6,7 @@ export default defineConfig({
   dts: true,
   sourcemap: true,
   clean: true,
-  target: 'node20',
-  platform: 'node',
+  // Browser-safe: no Node built-ins, so the same build loads in Node and in a browser.
+  target: 'es2022',
+  platform: 'neutral',
 })

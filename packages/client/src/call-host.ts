@@ -1,4 +1,5 @@
-import type { Frame, FrameId, RpcError } from '@srpc/protocol'
+import type { Frame } from '@srpc/core'
+import type { FrameId, RpcError } from '@srpc/protocol'
 
 /** A call, stream or session registered on a connection, waiting for frames. */
 export interface PendingCall {

@@ -1,5 +1,5 @@
-import { type Extensions, type Session, StreamSender } from '@srpc/core'
-import { Code, Flags, payloadBytes, RpcError } from '@srpc/protocol'
+import { type Extensions, payloadBytes, type Session, StreamSender } from '@srpc/core'
+import { Code, Flags, RpcError } from '@srpc/protocol'
 import type { CallHost } from './call-host'
 import { StreamingCall, type StreamingCallOptions } from './streaming-call'
 

@@ -2,9 +2,11 @@ import { randomBytes } from 'node:crypto'
 import {
   ALL_FEATURES,
   announce,
+  asBuffer,
   deadlines,
   type ExtensionSettings,
   Extensions,
+  type Frame,
   FrameConnection,
   type Transport,
 } from '@srpc/core'
@@ -18,7 +20,6 @@ import {
   encodeMetadata,
   encodeTimeoutBlock,
   Flags,
-  type Frame,
   type FrameId,
   formatMs,
   type Metadata,
@@ -310,7 +311,7 @@ export class ClientConnection implements CallHost {
       flags |= Flags.COMPRESSED
     }
     const sendTimeout = options.timeout !== undefined && !(options as PoolCallOptions).implicitTimeout
-    let block: Buffer | undefined
+    let block: Uint8Array | undefined
     if (this.#ext.has('metadata') && (options.metadata || sendTimeout)) {
       if (options.metadata === undefined) {
         block = encodeTimeoutBlock(options.timeout!)
@@ -388,7 +389,7 @@ export class ClientConnection implements CallHost {
         this.frames.sendEncoded(encodeControl(0, { kind: ControlKind.PONG, payload: message.payload }))
         return
       case ControlKind.PONG: {
-        const key = message.payload.toString('hex')
+        const key = asBuffer(message.payload).toString('hex')
         const waiter = this.#pings.get(key)
         this.#pings.delete(key)
         waiter?.(0)

@@ -1,11 +1,10 @@
-import type { Interceptor } from '@srpc/core'
+import { type Interceptor, payloadBytes } from '@srpc/core'
 import {
   Code,
   checkRoute,
   formatMs,
   invalidOption,
   nonNegativeIntOption,
-  payloadBytes,
   positiveIntOption,
   RpcError,
 } from '@srpc/protocol'

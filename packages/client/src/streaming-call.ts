@@ -1,5 +1,12 @@
-import { type Deadline, deadlines, type Extensions, type MessageQueue, StreamReceiver } from '@srpc/core'
-import { Code, decodeErrorValue, Flags, type Frame, type FrameId, formatMs, RpcError } from '@srpc/protocol'
+import {
+  type Deadline,
+  deadlines,
+  type Extensions,
+  type Frame,
+  type MessageQueue,
+  StreamReceiver,
+} from '@srpc/core'
+import { Code, decodeErrorValue, Flags, type FrameId, formatMs, RpcError } from '@srpc/protocol'
 import type { CallHost, PendingCall } from './call-host'
 
 export interface StreamingCallOptions {

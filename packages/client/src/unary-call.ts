@@ -1,5 +1,5 @@
-import { type Deadline, deadlines } from '@srpc/core'
-import { Code, decodeErrorValue, Flags, type Frame, type FrameId, formatMs, RpcError } from '@srpc/protocol'
+import { type Deadline, deadlines, type Frame } from '@srpc/core'
+import { Code, decodeErrorValue, Flags, type FrameId, formatMs, RpcError } from '@srpc/protocol'
 import type { CallHost, PendingCall } from './call-host'
 import type { CallOptions } from './connection'
 

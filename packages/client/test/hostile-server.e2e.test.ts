@@ -38,7 +38,7 @@ describe('a hostile server', () => {
 
   it('announcing a frame past maxFrameSize fails them before the body is read', async () => {
     const address = await hostile((frame, socket) => {
-      const header = encodeFrame(Flags.RESPONSE, frame.id, '', Buffer.alloc(0))
+      const header = encodeFrame(Flags.RESPONSE, frame.id, '', Buffer.alloc(0), Buffer.allocUnsafe)
       header.writeUInt32BE(0xfffffff0, 12) // claims almost 4 GiB, sends nothing more
       socket.write(header)
     })

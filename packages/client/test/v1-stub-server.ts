@@ -11,7 +11,7 @@ import {
 } from '@srpc/protocol'
 import { certificates } from './harness'
 
-export type StubBehaviour = (frame: Frame, socket: TLSSocket) => void
+export type StubBehaviour = (frame: Frame<Buffer>, socket: TLSSocket) => void
 
 /**
  * A server that knows only the v1 frame (or misbehaves on purpose): it never answers HELLO,
@@ -21,7 +21,7 @@ export type StubBehaviour = (frame: Frame, socket: TLSSocket) => void
 export class StubServer {
   #server: Server | undefined
   readonly sockets = new Set<TLSSocket>()
-  readonly seen: Frame[] = []
+  readonly seen: Frame<Buffer>[] = []
 
   /** With `negotiate`, the stub answers HELLO like an srpc server offering compression. */
   constructor(
@@ -35,7 +35,7 @@ export class StubServer {
       this.sockets.add(socket)
       socket.on('close', () => this.sockets.delete(socket))
       socket.on('error', () => {})
-      const decoder = new FrameDecoder()
+      const decoder = new FrameDecoder<Buffer>({ alloc: Buffer.allocUnsafe })
       socket.on('data', (chunk: Buffer) => {
         try {
           decoder.push(chunk, (frame) => {

@@ -1,7 +1,8 @@
 import { once } from 'node:events'
 import { createServer, type Server, type Socket } from 'node:net'
-import { Flags, type Frame, FrameDecoder } from '@srpc/protocol'
+import { Flags, FrameDecoder } from '@srpc/protocol'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { allocBuffer, type Frame } from './buffer'
 import { FrameConnection } from './frame-connection'
 import { tlsTransport } from './tls-transport'
 
@@ -43,7 +44,7 @@ describe('FrameConnection writes', () => {
     const [a, b] = await socketPair()
     const sender = new FrameConnection(tlsTransport(a), { onFrame: () => {}, onClose: () => {} })
     // The receiver reads slowly at first, so writes stay queued in the socket while more are encoded.
-    const decoder = new FrameDecoder()
+    const decoder = new FrameDecoder<Buffer>({ alloc: allocBuffer })
     const received: Frame[] = []
     b.pause()
     b.on('data', (chunk: Buffer) => decoder.push(chunk, (frame) => received.push(frame)))

@@ -7,7 +7,6 @@ import {
   encodeControl,
   encodeErrorValue,
   Flags,
-  type Frame,
   FrameDecoder,
   type FrameDecoderOptions,
   type FrameId,
@@ -17,6 +16,7 @@ import {
   typeByteLength,
   writeHeader,
 } from '@srpc/protocol'
+import { allocBuffer, type Frame } from './buffer'
 import { fromPlatformError } from './platform-error'
 import type { Transport } from './transport'
 
@@ -64,7 +64,7 @@ export interface FrameConnectionHandlers {
 
 export type FrameConnectionState = 'open' | 'closing' | 'closed'
 
-export interface FrameConnectionOptions extends FrameDecoderOptions {
+export interface FrameConnectionOptions extends Omit<FrameDecoderOptions, 'alloc'> {
   /**
    * Stop reading while our writes are backed up. A server sets this: a client that sends
    * requests but never reads the replies then stops being read, instead of making the server
@@ -82,7 +82,7 @@ export interface FrameConnectionOptions extends FrameDecoderOptions {
 export class FrameConnection {
   readonly transport: Transport
   #handlers: FrameConnectionHandlers
-  #decoder: FrameDecoder
+  #decoder: FrameDecoder<Buffer>
   #state: FrameConnectionState = 'open'
   /**
    * Frames are encoded straight into a slab: no buffer per frame, and a turn's frames leave as
@@ -139,7 +139,7 @@ export class FrameConnection {
   constructor(transport: Transport, handlers: FrameConnectionHandlers, options: FrameConnectionOptions = {}) {
     this.transport = transport
     this.#handlers = handlers
-    this.#decoder = new FrameDecoder(options)
+    this.#decoder = new FrameDecoder({ ...options, alloc: allocBuffer })
     this.#pauseWhileBackedUp = options.pauseReadingWhileBackedUp === true
     this.#failedContext =
       options.peerName === undefined ? 'connection failed' : `connection to ${options.peerName} failed`
@@ -205,7 +205,7 @@ export class FrameConnection {
    * Queues one frame. Returns false when the transport is backed up (the frame is still queued).
    * Throws RESOURCE_EXHAUSTED, sending nothing, for a frame larger than the peer accepts.
    */
-  sendFrame(flags: number, id: FrameId, type: string, value: Uint8Array, prefix?: Buffer): boolean {
+  sendFrame(flags: number, id: FrameId, type: string, value: Uint8Array, prefix?: Uint8Array): boolean {
     if (this.#state !== 'open') return false
     const prefixLength = prefix === undefined ? 0 : prefix.length
     const valueLength = prefixLength + value.byteLength
@@ -227,7 +227,10 @@ export class FrameConnection {
       this.#reserve(headerLength)
       const slab = this.#slab.buf
       this.#slabEnd += writeHeader(slab, this.#slabEnd, flags, id, type, typeLength, valueLength)
-      if (prefix !== undefined) this.#slabEnd += prefix.copy(slab, this.#slabEnd)
+      if (prefix !== undefined) {
+        slab.set(prefix, this.#slabEnd)
+        this.#slabEnd += prefixLength
+      }
       this.#closeRegion()
       this.#pending.push(value as Buffer)
       this.#pendingSlabs.push(undefined)
@@ -235,7 +238,7 @@ export class FrameConnection {
       this.#reserve(size)
       const slab = this.#slab.buf
       const at = this.#slabEnd + writeHeader(slab, this.#slabEnd, flags, id, type, typeLength, valueLength)
-      if (prefix !== undefined) prefix.copy(slab, at)
+      if (prefix !== undefined) slab.set(prefix, at)
       slab.set(value, at + prefixLength)
       this.#slabEnd = at + prefixLength + value.byteLength
     }
@@ -244,10 +247,10 @@ export class FrameConnection {
   }
 
   /** Queues bytes that are already an encoded frame. */
-  sendEncoded(frame: Buffer): boolean {
+  sendEncoded(frame: Uint8Array): boolean {
     if (this.#state !== 'open') return false
     this.#reserve(frame.length)
-    frame.copy(this.#slab.buf, this.#slabEnd)
+    this.#slab.buf.set(frame, this.#slabEnd)
     this.#slabEnd += frame.length
     this.#added(frame.length)
     return !this.#backedUp

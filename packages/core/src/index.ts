@@ -1,3 +1,4 @@
+export { allocBuffer, asBuffer, type Frame, payloadBytes, toBuffer } from './buffer'
 export {
   type CompressionOptions,
   Compressor,

@@ -1,5 +1,6 @@
-import { Flags, type Frame } from '@srpc/protocol'
+import { Flags } from '@srpc/protocol'
 import { describe, expect, it, vi } from 'vitest'
+import type { Frame } from './buffer'
 import { FrameConnection } from './frame-connection'
 import { memoryTransportPair } from './memory-transport'
 import type { Transport, TransportHandlers } from './transport'

@@ -5,7 +5,11 @@
 // best sample counts (other load on the machine only ever slows a sample down). The ceiling of each row
 // is a plain Buffer.copy of the same bytes, measured in the same run, so the ratio column does
 // not depend on the machine.
-import { encodeFrame, Flags, FrameDecoder } from '../dist/index.js'
+//
+// BENCH_DIST=/abs/path/to/index.js measures another build (say, the last release's) the same way.
+const { encodeFrame, Flags, FrameDecoder, typeByteLength, writeHeader } = await import(
+  process.env.BENCH_DIST ?? '../dist/index.js'
+)
 
 const CASE_MS = Number(process.env.BENCH_CASE_MS ?? 500)
 /** Each case is measured in this many samples; the best one counts (other processes only slow us down). */
@@ -53,11 +57,16 @@ function compare(...fns) {
   return best
 }
 
+// What Node code passes to encoders and decoders (@srpc/core does): frames are allocated as
+// Buffers, from Node's pool when small, and values that span reads are Buffers like the reads.
+const allocBuffer = (size) => Buffer.allocUnsafe(size)
+
 /** The encoded bytes of `count` frames and the same bytes cut into READ_SIZE reads. */
-function stream(valueSize, count, id) {
+function stream(valueSize, count, id, type = '') {
   const value = Buffer.alloc(valueSize, 0x61)
+  const flags = type === '' ? Flags.RESPONSE : Flags.REQUEST
   const frames = []
-  for (let i = 0; i < count; i++) frames.push(encodeFrame(Flags.RESPONSE, id(i), '', value))
+  for (let i = 0; i < count; i++) frames.push(encodeFrame(flags, id(i), type, value, allocBuffer))
   const bytes = Buffer.concat(frames)
   const reads = []
   for (let at = 0; at < bytes.length; at += READ_SIZE) {
@@ -67,8 +76,8 @@ function stream(valueSize, count, id) {
   return { bytes, reads, frameSize: frames[0].length }
 }
 
-function decodeAll(reads) {
-  const decoder = new FrameDecoder()
+function decodeAll(reads, options = { alloc: allocBuffer }) {
+  const decoder = new FrameDecoder(options)
   let n = 0
   const onFrame = (frame) => {
     n += frame.value.length
@@ -109,7 +118,7 @@ for (const [label, size] of SIZES) {
   const source = Buffer.alloc(frameBytes, 0x61)
   const [encodePerSec, copyPerSec] = compare(
     () => {
-      const out = encodeFrame(Flags.REQUEST, id++, ROUTE, value)
+      const out = encodeFrame(Flags.REQUEST, id++, ROUTE, value, allocBuffer)
       sink += out[1]
     },
     () => {
@@ -130,6 +139,63 @@ for (const [label, size] of SIZES) {
     () => copyAll(input.reads, target),
   )
   row('decode', label, input.frameSize, decodeRuns * count, copyRuns * input.bytes.length)
+
+  if (size !== 64) continue
+  // The same 64 B cases as a browser runs them: encoding into `new Uint8Array` (the default
+  // allocator; V8 allocates arrays over 64 bytes outside its heap), and decoding requests whose
+  // 16 B route must be read as a string.
+  const [plainPerSec, plainCopyPerSec] = compare(
+    () => {
+      const out = encodeFrame(Flags.REQUEST, id++, ROUTE, value)
+      sink += out[1]
+    },
+    () => {
+      const out = Buffer.allocUnsafe(frameBytes)
+      source.copy(out)
+      sink += out[1]
+    },
+  )
+  row('encode, new Uint8Array', label, frameBytes, plainPerSec, plainCopyPerSec * frameBytes)
+  const requests = stream(size, count, (i) => i + 1, ROUTE)
+  const requestTarget = Buffer.allocUnsafe(requests.bytes.length)
+  const [routeRuns, routeCopyRuns] = compare(
+    () => decodeAll(requests.reads),
+    () => copyAll(requests.reads, requestTarget),
+  )
+  row(
+    'decode, 16 B route',
+    label,
+    requests.frameSize,
+    routeRuns * count,
+    routeCopyRuns * requests.bytes.length,
+  )
+}
+
+// The header writer on @srpc/core's send path: header and route written into a slab in place
+// (the value is copied after it by the caller). Ceiling: copying the same 32 bytes.
+const headerRows = []
+{
+  const slab = Buffer.allocUnsafe(64 * 1024)
+  const headerSource = Buffer.alloc(32, 0x61)
+  const routes = [
+    ['ASCII route, 16 B', ROUTE],
+    ['non-ASCII route, 17 B', '/bench.Écho/Call'],
+    ['no route', ''],
+  ]
+  let id = 1
+  const writers = routes.map(([, route]) => () => {
+    const n = writeHeader(slab, 0, Flags.REQUEST, id++, route, typeByteLength(route), 64)
+    sink += n
+  })
+  const [copyRate, ...rates] = compare(
+    () => {
+      sink += headerSource.copy(slab, 0)
+    },
+    ...writers,
+  )
+  routes.forEach(([label], i) => {
+    headerRows.push([label, fmt(rates[i]), `${fmt((rates[i] / copyRate) * 100)} %`])
+  })
 }
 
 // Id handling, on 64-byte values: ids below 2^53 are numbers, larger ones bigints.
@@ -147,7 +213,7 @@ for (const [, makeId] of ID_CASES) {
   const ids = Array.from({ length: 1024 }, (_, i) => makeId(i))
   let i = 0
   encoders.push(() => {
-    const out = encodeFrame(Flags.RESPONSE, ids[i++ & 1023], '', idValue)
+    const out = encodeFrame(Flags.RESPONSE, ids[i++ & 1023], '', idValue, allocBuffer)
     sink += out[1]
   })
   const input = stream(64, ID_STREAM, makeId)
@@ -177,6 +243,8 @@ console.log(
   `node ${process.version}, ${process.platform}/${process.arch}; ${CASE_MS} ms per case, best of ${SAMPLES} samples; decoder reads of ${READ_SIZE / 1024} KiB\n`,
 )
 console.log(table(['operation', 'value', 'MB/s', 'frames/s', 'Buffer.copy MB/s', 'of ceiling'], rows))
+console.log()
+console.log(table(['writeHeader into a slab', 'headers/s', 'of 32 B copy'], headerRows))
 console.log()
 console.log(
   table(['id kind (64 B value)', 'encode frames/s', 'vs small', 'decode frames/s', 'vs small'], idRows),

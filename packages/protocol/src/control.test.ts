@@ -6,6 +6,9 @@ import { type Frame, type FrameId, HEADER_SIZE } from './frame'
 import { FrameDecoder } from './frame-decoder'
 import { RpcError } from './rpc-error'
 
+/** The encoders return plain Uint8Arrays; a Buffer over the same bytes reads them here. */
+const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+
 /** Encodes a control message and reads it back through the frame decoder, as a peer would. */
 function roundTrip(
   id: FrameId,
@@ -54,26 +57,28 @@ function expectInvalidArgument(fn: () => unknown): RpcError {
 
 describe('control frames on the wire', () => {
   it('are frames with flags exactly CONTROL, an empty type and the kind as the first value byte', () => {
-    const bytes = encodeControl(0, { kind: ControlKind.PING, payload: PING_PAYLOAD })
+    const bytes = asBuffer(encodeControl(0, { kind: ControlKind.PING, payload: PING_PAYLOAD }))
     expect(bytes.toString('hex')).toBe(
       ['01', '40', '0000000000000000', '0000', '00000009', '02', '0102030405060708'].join(''),
     )
   })
 
   it('WINDOW_UPDATE carries the credit as a u32 big-endian after the kind, on the stream id', () => {
-    const bytes = encodeControl(5, { kind: ControlKind.WINDOW_UPDATE, bytes: 0x0001_0000 })
+    const bytes = asBuffer(encodeControl(5, { kind: ControlKind.WINDOW_UPDATE, bytes: 0x0001_0000 }))
     expect(bytes.toString('hex')).toBe(
       ['01', '40', '0000000000000005', '0000', '00000005', '06', '00010000'].join(''),
     )
   })
 
   it('GOAWAY carries the last id as a u64 big-endian, then the JSON reason', () => {
-    const bytes = encodeControl(0, {
-      kind: ControlKind.GOAWAY,
-      lastId: 3,
-      code: Code.UNAVAILABLE,
-      message: 'bye',
-    })
+    const bytes = asBuffer(
+      encodeControl(0, {
+        kind: ControlKind.GOAWAY,
+        lastId: 3,
+        code: Code.UNAVAILABLE,
+        message: 'bye',
+      }),
+    )
     const value = bytes.subarray(HEADER_SIZE)
     expect(value[0]).toBe(0x05)
     expect(value.subarray(1, 9).toString('hex')).toBe('0000000000000003')
@@ -81,14 +86,14 @@ describe('control frames on the wire', () => {
   })
 
   it('CANCEL carries the code name as plain UTF-8 on the call id', () => {
-    const bytes = encodeControl(9, { kind: ControlKind.CANCEL, code: Code.DEADLINE_EXCEEDED })
+    const bytes = asBuffer(encodeControl(9, { kind: ControlKind.CANCEL, code: Code.DEADLINE_EXCEEDED }))
     expect(bytes.readUInt32BE(6)).toBe(9)
     expect(bytes.subarray(HEADER_SIZE).toString('latin1')).toBe('\x04DEADLINE_EXCEEDED')
   })
 
   it('HELLO carries the capabilities as UTF-8 JSON after the kind', () => {
     const capabilities: Capabilities = { version: 1, features: ['cancel', 'ping'] }
-    const bytes = encodeControl(0, { kind: ControlKind.HELLO, capabilities })
+    const bytes = asBuffer(encodeControl(0, { kind: ControlKind.HELLO, capabilities }))
     expect(bytes.subarray(HEADER_SIZE).toString('latin1')).toBe(`\x01${JSON.stringify(capabilities)}`)
   })
 })
@@ -113,7 +118,7 @@ describe('control frames round-trip', () => {
     for (const kind of [ControlKind.PING, ControlKind.PONG] as const) {
       const { decoded } = roundTrip(0, { kind, payload: PING_PAYLOAD })
       expect(decoded?.kind).toBe(kind)
-      expect((decoded as { payload: Buffer }).payload.equals(PING_PAYLOAD)).toBe(true)
+      expect(asBuffer((decoded as { payload: Uint8Array }).payload).equals(PING_PAYLOAD)).toBe(true)
     }
   })
 
@@ -138,7 +143,7 @@ describe('control frames round-trip', () => {
   })
 
   it('HELLO_ACK as a kind byte with no body, on id 0', () => {
-    const bytes = encodeControl(0, { kind: ControlKind.HELLO_ACK })
+    const bytes = asBuffer(encodeControl(0, { kind: ControlKind.HELLO_ACK }))
     expect(bytes.toString('hex')).toBe(['01', '40', '0000000000000000', '0000', '00000001', '07'].join(''))
     expect(roundTrip(0, { kind: ControlKind.HELLO_ACK }).decoded).toEqual({ kind: ControlKind.HELLO_ACK })
   })
@@ -277,10 +282,10 @@ describe('encodeControl input checks', () => {
 
   it('encodes the WINDOW_UPDATE bounds 0 and 2^32 - 1', () => {
     expect(encodeControl(1, { kind: ControlKind.WINDOW_UPDATE, bytes: 0 }).subarray(HEADER_SIZE)).toEqual(
-      Buffer.of(0x06, 0, 0, 0, 0),
+      Uint8Array.of(0x06, 0, 0, 0, 0),
     )
     expect(
       encodeControl(1, { kind: ControlKind.WINDOW_UPDATE, bytes: 0xffff_ffff }).subarray(HEADER_SIZE),
-    ).toEqual(Buffer.of(0x06, 0xff, 0xff, 0xff, 0xff))
+    ).toEqual(Uint8Array.of(0x06, 0xff, 0xff, 0xff, 0xff))
   })
 })

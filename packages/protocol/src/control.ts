@@ -1,3 +1,4 @@
+import { decodeUtf8, encodeUtf8, readU32, writeU32 } from './bytes'
 import { Code, isCode } from './codes'
 import { Flags } from './flags'
 import { encodeFrame, type Frame, type FrameId, readId, writeId } from './frame'
@@ -38,8 +39,8 @@ export interface Capabilities {
 
 export type ControlMessage =
   | { kind: typeof ControlKind.HELLO; capabilities: Capabilities }
-  | { kind: typeof ControlKind.PING; payload: Buffer }
-  | { kind: typeof ControlKind.PONG; payload: Buffer }
+  | { kind: typeof ControlKind.PING; payload: Uint8Array }
+  | { kind: typeof ControlKind.PONG; payload: Uint8Array }
   | { kind: typeof ControlKind.CANCEL; code: Code }
   | { kind: typeof ControlKind.GOAWAY; lastId: FrameId; code: Code; message: string }
   | { kind: typeof ControlKind.WINDOW_UPDATE; bytes: number }
@@ -49,33 +50,40 @@ export const EXTENSION_VERSION = 1
 /** Largest credit one WINDOW_UPDATE can carry: its body is a u32. */
 const MAX_WINDOW_UPDATE = 0xffff_ffff
 
-export function encodeControl(id: FrameId, message: ControlMessage): Buffer {
+/** Encodes a control frame. Most are under 64 bytes, which V8 allocates as cheaply as an object. */
+export function encodeControl(id: FrameId, message: ControlMessage): Uint8Array {
   return encodeFrame(Flags.CONTROL, id, '', encodeControlValue(message))
 }
 
-function encodeControlValue(message: ControlMessage): Buffer {
+/** The kind byte followed by `body`. */
+function withKind(kind: ControlKind, body: Uint8Array, bodyAt = 1): Uint8Array {
+  const out = new Uint8Array(bodyAt + body.length)
+  out[0] = kind
+  out.set(body, bodyAt)
+  return out
+}
+
+function encodeControlValue(message: ControlMessage): Uint8Array {
   switch (message.kind) {
-    case ControlKind.HELLO: {
-      const json = Buffer.from(JSON.stringify(message.capabilities), 'utf8')
-      return Buffer.concat([Buffer.of(message.kind), json])
-    }
+    case ControlKind.HELLO:
+      return withKind(message.kind, encodeUtf8(JSON.stringify(message.capabilities)))
     case ControlKind.PING:
     case ControlKind.PONG: {
       if (message.payload.length !== 8)
         throw new RpcError(Code.INVALID_ARGUMENT, 'ping payload must be 8 bytes')
-      return Buffer.concat([Buffer.of(message.kind), message.payload])
+      return withKind(message.kind, message.payload)
     }
     case ControlKind.CANCEL:
-      return Buffer.concat([Buffer.of(message.kind), Buffer.from(message.code, 'utf8')])
+      return withKind(message.kind, encodeUtf8(message.code))
     case ControlKind.GOAWAY: {
-      const out = Buffer.allocUnsafe(9)
-      out[0] = message.kind
+      const text = encodeUtf8(JSON.stringify({ code: message.code, message: message.message }))
+      // kind, then the last id (8 bytes), then the reason.
+      const out = withKind(message.kind, text, 9)
       writeId(out, message.lastId, 1)
-      const text = Buffer.from(JSON.stringify({ code: message.code, message: message.message }), 'utf8')
-      return Buffer.concat([out, text])
+      return out
     }
     case ControlKind.HELLO_ACK:
-      return Buffer.of(message.kind)
+      return Uint8Array.of(message.kind)
     case ControlKind.WINDOW_UPDATE: {
       const bytes = message.bytes
       if (!Number.isInteger(bytes) || bytes < 0 || bytes > MAX_WINDOW_UPDATE) {
@@ -84,9 +92,9 @@ function encodeControlValue(message: ControlMessage): Buffer {
           `window update must be an integer 0..${MAX_WINDOW_UPDATE} bytes, got ${bytes}`,
         )
       }
-      const out = Buffer.allocUnsafe(5)
+      const out = new Uint8Array(5)
       out[0] = message.kind
-      out.writeUInt32BE(message.bytes, 1)
+      writeU32(out, message.bytes, 1)
       return out
     }
   }
@@ -110,7 +118,7 @@ export function decodeControl(frame: Frame): ControlMessage | undefined {
       if (body.length !== 8) throw protocolError('ping/pong payload must be 8 bytes')
       return { kind, payload: body }
     case ControlKind.CANCEL: {
-      const text = body.toString('utf8')
+      const text = decodeUtf8(body)
       return { kind, code: isCode(text) ? text : Code.CANCELLED }
     }
     case ControlKind.GOAWAY: {
@@ -132,7 +140,7 @@ export function decodeControl(frame: Frame): ControlMessage | undefined {
       return { kind }
     case ControlKind.WINDOW_UPDATE:
       if (body.length !== 4) throw protocolError('window update must carry 4 bytes')
-      return { kind, bytes: body.readUInt32BE(0) }
+      return { kind, bytes: readU32(body, 0) }
     default:
       return undefined
   }
@@ -143,10 +151,10 @@ export function decodeControl(frame: Frame): ControlMessage | undefined {
  * that is not an object (null, a number, a string, an array) is a PROTOCOL_ERROR too, so a
  * peer's mistake is reported rather than half-read.
  */
-function parseJsonObject(body: Buffer, what: string): Record<string, unknown> {
+function parseJsonObject(body: Uint8Array, what: string): Record<string, unknown> {
   let parsed: unknown
   try {
-    parsed = JSON.parse(body.toString('utf8'))
+    parsed = JSON.parse(decodeUtf8(body))
   } catch {
     throw protocolError(`${what} is not JSON`)
   }
@@ -156,7 +164,7 @@ function parseJsonObject(body: Buffer, what: string): Record<string, unknown> {
   return parsed as Record<string, unknown>
 }
 
-function parseCapabilities(body: Buffer): Capabilities {
+function parseCapabilities(body: Uint8Array): Capabilities {
   const raw = parseJsonObject(body, 'hello capabilities')
   const caps: Capabilities = {
     version: typeof raw.version === 'number' ? raw.version : 1,

@@ -17,11 +17,14 @@ interface Plain {
   value: string
 }
 
+/** A Buffer over the same bytes, to read a plain Uint8Array (what the encoders return) in a test. */
+const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+
 const plain = (frame: Frame): Plain => ({
   flags: frame.flags,
   id: frame.id,
   type: frame.type,
-  value: frame.value.toString('hex'),
+  value: asBuffer(frame.value).toString('hex'),
 })
 
 /** Feeds `chunks` to a fresh decoder and returns what came out, plain for comparison. */
@@ -130,8 +133,8 @@ describe('FrameDecoder yields frames in order however the bytes are split', () =
     const frames: Frame[] = []
     for (let i = 0; i < bytes.length; i++) decoder.push(bytes.subarray(i, i + 1), (f) => frames.push(f))
     expect(frames.map((f) => f.id)).toEqual([9, 10])
-    expect(frames[0].value.equals(value)).toBe(true)
-    expect(frames[1].value.toString()).toBe('next')
+    expect(asBuffer(frames[0].value).equals(value)).toBe(true)
+    expect(asBuffer(frames[1].value).toString()).toBe('next')
     expect(decoder.bufferedBytes).toBe(0)
   })
 
@@ -156,7 +159,7 @@ describe('FrameDecoder yields frames in order however the bytes are split', () =
 describe('FrameDecoder values and memory', () => {
   it('hands out a value that lies inside one chunk as a view of that chunk', () => {
     const chunk = Buffer.alloc(200)
-    const frame = encodeFrame(Flags.REQUEST, 1, '/r', Buffer.from('zero-copy'))
+    const frame = asBuffer(encodeFrame(Flags.REQUEST, 1, '/r', Buffer.from('zero-copy')))
     frame.copy(chunk, 50)
     const [decoded] = new FrameDecoder().decode(chunk.subarray(50, 50 + frame.length))
     expect(decoded.value.toString()).toBe('zero-copy')
@@ -173,7 +176,7 @@ describe('FrameDecoder values and memory', () => {
   })
 
   it('still hands out a view when only the header was split across chunks', () => {
-    const frame = encodeFrame(Flags.RESPONSE, 1, '', Buffer.from('value'))
+    const frame = asBuffer(encodeFrame(Flags.RESPONSE, 1, '', Buffer.from('value')))
     const first = Buffer.alloc(10)
     frame.copy(first, 0, 0, 10)
     const second = Buffer.alloc(frame.length - 10)
@@ -186,7 +189,7 @@ describe('FrameDecoder values and memory', () => {
   })
 
   it('copies a value that spans chunks into memory of its own', () => {
-    const frame = encodeFrame(Flags.RESPONSE, 1, '', Buffer.alloc(6000, 0x5a))
+    const frame = asBuffer(encodeFrame(Flags.RESPONSE, 1, '', Buffer.alloc(6000, 0x5a)))
     const first = Buffer.alloc(3000)
     frame.copy(first, 0, 0, 3000)
     const second = Buffer.alloc(frame.length - 3000)
@@ -194,7 +197,7 @@ describe('FrameDecoder values and memory', () => {
     const decoder = new FrameDecoder()
     decoder.decode(first)
     const [decoded] = decoder.decode(second)
-    expect(decoded.value.equals(Buffer.alloc(6000, 0x5a))).toBe(true)
+    expect(asBuffer(decoded.value).equals(Buffer.alloc(6000, 0x5a))).toBe(true)
     expect(decoded.value.buffer).not.toBe(first.buffer)
     expect(decoded.value.buffer).not.toBe(second.buffer)
   })
@@ -225,12 +228,51 @@ describe('FrameDecoder values and memory', () => {
   })
 })
 
+describe('FrameDecoder allocator', () => {
+  // A value spanning two chunks: its first 3000 bytes in one, the rest in the other.
+  const spanning = asBuffer(encodeFrame(Flags.RESPONSE, 1, '', Buffer.alloc(6000, 0x5a)))
+  const spanChunks = [Buffer.from(spanning.subarray(0, 3000)), Buffer.from(spanning.subarray(3000))]
+  const empty = asBuffer(encodeFrame(Flags.RESPONSE, 2, '', Buffer.alloc(0)))
+  const inOne = asBuffer(encodeFrame(Flags.RESPONSE, 3, '', Buffer.from('one')))
+
+  it('by default copies a spanning value into a plain Uint8Array and gives empty values as one', () => {
+    const decoder = new FrameDecoder()
+    const frames = [...spanChunks, empty].flatMap((chunk) => decoder.decode(chunk))
+    expect(frames).toHaveLength(2)
+    for (const frame of frames) expect(frame.value.constructor).toBe(Uint8Array)
+    expect(frames[0].value).toEqual(new Uint8Array(6000).fill(0x5a))
+    expect(frames[1].value.length).toBe(0)
+  })
+
+  it('with Buffer chunks and Buffer.allocUnsafe hands out only Buffers: views, copies and empty values', () => {
+    const alloc = vi.fn((size: number) => Buffer.allocUnsafe(size))
+    const decoder = new FrameDecoder<Buffer>({ alloc })
+    const frames = [...spanChunks, empty, inOne].flatMap((chunk) => decoder.decode(chunk))
+    expect(frames.map((f) => f.id)).toEqual([1, 2, 3])
+    for (const frame of frames) expect(Buffer.isBuffer(frame.value)).toBe(true)
+    expect(frames[0].value.equals(Buffer.alloc(6000, 0x5a))).toBe(true)
+    expect(frames[1].value.length).toBe(0)
+    expect(frames[2].value.toString()).toBe('one')
+    // One call for the empty value at construction, one for the spanning value; views need none.
+    expect(alloc.mock.calls).toEqual([[0], [6000]])
+  })
+
+  it('copies a header that spans chunks into its own scratch space, never through the allocator', () => {
+    const alloc = vi.fn((size: number): Uint8Array => new Uint8Array(size))
+    const decoder = new FrameDecoder({ alloc })
+    decoder.decode(inOne.subarray(0, 7))
+    const [frame] = decoder.decode(inOne.subarray(7))
+    expect(frame.id).toBe(3)
+    expect(alloc.mock.calls).toEqual([[0]])
+  })
+})
+
 describe('FrameDecoder limits', () => {
   it('rejects a header announcing a 4 GiB value as soon as its 16th byte arrives, before any body allocation', () => {
     const header = rawHeader({ typeLength: 0, valueLength: 0xffff_ffff })
     const allocUnsafe = vi.spyOn(Buffer, 'allocUnsafe')
-    const alloc = vi.spyOn(Buffer, 'alloc')
-    const decoder = new FrameDecoder()
+    const alloc = vi.fn((size: number) => Buffer.alloc(size))
+    const decoder = new FrameDecoder({ alloc })
     const onFrame = vi.fn()
     decoder.push(header.subarray(0, 15), onFrame)
     expect(decoder.failed).toBe(false)
@@ -350,6 +392,16 @@ describe('FrameDecoder limits', () => {
     })
   }
 
+  it('decodes a non-ASCII type whether it lies in one chunk or spans two', () => {
+    const bytes = encodeFrame(Flags.REQUEST, 1, '/ünï/😀', Uint8Array.of(7))
+    expect(new FrameDecoder().decode(bytes)[0].type).toBe('/ünï/😀')
+    for (let cut = HEADER_SIZE + 1; cut < bytes.length - 1; cut++) {
+      const decoder = new FrameDecoder()
+      decoder.decode(bytes.subarray(0, cut))
+      expect(decoder.decode(bytes.subarray(cut))[0].type).toBe('/ünï/😀')
+    }
+  })
+
   it('rejects an invalid UTF-8 type that arrives split across chunks', () => {
     const frame = Buffer.concat([rawHeader({ typeLength: 2, valueLength: 0 }), Buffer.from('c328', 'hex')])
     const decoder = new FrameDecoder()
@@ -383,6 +435,12 @@ describe('FrameDecoder limits', () => {
     decoder.decode(FIXED_BYTES.subarray(0, FIXED_BYTES.length - 1))
     const err = expectProtocolError(() => decoder.end())
     expect(err.message).toMatch(/ended inside a frame/)
+  })
+
+  it('rejects an alloc option that is not a function with INVALID_ARGUMENT naming it', () => {
+    const err = caught(() => new FrameDecoder({ alloc: 42 as unknown as (size: number) => Uint8Array }))
+    expect(RpcError.is(err, Code.INVALID_ARGUMENT)).toBe(true)
+    expect((err as RpcError).message).toBe('option alloc must be a function, got number')
   })
 
   it('rejects limits that are not integers with INVALID_ARGUMENT naming the option', () => {

@@ -1,7 +1,7 @@
-import { isUtf8 } from 'node:buffer'
+import { decodeAscii, decodeLatin1, decodeUtf8Strict, readU16, readU32 } from './bytes'
 import { Code } from './codes'
-import { type Frame, type FrameId, HEADER_SIZE, PROTOCOL_VERSION, readId } from './frame'
-import { nonNegativeIntOption, positiveIntOption } from './options'
+import { type Alloc, type Frame, type FrameId, HEADER_SIZE, PROTOCOL_VERSION, readId } from './frame'
+import { invalidOption, nonNegativeIntOption, positiveIntOption } from './options'
 import { RpcError } from './rpc-error'
 
 /** Default limit on a whole frame (header + type + value), as in the rest of srpc. */
@@ -12,13 +12,19 @@ export const DEFAULT_MAX_TYPE_LENGTH = 1024
 /** Spent chunk slots tolerated at the front of the list before it is compacted. */
 const COMPACT_AFTER = 1024
 
-export interface FrameDecoderOptions {
+export interface FrameDecoderOptions<B extends Uint8Array = Uint8Array> {
   /** Largest frame accepted, header included, in bytes. */
   maxFrameSize?: number
   /** Largest type (route) accepted, in bytes. */
   maxTypeLength?: number
   /** How errors name the other end, e.g. `the server at 127.0.0.1:8443`; default `the peer`. */
   peerName?: string
+  /**
+   * Allocates the buffer a value that spans chunks is copied into (default `new Uint8Array`).
+   * Values inside one chunk are views of it, so with Node Buffer chunks, `Buffer.allocUnsafe`
+   * makes every value a Buffer, and spares the zero-filling.
+   */
+  alloc?: Alloc<B>
 }
 
 /**
@@ -30,13 +36,13 @@ export interface FrameDecoderOptions {
  * violation it stays failed and throws the same RpcError(PROTOCOL_ERROR) on every call.
  * When `push` returns, less than one frame is buffered, so memory stays below `maxFrameSize`.
  */
-export class FrameDecoder {
+export class FrameDecoder<B extends Uint8Array = Uint8Array> {
   readonly maxFrameSize: number
   readonly maxTypeLength: number
   readonly peerName: string
   // Live chunks are #chunks[#head..]; the list is consumed by index because Array#shift is
   // linear on long arrays (a frame sent one byte per read would make decoding quadratic).
-  #chunks: Buffer[] = []
+  #chunks: B[] = []
   #head = 0
   /** Read position inside #chunks[#head]. */
   #offset = 0
@@ -51,13 +57,24 @@ export class FrameDecoder {
   /** A valid header was read: a bad version after that is a broken peer, not a foreign protocol. */
   #spokeSrpc = false
   /** Scratch space for a header that spans chunks. */
-  #header = Buffer.alloc(HEADER_SIZE)
+  #header = new Uint8Array(HEADER_SIZE)
+  #alloc: Alloc<B>
+  /** The value of empty frames, and what a spent chunk slot holds: made once by #alloc. */
+  #empty: B
 
-  /** Throws RpcError(INVALID_ARGUMENT) naming the option when a limit is not a valid integer. */
-  constructor(options: FrameDecoderOptions = {}) {
+  /**
+   * Throws RpcError(INVALID_ARGUMENT) naming the option when a limit is not a valid integer.
+   * Without `alloc`, B is Uint8Array: a B other than that needs the matching allocator.
+   */
+  constructor(options: FrameDecoderOptions<B> = {}) {
     this.maxFrameSize = positiveIntOption('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE)
     this.maxTypeLength = nonNegativeIntOption('maxTypeLength', options.maxTypeLength, DEFAULT_MAX_TYPE_LENGTH)
     this.peerName = options.peerName ?? 'the peer'
+    if (options.alloc !== undefined && typeof options.alloc !== 'function') {
+      invalidOption('alloc', `must be a function, got ${typeof options.alloc}`)
+    }
+    this.#alloc = options.alloc ?? (newBytes as Alloc<B>)
+    this.#empty = this.#alloc(0)
   }
 
   /** Bytes received but not yet handed out as frames (a pending frame's header not included). */
@@ -75,7 +92,7 @@ export class FrameDecoder {
    * An exception from `onFrame` propagates unchanged; frames still buffered are delivered by the
    * next `push`.
    */
-  push(chunk: Buffer, onFrame: (frame: Frame) => void): void {
+  push(chunk: B, onFrame: (frame: Frame<B>) => void): void {
     if (this.#error) throw this.#error
     if (chunk.length > 0) {
       this.#chunks.push(chunk)
@@ -89,15 +106,15 @@ export class FrameDecoder {
       if (this.#buffered < this.#bodyLength) return
       const type = this.#typeLength === 0 ? '' : this.#readType()
       const value = this.#take(this.#valueLength)
-      const frame: Frame = { flags: this.#flags, id: this.#id, type, value }
+      const frame: Frame<B> = { flags: this.#flags, id: this.#id, type, value }
       this.#bodyLength = -1
       onFrame(frame)
     }
   }
 
   /** Convenience for tests and tools: decodes a chunk into an array of frames. */
-  decode(chunk: Buffer): Frame[] {
-    const frames: Frame[] = []
+  decode(chunk: B): Frame<B>[] {
+    const frames: Frame<B>[] = []
     this.push(chunk, (frame) => frames.push(frame))
     return frames
   }
@@ -115,11 +132,12 @@ export class FrameDecoder {
 
   #readHeader(): void {
     // Read the fields in place when the header lies in one chunk; no view is allocated.
-    let header = this.#chunks[this.#head]
+    const first = this.#chunks[this.#head]
+    let header: Uint8Array = first
     let at = this.#offset
-    if (header.length - at >= HEADER_SIZE) {
+    if (first.length - at >= HEADER_SIZE) {
       this.#buffered -= HEADER_SIZE
-      this.#advance(header, at + HEADER_SIZE)
+      this.#advance(first, at + HEADER_SIZE)
     } else {
       header = this.#copyInto(this.#header, HEADER_SIZE)
       at = 0
@@ -132,8 +150,8 @@ export class FrameDecoder {
           : `${this.peerName} ${describeForeignBytes(header.subarray(at, at + HEADER_SIZE))}`,
       )
     }
-    const typeLength = (header[at + 10] << 8) | header[at + 11]
-    const valueLength = header.readUInt32BE(at + 12)
+    const typeLength = readU16(header, at + 10)
+    const valueLength = readU32(header, at + 12)
     if (typeLength > this.maxTypeLength) {
       this.#fail(`frame type is ${typeLength} bytes; the limit is ${this.maxTypeLength}`)
     }
@@ -151,47 +169,69 @@ export class FrameDecoder {
   }
 
   #readType(): string {
-    const bytes = this.#take(this.#typeLength)
-    if (!isUtf8(bytes)) this.#fail('frame type is not valid UTF-8')
-    return bytes.toString('utf8')
+    const n = this.#typeLength
+    const first = this.#chunks[this.#head]
+    const start = this.#offset
+    if (first.length - start >= n) {
+      // Routes are short ASCII: read in place, with no view of the chunk.
+      const ascii = decodeAscii(first, start, start + n)
+      if (ascii !== undefined) {
+        this.#buffered -= n
+        this.#advance(first, start + n)
+        return ascii
+      }
+    }
+    const type = decodeUtf8Strict(this.#take(n))
+    if (type === undefined) this.#fail('frame type is not valid UTF-8')
+    return type
   }
 
   /** Removes n buffered bytes: a view when they lie in one chunk, a copy when they span chunks. */
-  #take(n: number): Buffer {
-    if (n === 0) return EMPTY
+  #take(n: number): B {
+    if (n === 0) return this.#empty
     const first = this.#chunks[this.#head]
     const start = this.#offset
     if (first.length - start >= n) {
       this.#buffered -= n
       this.#advance(first, start + n)
-      return first.subarray(start, start + n)
+      // A subarray has its array's class (a Buffer's is a Buffer), so it is a B.
+      return first.subarray(start, start + n) as B
     }
-    return this.#copyInto(Buffer.allocUnsafe(n), n)
+    return this.#copyInto(this.#alloc(n), n)
   }
 
   /** Moves n buffered bytes into `out` (which has room for them) and returns it. */
-  #copyInto(out: Buffer, n: number): Buffer {
+  #copyInto<T extends Uint8Array>(out: T, n: number): T {
     this.#buffered -= n
     let written = 0
     while (written < n) {
       const chunk = this.#chunks[this.#head]
-      const count = Math.min(chunk.length - this.#offset, n - written)
-      chunk.copy(out, written, this.#offset, this.#offset + count)
+      const from = this.#offset
+      const count = Math.min(chunk.length - from, n - written)
+      if (count <= SMALL_COPY) {
+        // A header or a few bytes: a loop costs less than a view of the chunk.
+        for (let i = 0; i < count; i++) out[written + i] = chunk[from + i]
+      } else if (from === 0 && count === chunk.length) {
+        out.set(chunk, written)
+      } else {
+        // A plain view: a Buffer's subarray costs more (it looks up its species constructor).
+        out.set(new Uint8Array(chunk.buffer, chunk.byteOffset + from, count), written)
+      }
       written += count
-      this.#advance(chunk, this.#offset + count)
+      this.#advance(chunk, from + count)
     }
     return out
   }
 
   /** Sets the read position to `end` inside the head chunk, dropping the chunk once it is spent. */
-  #advance(chunk: Buffer, end: number): void {
+  #advance(chunk: B, end: number): void {
     if (end < chunk.length) {
       this.#offset = end
       return
     }
     this.#offset = 0
     // Let go of the spent chunk now; frames handed out keep their own views of it.
-    this.#chunks[this.#head++] = EMPTY
+    this.#chunks[this.#head++] = this.#empty
     if (this.#head === this.#chunks.length) {
       this.#chunks = []
       this.#head = 0
@@ -212,14 +252,16 @@ export class FrameDecoder {
   }
 }
 
-const EMPTY = Buffer.alloc(0)
+const newBytes: Alloc<Uint8Array> = (size) => new Uint8Array(size)
+/** Bytes copied by a loop rather than through a subarray view and `set`. */
+const SMALL_COPY = 32
 
 /**
  * The first bytes of a stream are not an srpc header: say what they look like, so that a client
  * pointed at a web server learns that instead of "unsupported frame version 72".
  */
-function describeForeignBytes(first: Buffer): string {
-  const text = first.toString('latin1')
+function describeForeignBytes(first: Uint8Array): string {
+  const text = decodeLatin1(first, 0, first.length)
   // A server answers with a status line, a client starts with a request line (or HTTP/2's preface).
   if (/^(?:HTTP\/\d|[A-Z]{3,7} \S|PRI \* HTTP)/.test(text))
     return 'does not speak srpc; its first bytes look like HTTP'

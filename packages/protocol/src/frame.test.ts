@@ -10,16 +10,21 @@ import {
   MAX_TYPE_LENGTH,
   normalizeId,
   payloadBytes,
+  payloadBytesWith,
   readId,
-  toBuffer,
+  toBytes,
   typeByteLength,
   writeHeader,
   writeId,
 } from './frame'
 import { RpcError } from './rpc-error'
 
-/** Hex laid out field by field: whitespace and `# comments` are ignored. */
-const hex = (text: string) => Buffer.from(text.replace(/#.*$/gm, '').replace(/\s+/g, ''), 'hex')
+/** Hex laid out field by field: whitespace and `# comments` are ignored. A plain Uint8Array, as the encoders return. */
+const hex = (text: string) =>
+  new Uint8Array(Buffer.from(text.replace(/#.*$/gm, '').replace(/\s+/g, ''), 'hex'))
+
+/** The encoders return plain Uint8Arrays; a Buffer over the same bytes reads them here. */
+const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
 function expectInvalidArgument(fn: () => unknown): void {
   let thrown: unknown
@@ -52,19 +57,19 @@ describe('encodeFrame writes the documented bytes', () => {
   })
 
   it('a RESPONSE with the all-ones bigint id and an empty type', () => {
-    const bytes = encodeFrame(Flags.RESPONSE, 0xffff_ffff_ffff_ffffn, '', Buffer.from('ok'))
+    const bytes = asBuffer(encodeFrame(Flags.RESPONSE, 0xffff_ffff_ffff_ffffn, '', Buffer.from('ok')))
     expect(bytes.toString('hex')).toBe(['01', '02', 'ffffffffffffffff', '0000', '00000002', '6f6b'].join(''))
   })
 
   it('a STREAM|STREAM_END end marker with an empty value is a bare 16-byte header', () => {
-    const bytes = encodeFrame(Flags.STREAM | Flags.STREAM_END, 7, '', Buffer.alloc(0))
+    const bytes = asBuffer(encodeFrame(Flags.STREAM | Flags.STREAM_END, 7, '', Buffer.alloc(0)))
     expect(bytes.toString('hex')).toBe(['01', '0c', '0000000000000007', '0000', '00000000'].join(''))
     expect(bytes.length).toBe(HEADER_SIZE)
   })
 
   it('an ERROR frame carries the JSON error value after an empty type', () => {
     const value = Buffer.from('{"code":"NOT_FOUND","message":"x"}')
-    const bytes = encodeFrame(Flags.ERROR, 2, '', value)
+    const bytes = asBuffer(encodeFrame(Flags.ERROR, 2, '', value))
     expect(bytes.toString('hex')).toBe(
       [
         '01',
@@ -79,7 +84,7 @@ describe('encodeFrame writes the documented bytes', () => {
   })
 
   it('a multi-byte UTF-8 type is counted in bytes, not UTF-16 units', () => {
-    const bytes = encodeFrame(Flags.REQUEST, 3, '/é', Buffer.alloc(0))
+    const bytes = asBuffer(encodeFrame(Flags.REQUEST, 3, '/é', Buffer.alloc(0)))
     expect(bytes.subarray(10).toString('hex')).toBe('0003' + '00000000' + '2fc3a9')
     expect(typeByteLength('/é')).toBe(3)
     expect(typeByteLength('')).toBe(0)
@@ -149,25 +154,38 @@ describe('encoder input checks', () => {
     expectInvalidArgument(() =>
       encodeFrame(Flags.REQUEST, 1, 'x'.repeat(MAX_TYPE_LENGTH + 1), Buffer.alloc(0)),
     )
-    const max = encodeFrame(Flags.REQUEST, 1, 'x'.repeat(MAX_TYPE_LENGTH), Buffer.alloc(0))
+    const max = asBuffer(encodeFrame(Flags.REQUEST, 1, 'x'.repeat(MAX_TYPE_LENGTH), Buffer.alloc(0)))
     expect(max.readUInt16BE(10)).toBe(MAX_TYPE_LENGTH)
   })
 })
 
 describe('encoding without extra copies', () => {
-  it('encodeFrame makes one allocation and no intermediate buffers', () => {
+  it('encodeFrame makes one allocation, through the allocator given, and no intermediate buffers', () => {
     const value = Buffer.alloc(4096, 0xab)
-    const allocUnsafe = vi.spyOn(Buffer, 'allocUnsafe')
+    const allocUnsafe = vi.fn((size: number) => Buffer.allocUnsafe(size))
     const from = vi.spyOn(Buffer, 'from')
     const concat = vi.spyOn(Buffer, 'concat')
     const alloc = vi.spyOn(Buffer, 'alloc')
-    const frame = encodeFrame(Flags.REQUEST, 1, '/route', value)
+    const frame = encodeFrame(Flags.REQUEST, 1, '/route', value, allocUnsafe)
     expect(allocUnsafe).toHaveBeenCalledTimes(1)
     expect(allocUnsafe).toHaveBeenCalledWith(HEADER_SIZE + 6 + 4096)
     expect(from).not.toHaveBeenCalled()
     expect(concat).not.toHaveBeenCalled()
     expect(alloc).not.toHaveBeenCalled()
     expect(frame.subarray(HEADER_SIZE + 6).equals(value)).toBe(true)
+  })
+
+  it('encodeFrame and encodeHeader return a plain Uint8Array by default, and what the allocator makes otherwise', () => {
+    const frame = encodeFrame(Flags.REQUEST, 1, '/r', Uint8Array.of(1))
+    const header = encodeHeader(Flags.REQUEST, 1, '/r', 1)
+    for (const bytes of [frame, header]) {
+      expect(Object.getPrototypeOf(bytes)).toBe(Uint8Array.prototype)
+    }
+    expect(Buffer.isBuffer(encodeFrame(Flags.REQUEST, 1, '/r', Uint8Array.of(1), Buffer.allocUnsafe))).toBe(
+      true,
+    )
+    expect(Buffer.isBuffer(encodeHeader(Flags.REQUEST, 1, '/r', 1, Buffer.allocUnsafe))).toBe(true)
+    expect(frame).toEqual(hex('01 01 0000000000000001 0002 00000001 2f72 01'))
   })
 
   it('writeHeader fills a caller buffer at an offset so the caller can place the value after it', () => {
@@ -191,21 +209,46 @@ describe('encoding without extra copies', () => {
 
   it('accepts a plain Uint8Array value, including a view with a byte offset', () => {
     const backing = new Uint8Array([0, 1, 2, 3, 4, 5])
-    const frame = encodeFrame(Flags.REQUEST, 1, '', backing.subarray(2, 5))
+    const frame = asBuffer(encodeFrame(Flags.REQUEST, 1, '', backing.subarray(2, 5)))
     expect(frame.subarray(HEADER_SIZE).toString('hex')).toBe('020304')
     expect(frame.readUInt32BE(12)).toBe(3)
   })
 })
 
-describe('toBuffer', () => {
-  it('returns a Buffer unchanged, wraps a Uint8Array without copying, and encodes strings as UTF-8', () => {
+describe('toBytes', () => {
+  it('returns a Uint8Array (a Buffer too) unchanged and encodes strings as UTF-8 into a plain Uint8Array', () => {
     const buf = Buffer.from('x')
-    expect(toBuffer(buf)).toBe(buf)
+    expect(toBytes(buf)).toBe(buf)
     const bytes = new Uint8Array([1, 2, 3, 4]).subarray(1)
-    const wrapped = toBuffer(bytes)
-    expect(wrapped.buffer).toBe(bytes.buffer)
-    expect([...wrapped]).toEqual([2, 3, 4])
-    expect(toBuffer('é').toString('hex')).toBe('c3a9')
+    expect(toBytes(bytes)).toBe(bytes)
+    const encoded = toBytes('é')
+    expect(Object.getPrototypeOf(encoded)).toBe(Uint8Array.prototype)
+    expect(asBuffer(encoded).toString('hex')).toBe('c3a9')
+  })
+})
+
+describe('payloadBytesWith', () => {
+  it('makes the payload check for another byte type: strings, bytes and undefined go through the factory', () => {
+    const empty = Buffer.alloc(0)
+    const toNodeBuffer = payloadBytesWith<Buffer>({
+      fromString: (text) => Buffer.from(text, 'utf8'),
+      fromBytes: (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      empty,
+    })
+    const fromString = toNodeBuffer('é', 'payload')
+    expect(Buffer.isBuffer(fromString) && fromString.toString('hex')).toBe('c3a9')
+    const bytes = new Uint8Array([1, 2, 3]).subarray(1)
+    const wrapped = toNodeBuffer(bytes, 'payload')
+    expect(Buffer.isBuffer(wrapped) && wrapped.buffer === bytes.buffer && [...wrapped]).toEqual([2, 3])
+    expect(toNodeBuffer(undefined, 'payload')).toBe(empty)
+    let thrown: unknown
+    try {
+      toNodeBuffer(42, 'chunk')
+    } catch (err) {
+      thrown = err
+    }
+    expect(RpcError.is(thrown, Code.INVALID_ARGUMENT)).toBe(true)
+    expect((thrown as RpcError).message).toBe('chunk must be a string or Uint8Array, got number')
   })
 })
 
@@ -217,7 +260,7 @@ describe('payloadBytes', () => {
     const wrapped = payloadBytes(bytes, 'payload')
     expect(wrapped.buffer).toBe(bytes.buffer)
     expect([...wrapped]).toEqual([8, 7])
-    expect(payloadBytes('é', 'payload').toString('hex')).toBe('c3a9')
+    expect(asBuffer(payloadBytes('é', 'payload')).toString('hex')).toBe('c3a9')
     expect(payloadBytes(undefined, 'payload').length).toBe(0)
   })
 

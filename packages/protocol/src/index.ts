@@ -18,6 +18,8 @@ export {
   SendWindow,
 } from './flow-control'
 export {
+  type Alloc,
+  type ByteFactory,
   checkRoute,
   describeType,
   encodeFrame,
@@ -30,8 +32,9 @@ export {
   normalizeId,
   PROTOCOL_VERSION,
   payloadBytes,
+  payloadBytesWith,
   readId,
-  toBuffer,
+  toBytes,
   typeByteLength,
   writeHeader,
   writeId,

@@ -1,4 +1,13 @@
-import { isUtf8 } from 'node:buffer'
+import {
+  decodeLatin1,
+  decodeUtf8Strict,
+  readU16,
+  readU32,
+  utf8Length,
+  writeU16,
+  writeU32,
+  writeUtf8,
+} from './bytes'
 import { Code } from './codes'
 import { RpcError } from './rpc-error'
 
@@ -16,7 +25,7 @@ const KEY_PATTERN = /^[a-z0-9][a-z0-9._-]{0,254}$/
  * Encodes metadata as the block that prefixes a METADATA-flagged value:
  * u32 BE block length, then per entry: u8 key length, key, u16 BE value length, value.
  */
-export function encodeMetadata(metadata: Metadata, maxSize = DEFAULT_MAX_METADATA_SIZE): Buffer {
+export function encodeMetadata(metadata: Metadata, maxSize = DEFAULT_MAX_METADATA_SIZE): Uint8Array {
   const entries = Object.entries(metadata)
   if (entries.length > MAX_METADATA_ENTRIES) {
     throw new RpcError(
@@ -25,7 +34,8 @@ export function encodeMetadata(metadata: Metadata, maxSize = DEFAULT_MAX_METADAT
     )
   }
   let size = 4
-  const encoded: [Buffer, Buffer][] = []
+  // UTF-8 length of each value, in entry order; keys are ASCII (KEY_PATTERN), one byte a char.
+  const valueLengths: number[] = []
   for (const [key, value] of entries) {
     if (!KEY_PATTERN.test(key)) {
       throw new RpcError(
@@ -36,26 +46,27 @@ export function encodeMetadata(metadata: Metadata, maxSize = DEFAULT_MAX_METADAT
     if (typeof value !== 'string') {
       throw new RpcError(Code.INVALID_ARGUMENT, `metadata value for ${JSON.stringify(key)} must be a string`)
     }
-    const k = Buffer.from(key, 'latin1')
-    const v = Buffer.from(value, 'utf8')
-    if (v.length > 0xffff) throw new RpcError(Code.INVALID_ARGUMENT, `metadata value for ${key} is too long`)
-    size += 1 + k.length + 2 + v.length
-    encoded.push([k, v])
+    const valueLength = utf8Length(value)
+    if (valueLength > 0xffff)
+      throw new RpcError(Code.INVALID_ARGUMENT, `metadata value for ${key} is too long`)
+    size += 1 + key.length + 2 + valueLength
+    valueLengths.push(valueLength)
   }
   if (size - 4 > maxSize) {
     throw new RpcError(Code.RESOURCE_EXHAUSTED, `metadata is ${size - 4} bytes; the limit is ${maxSize}`)
   }
-  const out = Buffer.allocUnsafe(size)
-  out.writeUInt32BE(size - 4, 0)
+  const out = new Uint8Array(size)
+  writeU32(out, size - 4, 0)
   let offset = 4
-  for (const [k, v] of encoded) {
-    out[offset++] = k.length
-    k.copy(out, offset)
-    offset += k.length
-    out.writeUInt16BE(v.length, offset)
+  for (let i = 0; i < entries.length; i++) {
+    const [key, value] = entries[i]
+    out[offset++] = key.length
+    writeUtf8(key, out, offset, key.length)
+    offset += key.length
+    writeU16(out, valueLengths[i], offset)
     offset += 2
-    v.copy(out, offset)
-    offset += v.length
+    writeUtf8(value, out, offset, valueLengths[i])
+    offset += valueLengths[i]
   }
   return out
 }
@@ -64,12 +75,12 @@ export function encodeMetadata(metadata: Metadata, maxSize = DEFAULT_MAX_METADAT
  * Splits a METADATA-flagged value into its metadata and payload (a view, not a copy).
  * Malformed blocks are PROTOCOL_ERROR; blocks over `maxSize` are RESOURCE_EXHAUSTED.
  */
-export function splitMetadata(
-  value: Buffer,
+export function splitMetadata<B extends Uint8Array>(
+  value: B,
   maxSize = DEFAULT_MAX_METADATA_SIZE,
-): { metadata: Metadata; payload: Buffer } {
+): { metadata: Metadata; payload: B } {
   if (value.length < 4) throw malformed('metadata block length missing')
-  const blockLength = value.readUInt32BE(0)
+  const blockLength = readU32(value, 0)
   if (blockLength > maxSize) {
     throw new RpcError(Code.RESOURCE_EXHAUSTED, `metadata is ${blockLength} bytes; the limit is ${maxSize}`)
   }
@@ -83,38 +94,44 @@ export function splitMetadata(
       throw new RpcError(Code.RESOURCE_EXHAUSTED, 'too many metadata entries')
     const keyLength = value[offset++]
     if (offset + keyLength + 2 > end) throw malformed('metadata entry truncated')
-    const key = value.toString('latin1', offset, offset + keyLength)
+    const key = decodeLatin1(value, offset, offset + keyLength)
     if (!KEY_PATTERN.test(key)) throw malformed(`invalid metadata key ${JSON.stringify(key)}`)
     offset += keyLength
-    const valueLength = value.readUInt16BE(offset)
+    const valueLength = readU16(value, offset)
     offset += 2
     if (offset + valueLength > end) throw malformed('metadata entry truncated')
-    const raw = value.subarray(offset, offset + valueLength)
-    if (!isUtf8(raw)) throw malformed(`metadata value for ${key} is not UTF-8`)
-    metadata[key] = raw.toString('utf8')
+    const text = decodeUtf8Strict(value, offset, offset + valueLength)
+    if (text === undefined) throw malformed(`metadata value for ${key} is not UTF-8`)
+    metadata[key] = text
     offset += valueLength
   }
-  return { metadata, payload: value.subarray(end) }
+  // A subarray has its array's class, so the payload is a B.
+  return { metadata, payload: value.subarray(end) as B }
 }
 
 function malformed(message: string): RpcError {
   return new RpcError(Code.PROTOCOL_ERROR, message)
 }
 
-const TIMEOUT_ENTRY_PREFIX = Buffer.from([TIMEOUT_KEY.length, ...Buffer.from(TIMEOUT_KEY, 'latin1')])
+/** The entry's first bytes: key length, then the key. */
+const TIMEOUT_ENTRY_PREFIX = Uint8Array.from([
+  TIMEOUT_KEY.length,
+  ...Array.from(TIMEOUT_KEY, (c) => c.charCodeAt(0)),
+])
 
 /**
  * The metadata block of a call whose only metadata is its timeout: the common case, encoded
  * without the general machinery (same bytes as encodeMetadata({ 'srpc-timeout': String(ms) })).
  */
-export function encodeTimeoutBlock(ms: number): Buffer {
+export function encodeTimeoutBlock(ms: number): Uint8Array {
   const digits = String(Math.ceil(ms))
   const entryLength = TIMEOUT_ENTRY_PREFIX.length + 2 + digits.length
-  const out = Buffer.allocUnsafe(4 + entryLength)
-  out.writeUInt32BE(entryLength, 0)
-  TIMEOUT_ENTRY_PREFIX.copy(out, 4)
-  out.writeUInt16BE(digits.length, 4 + TIMEOUT_ENTRY_PREFIX.length)
-  out.write(digits, 6 + TIMEOUT_ENTRY_PREFIX.length, 'latin1')
+  // Under 64 bytes: V8 allocates such a typed array on its heap, as cheaply as an object.
+  const out = new Uint8Array(4 + entryLength)
+  writeU32(out, entryLength, 0)
+  out.set(TIMEOUT_ENTRY_PREFIX, 4)
+  writeU16(out, digits.length, 4 + TIMEOUT_ENTRY_PREFIX.length)
+  writeUtf8(digits, out, 6 + TIMEOUT_ENTRY_PREFIX.length, digits.length)
   return out
 }
 
@@ -123,29 +140,23 @@ export function encodeTimeoutBlock(ms: number): Buffer {
  * the timeout in ms and the payload after the block, or undefined for any other block (which
  * then takes the general path).
  */
-export function splitTimeoutOnly(value: Buffer): { timeoutMs: number; payload: Buffer } | undefined {
+export function splitTimeoutOnly<B extends Uint8Array>(
+  value: B,
+): { timeoutMs: number; payload: B } | undefined {
   if (value.length < 4 + TIMEOUT_ENTRY_PREFIX.length + 3) return undefined
-  const blockLength = value.readUInt32BE(0)
+  const blockLength = readU32(value, 0)
   const digitsAt = 4 + TIMEOUT_ENTRY_PREFIX.length + 2
   const digits = blockLength - (digitsAt - 4)
   if (digits < 1 || digits > 12 || 4 + blockLength > value.length) return undefined
-  if (
-    value.compare(
-      TIMEOUT_ENTRY_PREFIX,
-      0,
-      TIMEOUT_ENTRY_PREFIX.length,
-      4,
-      4 + TIMEOUT_ENTRY_PREFIX.length,
-    ) !== 0
-  ) {
-    return undefined
+  for (let i = 0; i < TIMEOUT_ENTRY_PREFIX.length; i++) {
+    if (value[4 + i] !== TIMEOUT_ENTRY_PREFIX[i]) return undefined
   }
-  if (value.readUInt16BE(4 + TIMEOUT_ENTRY_PREFIX.length) !== digits) return undefined
+  if (readU16(value, 4 + TIMEOUT_ENTRY_PREFIX.length) !== digits) return undefined
   let timeoutMs = 0
   for (let i = digitsAt; i < digitsAt + digits; i++) {
     const d = value[i] - 48
     if (d < 0 || d > 9) return undefined
     timeoutMs = timeoutMs * 10 + d
   }
-  return { timeoutMs, payload: value.subarray(4 + blockLength) }
+  return { timeoutMs, payload: value.subarray(4 + blockLength) as B }
 }

@@ -5,7 +5,7 @@ import { decodeErrorValue, encodeErrorValue, RpcError } from './rpc-error'
 describe('the ERROR frame value', () => {
   it('is UTF-8 JSON with the code name and the message', () => {
     const value = encodeErrorValue(new RpcError(Code.NOT_FOUND, 'no route /nope'))
-    expect(value.toString('utf8')).toBe('{"code":"NOT_FOUND","message":"no route /nope"}')
+    expect(Buffer.from(value).toString('utf8')).toBe('{"code":"NOT_FOUND","message":"no route /nope"}')
   })
 
   it('round-trips every code with a non-ASCII message', () => {

@@ -1,3 +1,4 @@
+import { decodeUtf8, encodeUtf8 } from './bytes'
 import { Code, isCode } from './codes'
 
 /**
@@ -56,11 +57,11 @@ export class RpcError extends Error {
  * The ERROR frame's value: UTF-8 JSON `{"code":"NOT_FOUND","message":"…"}`, plus
  * `"refused":true` when no handler saw the call.
  */
-export function encodeErrorValue(err: RpcError): Buffer {
+export function encodeErrorValue(err: RpcError): Uint8Array {
   const body = err.refused
     ? { code: err.code, message: err.message, refused: true }
     : { code: err.code, message: err.message }
-  return Buffer.from(JSON.stringify(body), 'utf8')
+  return encodeUtf8(JSON.stringify(body))
 }
 
 /**
@@ -68,7 +69,7 @@ export function encodeErrorValue(err: RpcError): Buffer {
  * UNKNOWN error rather than a decoding failure.
  */
 export function decodeErrorValue(value: Uint8Array): RpcError {
-  const text = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8')
+  const text = decodeUtf8(value)
   if (text.startsWith('{')) {
     try {
       const parsed: unknown = JSON.parse(text)

@@ -1,22 +1,16 @@
 import {
+  asBuffer,
   type Deadline,
   deadlines,
   type Extensions,
   type PeerInfo,
+  payloadBytes,
   rejected,
   type Session,
   StreamReceiver,
   StreamSender,
 } from '@srpc/core'
-import {
-  Code,
-  encodeErrorValue,
-  Flags,
-  type FrameId,
-  type Metadata,
-  payloadBytes,
-  RpcError,
-} from '@srpc/protocol'
+import { Code, encodeErrorValue, Flags, type FrameId, type Metadata, RpcError } from '@srpc/protocol'
 import { Context, type ServerStream } from './context'
 import type { Handler, HandlerResult } from './mux'
 import { ServerSession } from './server-session'
@@ -341,11 +335,11 @@ export class ServerCall implements Job {
     this.#outputDone = true
     this.#status = error
     try {
-      this.#host.send(Flags.ERROR, this.id, encodeErrorValue(error))
+      this.#host.send(Flags.ERROR, this.id, asBuffer(encodeErrorValue(error)))
     } catch {
       // A message too long for the client's frame limit: the code still reaches it.
       const short = new RpcError(error.code, 'error message too long to send')
-      this.#host.send(Flags.ERROR, this.id, encodeErrorValue(short))
+      this.#host.send(Flags.ERROR, this.id, asBuffer(encodeErrorValue(short)))
     }
   }
 

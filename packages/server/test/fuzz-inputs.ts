@@ -44,7 +44,7 @@ export function validFrames(): Buffer[] {
     encodeControl(1, { kind: ControlKind.CANCEL, code: 'CANCELLED' }),
     encodeControl(3, { kind: ControlKind.WINDOW_UPDATE, bytes: 65536 }),
     encodeFrame(Flags.REQUEST, 0xffffffffffffffffn, '/echo', Buffer.alloc(300, 1)),
-  ]
+  ].map((bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
 }
 
 export type InputKind = 'random' | 'mutated' | 'truncated' | 'spliced'

@@ -15,8 +15,8 @@ import {
  */
 export class RawClient {
   #socket: TLSSocket
-  #decoder = new FrameDecoder()
-  #frames: Frame[] = []
+  #decoder = new FrameDecoder<Buffer>({ alloc: Buffer.allocUnsafe })
+  #frames: Frame<Buffer>[] = []
   #waiters: (() => void)[] = []
 
   constructor(socket: TLSSocket) {
@@ -43,7 +43,7 @@ export class RawClient {
   }
 
   /** Waits (at most 2 s) until `count` frames arrived, then returns them all. */
-  async frames(count: number): Promise<Frame[]> {
+  async frames(count: number): Promise<Frame<Buffer>[]> {
     const deadline = Date.now() + 2000
     while (this.#frames.length < count) {
       if (Date.now() > deadline) throw new Error(`only ${this.#frames.length} of ${count} frames arrived`)

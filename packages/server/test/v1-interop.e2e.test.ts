@@ -148,7 +148,7 @@ describe('a plain v1 client', () => {
   it('is closed with a PROTOCOL_ERROR frame on id 0 after a wrong version byte', async () => {
     const port = await start()
     client = await V1Client.open(port, tls.ca)
-    const frame = encodeFrame(Flags.REQUEST, 1, '/health', Buffer.alloc(0))
+    const frame = encodeFrame(Flags.REQUEST, 1, '/health', Buffer.alloc(0), Buffer.allocUnsafe)
     frame[0] = 2
     client.sendRaw(frame)
     const [error] = await client.frames(1)
