@@ -1,6 +1,5 @@
-import { type Extensions, payloadBytes, type Session, StreamSender } from '@srpc/core'
+import { type CallHost, type Extensions, payloadBytes, type Session, StreamSender } from '@srpc/core'
 import { Code, Flags, RpcError } from '@srpc/protocol'
-import type { CallHost } from './call-host'
 import { StreamingCall, type StreamingCallOptions } from './streaming-call'
 
 const EMPTY = Buffer.alloc(0)
@@ -10,13 +9,18 @@ export interface SessionOptions extends StreamingCallOptions {
   closeTimeout?: number
 }
 
+/** Builds the public face of a session call (the constructor is private: users never make one). */
+let faceOf!: (call: SessionCall) => ClientSession
+/** The call behind a session, for the pool's interceptors. */
+export let callOf!: (session: ClientSession) => SessionCall
+
 /**
- * A bidirectional session: one id for its whole life, messages in order both ways.
- * `receive()` resolves with the next server message, or `undefined` once the server ended
- * its half; `close()` ends ours and waits (bounded) for the server to finish.
+ * A session as its connection sees it: the server's frames in, our messages out through a
+ * credit-aware sender. Users get its `session`, which shows none of this plumbing.
  */
-export class ClientSession extends StreamingCall implements Session, AsyncIterable<Buffer> {
+export class SessionCall extends StreamingCall {
   readonly route: string
+  readonly session: ClientSession
   #closeTimeout: number
   #closing: Promise<void> | undefined
   #sender: StreamSender
@@ -34,28 +38,20 @@ export class ClientSession extends StreamingCall implements Session, AsyncIterab
     this.#sender = new StreamSender(
       ext,
       {
-        write: (flags, payload) => host.send(flags, id, '', payload),
+        write: (flags, payload) => host.send(flags, id, payload),
         writable: () => host.writable,
         whenWritable: () => host.whenWritable(),
       },
       host.maxBufferedBytes,
     )
     this.#closeTimeout = options.closeTimeout ?? closeTimeout
+    this.session = faceOf(this)
   }
 
-  /**
-   * Bytes of messages queued and not yet handed to the socket, like WebSocket's
-   * `bufferedAmount`. A send fails with RESOURCE_EXHAUSTED once this would pass the pool's
-   * `maxBufferedBytes`; a broadcaster checks it to skip a slow peer instead of stalling on it.
-   */
   get bufferedAmount(): number {
     return this.#sender.bufferedAmount
   }
 
-  /**
-   * Sends one message; resolves when it is handed to the socket and the connection can take
-   * more. Rejects with RESOURCE_EXHAUSTED, sending nothing, when `maxBufferedBytes` are queued.
-   */
   send(data: Uint8Array | string): Promise<void> {
     let bytes: Buffer
     try {
@@ -69,7 +65,6 @@ export class ClientSession extends StreamingCall implements Session, AsyncIterab
     return this.#sender.send(Flags.STREAM, bytes)
   }
 
-  /** The server's messages, ending when the server ends its half (same as iterating the session). */
   messages(): AsyncIterable<Buffer> {
     return this.queue
   }
@@ -88,15 +83,6 @@ export class ClientSession extends StreamingCall implements Session, AsyncIterab
     this.#sender.fail(error)
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
-    return this.queue[Symbol.asyncIterator]()
-  }
-
-  /**
-   * Ends our half (the server's receiveMessage() gets `undefined`), then waits for the server to
-   * end its half, for at most the close timeout; after that the session is cancelled. Messages
-   * the server sent before ending stay readable. Safe to call twice.
-   */
   close(): Promise<void> {
     if (this.#closing) return this.#closing
     if (this.ended) return Promise.resolve()
@@ -107,5 +93,93 @@ export class ClientSession extends StreamingCall implements Session, AsyncIterab
       if (!ended) this.cancel(new RpcError(Code.CANCELLED, 'session closed by the client'))
     })
     return this.#closing
+  }
+}
+
+/**
+ * A bidirectional session: one id for its whole life, messages in order both ways.
+ * `receive()` resolves with the next server message, or `undefined` once the server ended
+ * its half; `close()` ends ours and waits (bounded) for the server to finish.
+ */
+export class ClientSession implements Session, AsyncIterable<Buffer> {
+  static {
+    faceOf = (call) => new ClientSession(call)
+    callOf = (session) => session.#call
+  }
+
+  #call: SessionCall
+
+  private constructor(call: SessionCall) {
+    this.#call = call
+  }
+
+  /** The route the session was opened on. */
+  get route(): string {
+    return this.#call.route
+  }
+
+  /**
+   * Bytes of messages queued and not yet handed to the socket, like WebSocket's
+   * `bufferedAmount`. A send fails with RESOURCE_EXHAUSTED once this would pass the pool's
+   * `maxBufferedBytes`; a broadcaster checks it to skip a slow peer instead of stalling on it.
+   */
+  get bufferedAmount(): number {
+    return this.#call.bufferedAmount
+  }
+
+  /** The error that ended the session, if one did. */
+  get error(): RpcError | undefined {
+    return this.#call.error
+  }
+
+  /** Both halves ended, or the session failed. */
+  get ended(): boolean {
+    return this.#call.ended
+  }
+
+  /** Created on first read; aborted with the RpcError when the session fails. */
+  get signal(): AbortSignal {
+    return this.#call.signal
+  }
+
+  /**
+   * Sends one message; resolves when it is handed to the socket and the connection can take
+   * more. Rejects with RESOURCE_EXHAUSTED, sending nothing, when `maxBufferedBytes` are queued.
+   */
+  send(data: Uint8Array | string): Promise<void> {
+    return this.#call.send(data)
+  }
+
+  /** The next message, or `undefined` once the server ended its half. */
+  receive(): Promise<Buffer | undefined> {
+    return this.#call.receive()
+  }
+
+  /** A message already received, or `undefined` if none is waiting. */
+  tryReceive(): Buffer | undefined {
+    return this.#call.tryReceive()
+  }
+
+  /** The server's messages, ending when the server ends its half (same as iterating the session). */
+  messages(): AsyncIterable<Buffer> {
+    return this.#call.messages()
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    return this.#call.messages()[Symbol.asyncIterator]()
+  }
+
+  /**
+   * Ends our half (the server's receiveMessage() gets `undefined`), then waits for the server to
+   * end its half, for at most the close timeout; after that the session is cancelled. Messages
+   * the server sent before ending stay readable. Safe to call twice.
+   */
+  close(): Promise<void> {
+    return this.#call.close()
+  }
+
+  /** Ends the session now: the server is told to stop (where it can) and local readers fail with `error`. */
+  cancel(error: RpcError): void {
+    this.#call.cancel(error)
   }
 }

@@ -3,18 +3,25 @@ import type { StreamingCall } from './streaming-call'
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined }
 
+/** A stream that opens its call with `open` on the first `next()` (the constructor is private: users never make one). */
+export let streamOf!: (open: () => Promise<StreamingCall>) => ClientStream
+
 /**
  * What `pool.callStream()` returns: an async iterator over the server's chunks. The request is
  * sent on the first `next()` (as with an async generator); leaving a `for await` early
  * (`break`, `return`, an exception) cancels the stream on the server.
  */
 export class ClientStream implements AsyncIterableIterator<Buffer> {
+  static {
+    streamOf = (open) => new ClientStream(open)
+  }
+
   #open: () => Promise<StreamingCall>
   #call: StreamingCall | undefined
   #opening: Promise<StreamingCall> | undefined
   #finished = false
 
-  constructor(open: () => Promise<StreamingCall>) {
+  private constructor(open: () => Promise<StreamingCall>) {
     this.#open = open
   }
 

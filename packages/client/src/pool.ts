@@ -10,8 +10,8 @@ import {
 } from '@srpc/protocol'
 import { EventEmitter } from 'eventemitter3'
 import { CallQueue, closedError, type QueuedCallOptions } from './call-queue'
-import type { ClientSession, SessionOptions } from './client-session'
-import { ClientStream } from './client-stream'
+import { type ClientSession, callOf, type SessionOptions } from './client-session'
+import { type ClientStream, streamOf } from './client-stream'
 import type { ClientConnection, CallOptions as ConnectionCallOptions, PoolCallOptions } from './connection'
 import { ConnectivityState, ConnectWaiters, type PoolEvents, type PoolState } from './connectivity-state'
 import { interceptStreaming, interceptUnary } from './intercepted-call'
@@ -201,7 +201,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     options: CallOptions = NO_OPTIONS,
   ): ClientStream {
     // A throw here fails the first next(): that is where a stream reports its errors.
-    return new ClientStream(() => {
+    return streamOf(() => {
       checkRoute(route)
       const bytes = payloadBytes(payload, 'payload')
       checkCallOptions(options)
@@ -240,7 +240,10 @@ export class Pool extends EventEmitter<PoolEvents> {
       )
     const interceptors = this.options.interceptors
     if (interceptors.length === 0) return open(options)
-    return interceptStreaming(interceptors, 'session', route, EMPTY, options, open)
+    // The interceptors see the call behind the session (its counts, its end); the caller gets the session.
+    return interceptStreaming(interceptors, 'session', route, EMPTY, options, (once) =>
+      open(once).then(callOf),
+    ).then((call) => call.session)
   }
 
   /** Round-trip time of a ping on every ready connection, in ms (NaN for one that did not answer). */

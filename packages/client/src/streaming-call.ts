@@ -1,4 +1,5 @@
 import {
+  type CallHost,
   type Deadline,
   deadlines,
   type Extensions,
@@ -7,7 +8,7 @@ import {
   StreamReceiver,
 } from '@srpc/core'
 import { Code, decodeErrorValue, Flags, type FrameId, formatMs, RpcError } from '@srpc/protocol'
-import type { CallHost, PendingCall } from './call-host'
+import type { PendingCall } from './pending-call'
 
 export interface StreamingCallOptions {
   timeout?: number

@@ -1,7 +1,7 @@
-import { type Deadline, deadlines, type Frame } from '@srpc/core'
+import { type CallHost, type Deadline, deadlines, type Frame } from '@srpc/core'
 import { Code, decodeErrorValue, Flags, type FrameId, formatMs, RpcError } from '@srpc/protocol'
-import type { CallHost, PendingCall } from './call-host'
 import type { CallOptions } from './connection'
+import type { PendingCall } from './pending-call'
 
 /** Sends a call again, elsewhere, when it failed as refused: no server processed it (the pool does this). */
 export interface Resender {
@@ -109,6 +109,9 @@ export class UnaryCall implements PendingCall, Deadline {
       throw new RpcError(Code.PROTOCOL_ERROR, `frame with flags 0x${frame.flags.toString(16)} has no meaning`)
     }
   }
+
+  /** A unary call sends nothing after its request: credit is of no use to it. */
+  grant(_bytes: number): void {}
 
   fail(error: RpcError): void {
     if (this.#done) return

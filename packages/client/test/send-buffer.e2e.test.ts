@@ -2,6 +2,7 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { Code, type Context, RpcError } from '@srpc/server'
 import { afterEach, describe, expect, it } from 'vitest'
+import { callOf } from '../src/client-session'
 import type { ClientSession } from '../src/index'
 import { Harness, sleep } from './harness'
 
@@ -100,7 +101,7 @@ function expectIncreasing(numbers: number[]): void {
 
 /** Whether flow control is on for this session (the test must know which case it exercises). */
 function flowOf(session: ClientSession): boolean {
-  return (session as unknown as { ext: { flow: boolean } }).ext.flow
+  return (callOf(session) as unknown as { ext: { flow: boolean } }).ext.flow
 }
 
 const SIZES = [

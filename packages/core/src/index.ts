@@ -1,4 +1,5 @@
 export { allocBuffer, asBuffer, type Frame, payloadBytes, toBuffer } from './buffer'
+export type { CallHost, PeerCall } from './call-host'
 export {
   type CompressionOptions,
   Compressor,
@@ -47,6 +48,14 @@ export {
   memoryTransportPair,
 } from './memory-transport'
 export { MessageQueue, type MessageQueueOptions } from './message-queue'
+export {
+  callError,
+  PeerConnection,
+  type PeerConnectionOptions,
+  type PeerConnectionState,
+  type PeerRole,
+  type PeerSide,
+} from './peer-connection'
 export { fromPlatformError } from './platform-error'
 export type { Session } from './session'
 export { DEFAULT_STREAM_HIGH_WATER_MARK, StreamReceiver, type StreamReceiverHooks } from './stream-receiver'

@@ -2,7 +2,7 @@ import { decodeUtf8, encodeUtf8, readU32, writeU32 } from './bytes'
 import { Code, isCode } from './codes'
 import { Flags } from './flags'
 import { encodeFrame, type Frame, type FrameId, readId, writeId } from './frame'
-import { RpcError } from './rpc-error'
+import { protocolError, RpcError } from './rpc-error'
 
 /**
  * Control frames (srpc extension). A control frame has flags === CONTROL, an empty type, and a
@@ -181,8 +181,4 @@ function parseCapabilities(body: Uint8Array): Capabilities {
 
 function isPositiveInt(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value > 0
-}
-
-function protocolError(message: string): RpcError {
-  return new RpcError(Code.PROTOCOL_ERROR, message)
 }

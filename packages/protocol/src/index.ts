@@ -66,4 +66,4 @@ export {
   resolveKeepalive,
   windowOption,
 } from './options'
-export { decodeErrorValue, encodeErrorValue, RpcError } from './rpc-error'
+export { decodeErrorValue, encodeErrorValue, protocolError, RpcError } from './rpc-error'

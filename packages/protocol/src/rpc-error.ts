@@ -85,3 +85,8 @@ export function decodeErrorValue(value: Uint8Array): RpcError {
   }
   return new RpcError(Code.UNKNOWN, text)
 }
+
+/** The error for a peer that broke the protocol: the connection it arrived on fails with it. */
+export function protocolError(message: string): RpcError {
+  return new RpcError(Code.PROTOCOL_ERROR, message)
+}

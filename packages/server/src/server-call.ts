@@ -1,5 +1,6 @@
 import {
   asBuffer,
+  type CallHost,
   type Deadline,
   deadlines,
   type Extensions,
@@ -18,22 +19,11 @@ import type { Job } from './worker-pool'
 
 export type CallKind = 'request' | 'session'
 
-/** What a call needs from its connection. */
-export interface CallHost {
+/** What a call needs from its connection: core's CallHost, and what only a server call asks. */
+export interface ServerCallHost extends CallHost {
   readonly peer: PeerInfo
-  readonly streamHighWaterMark: number
-  /** Bytes one stream or session may queue for sending (maxBufferedBytes). */
-  readonly maxBufferedBytes: number
   /** Set once the server began a graceful shutdown. */
   readonly shutdownReason: RpcError | undefined
-  send(flags: number, id: FrameId, value: Buffer): boolean
-  /** False while the socket is backed up or closed. */
-  readonly writable: boolean
-  whenWritable(): Promise<void>
-  /** Returns `bytes` of credit to the client for stream `id` (WINDOW_UPDATE). */
-  grant(id: FrameId, bytes: number): void
-  pauseReading(): void
-  resumeReading(): void
   callFinished(call: ServerCall): void
   handlerFailed(call: ServerCall, error: unknown): void
 }
@@ -65,7 +55,7 @@ export class ServerCall implements Job {
   readonly deadline: number | undefined
   readonly deadlineEpoch: number | undefined
   readonly ctx: Context
-  #host: CallHost
+  #host: ServerCallHost
   #handler: Handler
   #controller: AbortController | undefined
   /** Behind ctx.shutdownSignal; created on first read, like #controller. */
@@ -93,7 +83,7 @@ export class ServerCall implements Job {
   onFinished: (() => void) | undefined
 
   constructor(
-    host: CallHost,
+    host: ServerCallHost,
     id: FrameId,
     route: string,
     kind: CallKind,

@@ -1,23 +1,23 @@
 import {
-  answer,
+  callError,
   type ExtensionSettings,
-  Extensions,
   type Frame,
-  FrameConnection,
+  type FrameConnection,
+  PeerConnection,
   type PeerInfo,
+  type PeerRole,
   type Transport,
   type TransportPeer,
 } from '@srpc/core'
 import {
-  type Capabilities,
   Code,
   ControlKind,
-  decodeControl,
   encodeControl,
   encodeErrorValue,
   Flags,
   type FrameId,
   type Metadata,
+  protocolError,
   RpcError,
   splitMetadata,
   splitTimeoutOnly,
@@ -25,7 +25,7 @@ import {
 } from '@srpc/protocol'
 import type { Handler } from './mux'
 import type { ResolvedServerOptions } from './options'
-import { type CallHost, type CallKind, ServerCall } from './server-call'
+import { type CallKind, ServerCall, type ServerCallHost } from './server-call'
 import type { WorkerPool } from './worker-pool'
 
 /** What a connection needs from its server. */
@@ -49,20 +49,20 @@ export interface ConnectionHost {
 
 const EMPTY_METADATA: Metadata = Object.freeze(Object.create(null))
 
-/** One client connection on the server: parses its frames into calls and routes them. */
-export class ServerConnection implements CallHost {
-  readonly frames: FrameConnection
+/**
+ * The server's role on one client connection: it answers HELLO, opens calls from REQUEST and
+ * session frames and routes them through its host, drains with GOAWAY, closes when idle and cuts
+ * calls at the end of a shutdown. The connection itself (frames, calls by id, negotiation,
+ * control frames, keepalive) is core's PeerConnection.
+ */
+export class ServerConnection implements ServerCallHost, PeerRole<ServerCall> {
   readonly peer: PeerInfo
   readonly streamHighWaterMark: number
   readonly maxBufferedBytes: number
+  #conn: PeerConnection<ServerCall>
+  /** The connection's frames: replies are written straight to them, as cheaply as before the split. */
+  #frames: FrameConnection
   #host: ConnectionHost
-  #calls = new Map<FrameId, ServerCall>()
-  /** Extensions in force: NONE until the client confirms the negotiation with HELLO_ACK. */
-  #ext: Extensions = Extensions.NONE
-  /** Agreed at the client's HELLO, in force from its HELLO_ACK on (ids opened after it). */
-  #agreed: Extensions | undefined
-  /** Highest id seen, to tell a late frame for a finished call from a frame for an id never opened. */
-  #highestId: FrameId = 0
   /** Set once a GOAWAY went out: the last id this connection still serves. */
   #goawayLastId: FrameId | undefined
   #idleTimer: NodeJS.Timeout | undefined
@@ -71,22 +71,26 @@ export class ServerConnection implements CallHost {
 
   constructor(transport: Transport, host: ConnectionHost) {
     this.#host = host
-    this.streamHighWaterMark = host.options.streamHighWaterMark
-    this.maxBufferedBytes = host.options.maxBufferedBytes
+    const options = host.options
+    this.streamHighWaterMark = options.streamHighWaterMark
+    this.maxBufferedBytes = options.maxBufferedBytes
     this.peer = describePeer(transport.peer)
-    this.frames = new FrameConnection(
-      transport,
-      {
-        onFrame: (frame) => this.#onFrame(frame),
-        onClose: (error) => this.#onClose(error),
-      },
-      {
-        maxFrameSize: host.options.maxFrameSize,
-        maxTypeLength: host.options.maxRouteLength,
-        pauseReadingWhileBackedUp: true,
-      },
-    )
-    if (host.options.idleTimeout > 0) this.#armIdleCheck(host.options.idleTimeout)
+    this.#conn = new PeerConnection(transport, this, {
+      side: 'server',
+      settings: host.extensionSettings,
+      streamHighWaterMark: options.streamHighWaterMark,
+      maxBufferedBytes: options.maxBufferedBytes,
+      keepalive: options.keepalive,
+      maxFrameSize: options.maxFrameSize,
+      maxTypeLength: options.maxRouteLength,
+      pauseReadingWhileBackedUp: true,
+    })
+    this.#frames = this.#conn.frames
+    if (options.idleTimeout > 0) this.#armIdleCheck(options.idleTimeout)
+  }
+
+  get frames(): FrameConnection {
+    return this.#frames
   }
 
   #armIdleCheck(delay: number): void {
@@ -97,7 +101,7 @@ export class ServerConnection implements CallHost {
   /** Closes a connection that carried no call for idleTimeout ms (one timer per connection, no per-call work). */
   #checkIdle(): void {
     const idleTimeout = this.#host.options.idleTimeout
-    if (this.#calls.size > 0) return this.#armIdleCheck(idleTimeout)
+    if (this.#conn.inFlight > 0) return this.#armIdleCheck(idleTimeout)
     const idleFor = performance.now() - this.#idleSince
     if (idleFor < idleTimeout) return this.#armIdleCheck(idleTimeout - idleFor)
     this.#idleTimer = undefined
@@ -109,43 +113,49 @@ export class ServerConnection implements CallHost {
   }
 
   get activeCalls(): number {
-    return this.#calls.size
+    return this.#conn.inFlight
   }
 
   get extended(): boolean {
-    return this.#agreed !== undefined
+    return this.#conn.extended
   }
 
-  // --- CallHost ---
-  send(flags: number, id: FrameId, value: Buffer): boolean {
-    return this.frames.sendFrame(flags, id, '', value)
+  // --- ServerCallHost: the connection's CallHost, and what only server calls ask ---
+  send(flags: number, id: FrameId, value: Uint8Array): boolean {
+    return this.#frames.sendFrame(flags, id, '', value)
   }
 
   get writable(): boolean {
-    return this.frames.writable
+    return this.#conn.writable
   }
 
   whenWritable(): Promise<void> {
-    return this.frames.whenWritable()
+    return this.#conn.whenWritable()
   }
 
   grant(id: FrameId, bytes: number): void {
-    this.frames.sendEncoded(encodeControl(id, { kind: ControlKind.WINDOW_UPDATE, bytes }))
+    this.#conn.grant(id, bytes)
+  }
+
+  cancel(id: FrameId, error: RpcError): void {
+    this.#conn.cancel(id, error)
+  }
+
+  forget(id: FrameId): void {
+    this.#conn.forget(id)
   }
 
   pauseReading(): void {
-    this.frames.pause()
+    this.#conn.pauseReading()
   }
 
   resumeReading(): void {
-    this.frames.resume()
+    this.#conn.resumeReading()
   }
 
   callFinished(call: ServerCall): void {
-    if (this.#calls.get(call.id) === call) this.#calls.delete(call.id)
-    if (this.#calls.size === 0) this.#idleSince = performance.now()
+    if (this.#conn.calls.get(call.id) === call) this.#conn.forget(call.id)
     if (call.kind === 'session') this.#host.closeSession()
-    if (this.#host.draining && this.#calls.size === 0 && this.#goawayLastId === undefined) this.frames.close()
   }
 
   handlerFailed(call: ServerCall, error: unknown): void {
@@ -158,10 +168,10 @@ export class ServerConnection implements CallHost {
    * GOAWAY is lost; a plain v1 client is closed as soon as its calls are done.
    */
   drain(): void {
-    if (this.#agreed?.has('goaway')) {
+    if (this.#conn.agreed?.has('goaway')) {
       if (this.#goawayLastId !== undefined) return
-      this.#goawayLastId = this.#highestId
-      this.frames.sendEncoded(
+      this.#goawayLastId = this.#conn.highestId
+      this.#frames.sendEncoded(
         encodeControl(0, {
           kind: ControlKind.GOAWAY,
           lastId: this.#goawayLastId,
@@ -171,13 +181,13 @@ export class ServerConnection implements CallHost {
       )
       return
     }
-    if (this.#calls.size === 0) this.frames.close()
+    this.#conn.close()
   }
 
   /** The server began a graceful shutdown: drain, and abort the shutdownSignal of every call that read it. */
   shutdown(reason: RpcError): void {
     this.drain()
-    for (const call of this.#calls.values()) call.shuttingDown(reason)
+    for (const call of this.#conn.calls.values()) call.shuttingDown(reason)
   }
 
   /**
@@ -186,41 +196,45 @@ export class ServerConnection implements CallHost {
    * closes after those frames are flushed.
    */
   cut(reason: RpcError): void {
-    for (const call of [...this.#calls.values()]) {
+    for (const call of [...this.#conn.calls.values()]) {
       call.fail(reason)
       call.abort(reason)
     }
-    this.frames.close()
+    this.#frames.close()
   }
 
   /** Hard stop: every call is aborted and the transport destroyed. */
   destroy(reason: RpcError): void {
-    for (const call of [...this.#calls.values()]) call.abort(reason)
-    this.frames.destroy(reason)
+    this.#conn.destroy(reason)
   }
 
-  #onFrame(frame: Frame): void {
+  // --- PeerRole: what the client sends ---
+  onFrame(frame: Frame, call: ServerCall | undefined): void {
     const flags = frame.flags
-    if (flags & Flags.CONTROL) return this.#onControl(frame)
     if (flags & Flags.RESPONSE) throw protocolError(`unexpected flags 0x${flags.toString(16)} from a client`)
-    if (flags & Flags.METADATA && !this.#ext.has('metadata')) {
+    if (flags & Flags.METADATA && !this.#conn.extensions.has('metadata')) {
       throw protocolError('metadata flag used but not negotiated')
     }
     const id = frame.id
-    const highestBefore = this.#highestId
-    if (id > highestBefore) this.#highestId = id
     if (flags & Flags.REQUEST) {
       if (flags & (Flags.STREAM_END | Flags.ERROR))
         throw protocolError(`invalid request flags 0x${flags.toString(16)}`)
-      return this.#open(frame, 'request')
+      this.#conn.noteId(id)
+      return this.#open(frame, 'request', call)
     }
-    if (flags & Flags.ERROR) return this.#cancel(id, Code.CANCELLED)
+    if (flags & Flags.ERROR) {
+      this.#conn.noteId(id)
+      if (call !== undefined) this.onCancel(call, Code.CANCELLED)
+      return
+    }
     if (flags & (Flags.STREAM | Flags.STREAM_END)) {
-      const call = this.#calls.get(id)
       if (call === undefined) {
-        if (frame.type.length > 0 && !(flags & Flags.STREAM_END)) return this.#open(frame, 'session')
-        // A late message for a session that already finished: discard. An id never used is a lie.
-        if (frame.type.length === 0 && id <= highestBefore) return
+        if (frame.type.length > 0 && !(flags & Flags.STREAM_END)) {
+          this.#conn.noteId(id)
+          return this.#open(frame, 'session', undefined)
+        }
+        // A late message for a session that already finished is dropped; an id never opened is a lie.
+        if (frame.type.length === 0) return this.#conn.orphan(id, 'stream frame for unknown session')
         throw protocolError(`stream frame for unknown session ${id}`)
       }
       if (call.kind !== 'session') throw protocolError(`stream frame for request ${id}`)
@@ -229,11 +243,11 @@ export class ServerConnection implements CallHost {
       if (frame.value.length > 0 || !(flags & Flags.STREAM_END)) {
         let message: Buffer
         try {
-          message = this.#ext.decodePayload(flags, frame.value, this.#host.options.maxFrameSize)
+          message = this.#conn.decodePayload(flags, frame.value)
         } catch (err) {
-          if ((err as RpcError).code === Code.PROTOCOL_ERROR) throw err
-          call.fail(err as RpcError)
-          call.abort(err as RpcError)
+          const error = callError(err)
+          call.fail(error)
+          call.abort(error)
           return
         }
         call.deliver(message)
@@ -244,9 +258,33 @@ export class ServerConnection implements CallHost {
     throw protocolError(`frame with flags 0x${flags.toString(16)} has no meaning`)
   }
 
-  #open(frame: Frame, kind: CallKind): void {
+  onCancel(call: ServerCall, code: Code): void {
+    call.abort(new RpcError(code, 'cancelled by the client'))
+  }
+
+  /** The client is leaving: nothing to do, it closes when its calls are done. */
+  onGoaway(): void {}
+
+  onReleased(inFlight: number): void {
+    if (inFlight === 0) this.#idleSince = performance.now()
+  }
+
+  failCall(call: ServerCall, error: RpcError): void {
+    call.abort(error)
+  }
+
+  lostError(error: RpcError | undefined): RpcError {
+    return new RpcError(Code.UNAVAILABLE, 'connection closed', { cause: error })
+  }
+
+  onClosed(error: RpcError | undefined): void {
+    clearTimeout(this.#idleTimer)
+    this.#host.connectionClosed(this, error)
+  }
+
+  #open(frame: Frame, kind: CallKind, inFlight: ServerCall | undefined): void {
     const { id, type: route } = frame
-    if (this.#calls.has(id)) throw protocolError(`id ${id} is already in use by a call in flight`)
+    if (inFlight !== undefined) throw protocolError(`id ${id} is already in use by a call in flight`)
     let payload = frame.value
     let metadata = EMPTY_METADATA
     let timeoutMs: number | undefined
@@ -259,9 +297,7 @@ export class ServerConnection implements CallHost {
       try {
         ;({ metadata, payload } = splitMetadata(payload, this.#host.options.maxMetadataSize))
       } catch (err) {
-        const error = err as RpcError
-        if (error.code === Code.PROTOCOL_ERROR) throw error
-        return this.#refuse(id, error)
+        return this.#refuse(id, callError(err))
       }
       const timeout = metadata[TIMEOUT_KEY]
       if (timeout !== undefined) {
@@ -273,118 +309,48 @@ export class ServerConnection implements CallHost {
     }
     // The metadata block is never compressed; the payload after it may be.
     try {
-      payload = this.#ext.decodePayload(frame.flags, payload, this.#host.options.maxFrameSize)
+      payload = this.#conn.decodePayload(frame.flags, payload)
     } catch (err) {
-      if ((err as RpcError).code === Code.PROTOCOL_ERROR) throw err
-      return this.#refuse(id, err as RpcError)
+      return this.#refuse(id, callError(err))
     }
     // After a GOAWAY, ids past its last id are never served (the client resends them elsewhere).
     if (this.#host.draining || (this.#goawayLastId !== undefined && id > this.#goawayLastId)) {
       return this.#refuse(id, new RpcError(Code.UNAVAILABLE, 'server is shutting down', { refused: true }))
     }
-    if (this.#calls.size >= this.#host.options.maxConcurrentStreams) {
+    const maxConcurrentStreams = this.#host.options.maxConcurrentStreams
+    if (this.#conn.inFlight >= maxConcurrentStreams) {
       return this.#refuse(
         id,
         new RpcError(
           Code.RESOURCE_EXHAUSTED,
-          `more than ${this.#host.options.maxConcurrentStreams} concurrent calls on one connection`,
+          `more than ${maxConcurrentStreams} concurrent calls on one connection`,
           { refused: true },
         ),
       )
     }
     const handler = this.#host.lookup(route)
+    const ext = this.#conn.extensions
     if (kind === 'session') {
       if (!this.#host.openSession()) {
         return this.#refuse(id, new RpcError(Code.RESOURCE_EXHAUSTED, 'too many open sessions'))
       }
-      const call = new ServerCall(
-        this,
-        id,
-        route,
-        kind,
-        EMPTY_BUFFER,
-        metadata,
-        timeoutMs,
-        handler,
-        this.#ext,
-      )
-      this.#calls.set(id, call)
+      const call = new ServerCall(this, id, route, kind, EMPTY_BUFFER, metadata, timeoutMs, handler, ext)
+      this.#conn.register(call)
       if (payload.length > 0) call.deliver(payload)
       this.#host.run(call)
       return
     }
-    const call = new ServerCall(this, id, route, kind, payload, metadata, timeoutMs, handler, this.#ext)
-    this.#calls.set(id, call)
+    const call = new ServerCall(this, id, route, kind, payload, metadata, timeoutMs, handler, ext)
+    this.#conn.register(call)
     this.#host.run(call)
   }
 
   #refuse(id: FrameId, error: RpcError): void {
-    this.frames.sendFrame(Flags.ERROR, id, '', encodeErrorValue(error))
-  }
-
-  #cancel(id: FrameId, code: Code): void {
-    const call = this.#calls.get(id)
-    // Cancelling a call that already finished is normal (the reply crossed the cancel).
-    call?.abort(new RpcError(code, 'cancelled by the client'))
-  }
-
-  #onControl(frame: Frame): void {
-    if (frame.flags !== Flags.CONTROL) throw protocolError('control flag combined with other flags')
-    const message = decodeControl(frame)
-    if (message === undefined) return // a kind from a newer peer: ignored
-    switch (message.kind) {
-      case ControlKind.HELLO:
-        return this.#onHello(message.capabilities)
-      case ControlKind.PING:
-        this.frames.sendEncoded(encodeControl(0, { kind: ControlKind.PONG, payload: message.payload }))
-        return
-      case ControlKind.PONG:
-        return
-      case ControlKind.CANCEL:
-        return this.#cancel(frame.id, message.code)
-      case ControlKind.GOAWAY:
-        // The client is leaving: nothing to do, it closes when its calls are done.
-        return
-      case ControlKind.WINDOW_UPDATE:
-        this.#calls.get(frame.id)?.grant(message.bytes)
-        return
-      case ControlKind.HELLO_ACK:
-        return this.#onHelloAck()
-    }
-  }
-
-  #onHello(offer: Capabilities): void {
-    if (this.#agreed) throw protocolError('second HELLO on one connection')
-    const settings = this.#host.extensionSettings
-    this.#agreed = Extensions.negotiate(settings, offer)
-    if (offer.maxFrameSize) this.frames.maxOutgoingFrameSize = offer.maxFrameSize
-    this.frames.sendEncoded(
-      encodeControl(0, { kind: ControlKind.HELLO, capabilities: answer(settings, offer) }),
-    )
-  }
-
-  /** From here on the client uses what we agreed: every id it opens after this frame. */
-  #onHelloAck(): void {
-    if (!this.#agreed || this.#ext !== Extensions.NONE) throw protocolError('HELLO_ACK without a HELLO')
-    this.#ext = this.#agreed
-    const keepalive = this.#host.options.keepalive
-    if (keepalive && this.#ext.has('ping')) this.frames.startKeepalive(keepalive.interval, keepalive.timeout)
-  }
-
-  #onClose(error: RpcError | undefined): void {
-    clearTimeout(this.#idleTimer)
-    const reason = new RpcError(Code.UNAVAILABLE, 'connection closed', { cause: error })
-    for (const call of [...this.#calls.values()]) call.abort(reason)
-    this.#calls.clear()
-    this.#host.connectionClosed(this, error)
+    this.#frames.sendFrame(Flags.ERROR, id, '', encodeErrorValue(error))
   }
 }
 
 const EMPTY_BUFFER = Buffer.alloc(0)
-
-function protocolError(message: string): RpcError {
-  return new RpcError(Code.PROTOCOL_ERROR, message)
-}
 
 function describePeer(peer: TransportPeer): PeerInfo {
   return {

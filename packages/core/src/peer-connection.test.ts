@@ -1,0 +1,336 @@
+import {
+  Code,
+  ControlKind,
+  decodeControl,
+  encodeControl,
+  Flags,
+  type FrameId,
+  RpcError,
+} from '@srpc/protocol'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import type { Frame } from './buffer'
+import type { PeerCall } from './call-host'
+import { resolveCompressionOptions } from './compression'
+import { ALL_FEATURES, announce, type ExtensionSettings } from './extensions'
+import { FrameConnection } from './frame-connection'
+import { memoryTransportPair } from './memory-transport'
+import { PeerConnection, type PeerConnectionOptions, type PeerRole, type PeerSide } from './peer-connection'
+
+const SETTINGS: ExtensionSettings = {
+  features: ALL_FEATURES,
+  compression: resolveCompressionOptions(false),
+  initialWindow: 64 * 1024,
+  maxFrameSize: 1024 * 1024,
+}
+
+class TestCall implements PeerCall {
+  readonly id: FrameId
+  readonly granted: number[] = []
+  readonly frames: Frame[] = []
+  failed: RpcError | undefined
+  constructor(id: FrameId) {
+    this.id = id
+  }
+  grant(bytes: number): void {
+    this.granted.push(bytes)
+  }
+}
+
+/** Records what the connection hands its role; frames for ids without a call go through `orphan`. */
+class TestRole implements PeerRole<TestCall> {
+  conn!: PeerConnection<TestCall>
+  readonly cancels: [FrameId, Code][] = []
+  readonly goaways: FrameId[] = []
+  readonly released: number[] = []
+  readonly closed: (RpcError | undefined)[] = []
+  onFrame(frame: Frame, call: TestCall | undefined): void {
+    if (call === undefined) return this.conn.orphan(frame.id, 'frame for id')
+    call.frames.push(frame)
+  }
+  onCancel(call: TestCall, code: Code): void {
+    this.cancels.push([call.id, code])
+  }
+  onGoaway(lastId: FrameId): void {
+    this.goaways.push(lastId)
+  }
+  onReleased(inFlight: number): void {
+    this.released.push(inFlight)
+  }
+  failCall(call: TestCall, error: RpcError): void {
+    call.failed = error
+  }
+  lostError(error: RpcError | undefined): RpcError {
+    return new RpcError(Code.UNAVAILABLE, 'connection lost', { cause: error })
+  }
+  onClosed(error: RpcError | undefined): void {
+    this.closed.push(error)
+  }
+}
+
+function peer(
+  side: PeerSide,
+  transport: ReturnType<typeof memoryTransportPair>[number],
+  options: Partial<PeerConnectionOptions> = {},
+): { conn: PeerConnection<TestCall>; role: TestRole } {
+  const role = new TestRole()
+  role.conn = new PeerConnection(transport, role, {
+    side,
+    settings: SETTINGS,
+    streamHighWaterMark: 16,
+    maxBufferedBytes: 1024 * 1024,
+    maxFrameSize: SETTINGS.maxFrameSize,
+    ...options,
+  })
+  return { conn: role.conn, role }
+}
+
+/** A server-side peer connection and a bare frame connection as its client, to send any frame. */
+function withRawClient(options: Partial<PeerConnectionOptions> = {}) {
+  const [clientEnd, serverEnd] = memoryTransportPair()
+  const received: Frame[] = []
+  const closed: (RpcError | undefined)[] = []
+  const raw = new FrameConnection(clientEnd, {
+    onFrame: (frame) => received.push(frame),
+    onClose: (error) => closed.push(error),
+  })
+  const server = peer('server', serverEnd, options)
+  return { raw, received, rawClosed: closed, ...server }
+}
+
+/** Lets the in-memory transport deliver (it does so in later event-loop turns). */
+async function turns(n = 10): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve))
+}
+
+function helloAndAck(raw: FrameConnection): void {
+  raw.sendEncoded(encodeControl(0, { kind: ControlKind.HELLO, capabilities: announce(SETTINGS) }))
+  raw.sendEncoded(encodeControl(0, { kind: ControlKind.HELLO_ACK }))
+}
+
+function controlKinds(frames: Frame[]): number[] {
+  return frames.filter((f) => f.flags === Flags.CONTROL).map((f) => decodeControl(f)!.kind)
+}
+
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+describe('PeerConnection negotiation', () => {
+  it('agrees on extensions with HELLO, answer and HELLO_ACK, and both ends hold them in force', async () => {
+    const [a, b] = memoryTransportPair()
+    const client = peer('client', a, { helloTimeout: 5000 })
+    const server = peer('server', b)
+    expect(client.conn.extensions.has('ping')).toBe(false)
+    await client.conn.negotiated
+    await turns()
+    expect(client.conn.extensions.has('ping')).toBe(true)
+    expect(server.conn.extensions.has('ping')).toBe(true)
+    expect(server.conn.extended).toBe(true)
+    client.conn.destroy(new RpcError(Code.CANCELLED, 'test over'))
+  })
+
+  it('fails the connection with PROTOCOL_ERROR on a second HELLO', async () => {
+    const { raw, role } = withRawClient()
+    helloAndAck(raw)
+    raw.sendEncoded(encodeControl(0, { kind: ControlKind.HELLO, capabilities: announce(SETTINGS) }))
+    await turns()
+    expect(role.closed.map((e) => e?.code)).toEqual([Code.PROTOCOL_ERROR])
+  })
+
+  it('fails the connection with PROTOCOL_ERROR on a HELLO_ACK before any HELLO', async () => {
+    const { raw, role } = withRawClient()
+    raw.sendEncoded(encodeControl(0, { kind: ControlKind.HELLO_ACK }))
+    await turns()
+    expect(role.closed.map((e) => e?.code)).toEqual([Code.PROTOCOL_ERROR])
+  })
+})
+
+describe('PeerConnection control frames', () => {
+  it('answers PING with PONG carrying the same payload, and ping() measures a round trip', async () => {
+    const [a, b] = memoryTransportPair()
+    const client = peer('client', a, { helloTimeout: 5000 })
+    peer('server', b)
+    const rtt = await client.conn.ping(5000)
+    expect(rtt).toBeGreaterThanOrEqual(0)
+    const { raw, received } = withRawClient()
+    helloAndAck(raw)
+    const payload = Buffer.from('01234567')
+    raw.sendEncoded(encodeControl(0, { kind: ControlKind.PING, payload }))
+    await turns()
+    const pong = received.map((f) => decodeControl(f)).find((m) => m?.kind === ControlKind.PONG)
+    expect(pong && Buffer.from((pong as { payload: Uint8Array }).payload).toString()).toBe('01234567')
+    client.conn.destroy(new RpcError(Code.CANCELLED, 'test over'))
+  })
+
+  it('refuses ping() with UNIMPLEMENTED when the peer never negotiated (plain v1)', async () => {
+    const [a] = memoryTransportPair()
+    const client = peer('client', a, { helloTimeout: 20 })
+    await expect(client.conn.ping(1000)).rejects.toMatchObject({ code: Code.UNIMPLEMENTED })
+    client.conn.destroy(new RpcError(Code.CANCELLED, 'test over'))
+  })
+
+  it('routes WINDOW_UPDATE to the call grant, CANCEL and GOAWAY to the role', async () => {
+    const { raw, conn, role } = withRawClient()
+    helloAndAck(raw)
+    const call = new TestCall(3)
+    conn.register(call)
+    raw.sendEncoded(encodeControl(3, { kind: ControlKind.WINDOW_UPDATE, bytes: 4096 }))
+    raw.sendEncoded(encodeControl(9, { kind: ControlKind.WINDOW_UPDATE, bytes: 1 }))
+    raw.sendEncoded(encodeControl(3, { kind: ControlKind.CANCEL, code: Code.CANCELLED }))
+    raw.sendEncoded(encodeControl(9, { kind: ControlKind.CANCEL, code: Code.CANCELLED }))
+    raw.sendEncoded(
+      encodeControl(0, { kind: ControlKind.GOAWAY, lastId: 3, code: Code.UNAVAILABLE, message: 'bye' }),
+    )
+    await turns()
+    expect(call.granted).toEqual([4096])
+    expect(role.cancels).toEqual([[3, Code.CANCELLED]])
+    expect(role.goaways).toEqual([3])
+    expect(role.closed).toEqual([])
+  })
+
+  it('sends CANCEL for a cancelled call only once the peer negotiated it', async () => {
+    const { raw, conn, received } = withRawClient()
+    conn.register(new TestCall(1))
+    conn.cancel(1, new RpcError(Code.DEADLINE_EXCEEDED, 'late'))
+    await turns()
+    expect(controlKinds(received)).toEqual([])
+    helloAndAck(raw)
+    await turns()
+    conn.register(new TestCall(2))
+    conn.cancel(2, new RpcError(Code.DEADLINE_EXCEEDED, 'late'))
+    await turns()
+    expect(controlKinds(received)).toEqual([ControlKind.HELLO, ControlKind.CANCEL])
+    expect(conn.inFlight).toBe(0)
+  })
+})
+
+describe('PeerConnection frames for ids without a call', () => {
+  it('drops a late frame for a call that finished, and keeps the connection', async () => {
+    const { raw, conn, role } = withRawClient()
+    conn.register(new TestCall(5))
+    conn.forget(5)
+    raw.sendFrame(Flags.STREAM, 5, '', Buffer.from('late'))
+    raw.sendFrame(Flags.STREAM, 4, '', Buffer.from('also before the highest id'))
+    await turns()
+    expect(role.closed).toEqual([])
+    expect(conn.state).toBe('open')
+  })
+
+  it('fails the connection with PROTOCOL_ERROR for a frame naming an id never opened', async () => {
+    const { raw, conn, role, received } = withRawClient()
+    conn.register(new TestCall(5))
+    raw.sendFrame(Flags.STREAM, 6, '', Buffer.from('who?'))
+    await turns()
+    expect(role.closed.map((e) => e?.code)).toEqual([Code.PROTOCOL_ERROR])
+    // The peer is told why: an ERROR frame for the whole connection.
+    expect(received.some((f) => f.id === 0 && f.flags === Flags.ERROR)).toBe(true)
+    // The call in flight ends with the role's error for a lost connection.
+    expect(conn.calls.size).toBe(0)
+  })
+
+  it('counts an id the role noted as opened (a refused open) as known', async () => {
+    const { raw, conn, role } = withRawClient()
+    conn.noteId(8)
+    raw.sendFrame(Flags.STREAM, 8, '', Buffer.from('after the refusal'))
+    await turns()
+    expect(role.closed).toEqual([])
+  })
+})
+
+describe('PeerConnection lifecycle', () => {
+  it('destroy(err) fails every call in flight with err and closes once', async () => {
+    const { conn, role, rawClosed } = withRawClient()
+    const calls = [new TestCall(1), new TestCall(2), new TestCall(3)]
+    for (const call of calls) conn.register(call)
+    const error = new RpcError(Code.CANCELLED, 'going away now')
+    const destroyed = conn.destroy(error)
+    expect(calls.map((c) => c.failed)).toEqual([error, error, error])
+    expect(conn.state).toBe('closed')
+    await destroyed
+    await turns()
+    expect(role.closed).toHaveLength(1)
+    expect(rawClosed).toHaveLength(1)
+    expect(conn.inFlight).toBe(0)
+  })
+
+  it('close() waits for the calls in flight, then closes the transport', async () => {
+    const { raw, conn, role, rawClosed } = withRawClient()
+    const [first, second] = [new TestCall(1), new TestCall(2)]
+    conn.register(first)
+    conn.register(second)
+    const closed = conn.close()
+    expect(conn.state).toBe('closing')
+    raw.sendFrame(Flags.STREAM, 2, '', Buffer.from('still served'))
+    await turns()
+    expect(second.frames.map((f) => f.value.toString())).toEqual(['still served'])
+    conn.forget(1)
+    await turns()
+    expect(rawClosed).toEqual([])
+    conn.forget(2)
+    await closed
+    await turns()
+    expect(role.closed).toEqual([undefined])
+    expect(rawClosed).toHaveLength(1)
+    expect(first.failed).toBeUndefined()
+  })
+
+  it('ends the calls still in flight with the role error when the peer goes away', async () => {
+    const { raw, conn, role } = withRawClient()
+    const call = new TestCall(1)
+    conn.register(call)
+    raw.destroy()
+    await turns()
+    expect(call.failed?.code).toBe(Code.UNAVAILABLE)
+    expect(call.failed?.message).toBe('connection lost')
+    expect(role.closed).toHaveLength(1)
+  })
+})
+
+describe('PeerConnection keepalive', () => {
+  const KEEPALIVE = { interval: 1000, timeout: 500 }
+
+  it('pings after the interval and closes with UNAVAILABLE when no answer comes within the timeout', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    const { raw, role, received } = withRawClient({ keepalive: KEEPALIVE })
+    helloAndAck(raw)
+    await turns()
+    expect(controlKinds(received)).toEqual([ControlKind.HELLO])
+    vi.advanceTimersByTime(999)
+    await turns()
+    expect(controlKinds(received)).toEqual([ControlKind.HELLO])
+    vi.advanceTimersByTime(1)
+    await turns()
+    expect(controlKinds(received)).toEqual([ControlKind.HELLO, ControlKind.PING])
+    expect(role.closed).toEqual([])
+    vi.advanceTimersByTime(500)
+    await turns()
+    expect(role.closed.map((e) => e?.code)).toEqual([Code.UNAVAILABLE])
+  })
+
+  it('stays open as long as the peer answers its pings', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    const [a, b] = memoryTransportPair()
+    const client = peer('client', a)
+    const server = peer('server', b, { keepalive: KEEPALIVE })
+    await turns()
+    expect(server.conn.extensions.has('ping')).toBe(true)
+    for (let i = 0; i < 5; i++) {
+      vi.advanceTimersByTime(KEEPALIVE.interval)
+      await turns()
+      vi.advanceTimersByTime(KEEPALIVE.timeout)
+      await turns()
+    }
+    expect(server.role.closed).toEqual([])
+    expect(server.conn.state).toBe('open')
+    client.conn.destroy(new RpcError(Code.CANCELLED, 'test over'))
+  })
+
+  it('does not start for a peer that never negotiated', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    const { role, received } = withRawClient({ keepalive: KEEPALIVE })
+    vi.advanceTimersByTime(10 * KEEPALIVE.interval)
+    await turns()
+    expect(controlKinds(received)).toEqual([])
+    expect(role.closed).toEqual([])
+  })
+})
