@@ -11,10 +11,10 @@ import {
   StreamSender,
 } from '@srpc/core'
 import { Code, encodeErrorValue, Flags, type FrameId, type Metadata, RpcError } from '@srpc/protocol'
+import type { Job } from './concurrency-limiter'
 import { Context, type ServerStream } from './context'
 import type { Handler, HandlerResult } from './mux'
 import { ServerSession } from './server-session'
-import type { Job } from './worker-pool'
 
 export type CallKind = 'request' | 'session'
 

@@ -23,10 +23,10 @@ import {
   splitTimeoutOnly,
   TIMEOUT_KEY,
 } from '@srpc/protocol'
+import type { WorkerPool } from './concurrency-limiter'
 import type { Handler } from './mux'
 import type { ResolvedServerOptions } from './options'
 import { type CallHost, type CallKind, ServerCall } from './server-call'
-import type { WorkerPool } from './worker-pool'
 
 /** What a connection needs from its server. */
 export interface ConnectionHost {

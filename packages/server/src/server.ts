@@ -9,6 +9,7 @@ import {
 } from '@srpc/core'
 import { Code, invalidOption, RpcError } from '@srpc/protocol'
 import { EventEmitter } from 'eventemitter3'
+import { ConcurrencyLimiter } from './concurrency-limiter'
 import { compose, type Middleware } from './middleware'
 import { type Handler, Mux } from './mux'
 import {
@@ -20,7 +21,6 @@ import {
 import type { ServerCall } from './server-call'
 import { type ConnectionHost, ServerConnection } from './server-connection'
 import { interceptCall, startCall } from './server-interceptors'
-import { WorkerPool } from './worker-pool'
 
 export type ServerState = 'idle' | 'listening' | 'draining' | 'closed'
 
@@ -49,7 +49,7 @@ export interface ServerEvents {
 export class Server extends EventEmitter<ServerEvents> implements ConnectionHost {
   readonly mux = new Mux()
   readonly options: ResolvedServerOptions
-  readonly pool: WorkerPool
+  readonly pool: ConcurrencyLimiter
   readonly extensionSettings: ExtensionSettings
   #tls: TlsServer | undefined
   #connections = new Set<ServerConnection>()
@@ -71,7 +71,7 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
   constructor(options: ServerOptions = {}) {
     super()
     this.options = resolveServerOptions(options)
-    this.pool = new WorkerPool(this.options.workers, this.options.maxQueue)
+    this.pool = new ConcurrencyLimiter(this.options.workers, this.options.maxQueue)
     this.extensionSettings = {
       features: ALL_FEATURES,
       compression: this.options.compression,
