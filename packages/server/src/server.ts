@@ -10,14 +10,15 @@ import {
 import { Code, invalidOption, RpcError } from '@srpc/protocol'
 import { EventEmitter } from 'eventemitter3'
 import { ConcurrencyLimiter } from './concurrency-limiter'
-import { compose, type Middleware } from './middleware'
-import { type Handler, Mux } from './mux'
+import type { Middleware } from './middleware'
+import type { Handler, Mux } from './mux'
 import {
   DEFAULT_SHUTDOWN_TIMEOUT,
   type ResolvedServerOptions,
   resolveServerOptions,
   type ServerOptions,
 } from './options'
+import { Router } from './router'
 import type { ServerCall } from './server-call'
 import { type ConnectionHost, ServerConnection } from './server-connection'
 import { interceptCall, startCall } from './server-interceptors'
@@ -47,7 +48,6 @@ export interface ServerEvents {
  * ```
  */
 export class Server extends EventEmitter<ServerEvents> implements ConnectionHost {
-  readonly mux = new Mux()
   readonly options: ResolvedServerOptions
   readonly pool: ConcurrencyLimiter
   readonly extensionSettings: ExtensionSettings
@@ -57,16 +57,12 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
   #sessions = 0
   #shutdown: Promise<void> | undefined
   #onAllClosed: (() => void) | undefined
-  #middleware: Middleware[] = []
+  #router = new Router()
   /** Ends the grace period of a shutdown in progress at once. */
   #hurry: (() => void) | undefined
   /** destroy() was called: connections are dropped, not sent their calls' errors. */
   #hard = false
   #shutdownReason: RpcError | undefined
-  /** Handlers wrapped in the middleware, built on first use of each route. */
-  #composed = new Map<string, Handler>()
-  /** The fallback wrapped in the middleware: one for every unknown route, so strangers' routes cost no memory. */
-  #composedFallback: { base: Handler; handler: Handler } | undefined
 
   constructor(options: ServerOptions = {}) {
     super()
@@ -80,6 +76,11 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
       maxFrameSize: this.options.maxFrameSize,
       maxConcurrentStreams: this.options.maxConcurrentStreams,
     }
+  }
+
+  /** The route table (`handle`, `fallback`, `routes`); `server.handle` is the shorthand. */
+  get mux(): Mux {
+    return this.#router.mux
   }
 
   get state(): ServerState {
@@ -102,13 +103,13 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
 
   /** Shorthand for `server.mux.handle(route, handler)`. */
   handle(route: string, handler: Handler): this {
-    this.mux.handle(route, handler)
+    this.#router.mux.handle(route, handler)
     return this
   }
 
   /** Shorthand for `server.mux.fallback(handler)`: answers calls to routes nobody registered. */
   fallback(handler: Handler): this {
-    this.mux.fallback(handler)
+    this.#router.mux.fallback(handler)
     return this
   }
 
@@ -122,9 +123,7 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
   use(middleware: Middleware): this {
     if (typeof middleware !== 'function')
       throw new RpcError(Code.INVALID_ARGUMENT, 'middleware must be a function')
-    this.#middleware.push(middleware)
-    this.#composed.clear()
-    this.#composedFallback = undefined
+    this.#router.use(middleware)
     return this
   }
 
@@ -271,23 +270,8 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
     interceptCall(call, interceptors, this.pool, (error) => this.handlerFailed(error, call))
   }
 
-  /** The handler for `route` with the middleware around it; the fallback's for an unknown route. */
   lookup(route: string): Handler {
-    if (this.#middleware.length === 0) return this.mux.lookup(route) ?? this.mux.fallbackHandler
-    let handler = this.#composed.get(route)
-    if (handler === undefined) {
-      const base = this.mux.lookup(route)
-      if (base === undefined) {
-        const fallback = this.mux.fallbackHandler
-        if (this.#composedFallback?.base !== fallback) {
-          this.#composedFallback = { base: fallback, handler: compose(this.#middleware, fallback) }
-        }
-        return this.#composedFallback.handler
-      }
-      handler = compose(this.#middleware, base)
-      this.#composed.set(route, handler)
-    }
-    return handler
+    return this.#router.lookup(route)
   }
 
   openSession(): boolean {
