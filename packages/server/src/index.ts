@@ -17,7 +17,7 @@ export {
 export { Code, RpcError } from '@srpc/protocol'
 export { ConcurrencyLimiter, type Job, WorkerPool } from './concurrency-limiter'
 export { Context, type PeerInfo, type ServerStream } from './context'
-export { compose, type Middleware } from './middleware'
+export type { Middleware } from './middleware'
 export { type Handler, type HandlerResult, Mux } from './mux'
 export {
   DEFAULT_MAX_QUEUE,
