@@ -12,7 +12,7 @@ export default defineConfig([
     // Everything but the declarations, which the two builds below write at the same time.
     clean: ['!**/*.d.{ts,cts,mts}'],
   },
-  // Declarations per entry: index.d.ts whole (the API report reads it), internal.d.ts importing from it.
+  // Declarations per entry: index.d.ts whole (the API report reads it), internal.d.ts importing from it by name.
   { ...common, entry: ['src/index.ts'], dts: { only: true } },
-  { ...common, entry: ['src/internal.ts'], dts: { only: true }, external: ['./index'] },
+  { ...common, entry: ['src/internal.ts'], dts: { only: true }, external: ['@srpc/server'] },
 ])

@@ -1,8 +1,10 @@
 /**
  * `@srpc/server/internal`: what tests and the apps in this repository reach for outside the
- * public API and its semver promise. Types come from the main entry, so its classes stay one.
+ * public API and its semver promise.
  */
-import type { ConcurrencyLimiter, Server } from './index'
+// The types come from the package by its own name (tsconfig paths here, the exports map for
+// users): the declarations then name the main entry's Server, in its ESM or CJS flavour.
+import type { ConcurrencyLimiter, Server } from '@srpc/server'
 import { limiterOf as limiterOfServer } from './server'
 
 /** The concurrency limiter of `server`: `active` and `queued` handlers right now. */
