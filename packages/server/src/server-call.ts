@@ -318,8 +318,7 @@ export class ServerCall implements Job {
 
   /** A send after our half was over: the abort reason if the call was stopped, else misuse. */
   afterDone(what: string): Promise<never> {
-    if (this.#abortReason) return rejected(this.#abortReason)
-    return misuse(what)
+    return this.#abortReason ? rejected(this.#abortReason) : misuse(what)
   }
 
   /** This session's halves; FAILED_PRECONDITION naming `what` for a request. */
