@@ -1,4 +1,5 @@
 import { Code, RpcError } from '@srpc/protocol'
+import { limiterOf } from '@srpc/server/internal'
 import { afterEach, describe, expect, it } from 'vitest'
 import { FaultProxy } from './fault-proxy'
 import { Harness, sleep } from './harness'
@@ -281,7 +282,7 @@ describe('worker pool', () => {
     await blocker
     expect((await patient).toString()).toBe('ran')
     expect(ran).toEqual(['warmup', 'patient'])
-    expect(server.pool.queued).toBe(0)
+    expect(limiterOf(server).queued).toBe(0)
   })
 
   it('bounds sessions separately so they cannot starve requests', async () => {

@@ -60,8 +60,8 @@ describe('the client README example "Testing your service"', () => {
     const log = (line: string) => logged.push(line)
     // --- the README's code, with console.log as log ---
     const server = new Server()
-    server.mux.handle('/greet', (ctx) => `hello ${ctx.payload}`)
-    server.mux.handle('/count', async (ctx) => {
+    server.handle('/greet', (ctx) => `hello ${ctx.payload}`)
+    server.handle('/count', async (ctx) => {
       const stream = ctx.stream()
       for (let i = 1; i <= 3; i++) await stream.writeChunk(`${i}`, i === 3)
     })
@@ -78,7 +78,7 @@ describe('the client README example "Testing your service"', () => {
     log((await pool.call('/greet', 'tests')).toString()) // hello tests
     for await (const chunk of pool.callStream('/count')) log(chunk.toString()) // 1, 2, 3
     await pool.close()
-    await server.shutdown()
+    await server.close()
     // --- end of the README's code ---
     expect(logged).toEqual(['hello tests', '1', '2', '3'])
     expect(server.state).toBe('closed')

@@ -14,6 +14,14 @@ export interface ServerStream {
   writeChunk(data: Uint8Array | string, isLast?: boolean): Promise<void>
 }
 
+/** Builds a call's Context (server-call.ts); set in Context's static block, as its constructor is private. */
+let create: (call: ServerCall) => Context
+
+/** A call's Context; the server makes one per call. */
+export function contextFor(call: ServerCall): Context {
+  return create(call)
+}
+
 /**
  * What a handler sees of one call. Requests use `reply` or `stream()`; bidirectional sessions
  * use `sendMessage`, `receiveMessage`, `tryReceiveMessage` and `messages()`.
@@ -21,7 +29,11 @@ export interface ServerStream {
 export class Context {
   #call: ServerCall
 
-  constructor(call: ServerCall) {
+  static {
+    create = (call) => new Context(call)
+  }
+
+  private constructor(call: ServerCall) {
     this.#call = call
   }
 

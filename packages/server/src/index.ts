@@ -15,8 +15,9 @@ export {
   type TransportPeer,
 } from '@srpc/core'
 export { Code, RpcError } from '@srpc/protocol'
+export { ConcurrencyLimiter, type Job, WorkerPool } from './concurrency-limiter'
 export { Context, type PeerInfo, type ServerStream } from './context'
-export { compose, type Middleware } from './middleware'
+export type { Middleware } from './middleware'
 export { type Handler, type HandlerResult, Mux } from './mux'
 export {
   DEFAULT_MAX_QUEUE,
@@ -26,4 +27,3 @@ export {
   type ServerOptions,
 } from './options'
 export { Server, type ServerEvents, type ServerState } from './server'
-export { WorkerPool } from './worker-pool'

@@ -1,6 +1,5 @@
 import {
   asBuffer,
-  type CallHost,
   type Deadline,
   deadlines,
   type Extensions,
@@ -8,43 +7,23 @@ import {
   payloadBytes,
   rejected,
   type Session,
-  StreamReceiver,
-  StreamSender,
 } from '@srpc/core'
 import { Code, encodeErrorValue, Flags, type FrameId, type Metadata, RpcError } from '@srpc/protocol'
-import { Context, type ServerStream } from './context'
+import type { CallHost, CallKind } from './call-host'
+import type { Job } from './concurrency-limiter'
+import { type Context, contextFor, type ServerStream } from './context'
 import type { Handler, HandlerResult } from './mux'
-import { ServerSession } from './server-session'
-import type { Job } from './worker-pool'
+import { SessionCall } from './session-call'
+import { StreamWriter } from './stream-writer'
+import { replyWithResult, sendReply } from './unary-reply'
 
-export type CallKind = 'request' | 'session'
-
-/** What a call needs from its connection: core's CallHost, and what only a server call asks. */
-export interface ServerCallHost extends CallHost {
-  readonly peer: PeerInfo
-  /** Set once the server began a graceful shutdown. */
-  readonly shutdownReason: RpcError | undefined
-  callFinished(call: ServerCall): void
-  handlerFailed(call: ServerCall, error: unknown): void
-}
-
-const RESOLVED = Promise.resolve()
-const EMPTY = Buffer.alloc(0)
+export type { CallHost, CallKind }
 
 /**
- * A server-stream chunk is framed as v1 peers frame it: RESPONSE|STREAM (0x06), the last one
- * with STREAM_END (0x0e). To a v1 client, STREAM without RESPONSE is a session message, not a
- * chunk of its call. Session messages stay STREAM (0x04) and STREAM|STREAM_END (0x0c).
- */
-const CHUNK = Flags.RESPONSE | Flags.STREAM
-const LAST_CHUNK = CHUNK | Flags.STREAM_END
-const MESSAGE = Flags.STREAM
-const LAST_MESSAGE = Flags.STREAM | Flags.STREAM_END
-
-/**
- * The server's state for one call, stream or session. The connection feeds it frames; the
- * handler drives it through its Context. It sends at most one terminal frame (reply, last
- * chunk, error), and after cancellation it sends nothing at all.
+ * What every call, stream or session shares: identity, deadline, signals, the handler's run, the
+ * error frame and the finish. The halves that differ by kind are beside it (unary-reply.ts,
+ * stream-writer.ts, session-call.ts). It sends at most one terminal frame (reply, last chunk,
+ * error), and after cancellation nothing at all.
  */
 export class ServerCall implements Job {
   readonly id: FrameId
@@ -55,35 +34,33 @@ export class ServerCall implements Job {
   readonly deadline: number | undefined
   readonly deadlineEpoch: number | undefined
   readonly ctx: Context
-  #host: ServerCallHost
-  #handler: Handler
-  #controller: AbortController | undefined
-  /** Behind ctx.shutdownSignal; created on first read, like #controller. */
-  #shutdown: AbortController | undefined
-  #abortReason: RpcError | undefined
-  /** Our half is over: reply, last chunk or error sent, or the call was aborted. */
-  #outputDone = false
-  #streaming = false
-  #handlerRunning = false
-  #finished = false
-  #release: (() => void) | undefined
-  #deadlineEntry: Deadline | undefined
-  #input: StreamReceiver | undefined
-  #ext: Extensions
-  /** The sending half of a stream or session: ordered, compressed, credit-aware. */
-  #sender: StreamSender | undefined
-  #session: ServerSession | undefined
-  /** The error the call ended with (sent, or why it was aborted); undefined while it goes well. */
-  #status: RpcError | undefined
+  readonly host: CallHost
+  readonly ext: Extensions
+  /** Our half is over (reply, last chunk or error sent, or aborted); the halves set it as they end it. */
+  outputDone = false
   /** The reply sent, kept for interceptors (a reference, no copy). */
   replyValue: Buffer | undefined
   /** Request payload, then each session message: counted for interceptors. */
   messagesReceived: number
   /** Called once when the call is finished (interceptors wait for it). */
   onFinished: (() => void) | undefined
+  #handler: Handler
+  #controller: AbortController | undefined
+  /** Behind ctx.shutdownSignal; created on first read, like #controller. */
+  #shutdown: AbortController | undefined
+  #abortReason: RpcError | undefined
+  #handlerRunning = false
+  #finished = false
+  #release: (() => void) | undefined
+  #deadlineEntry: Deadline | undefined
+  /** Our sending half: a session's, or a request's once it became a stream. */
+  #writer: StreamWriter | undefined
+  /** A session's two halves (undefined for a request). */
+  #session: SessionCall | undefined
+  #status: RpcError | undefined
 
   constructor(
-    host: ServerCallHost,
+    host: CallHost,
     id: FrameId,
     route: string,
     kind: CallKind,
@@ -93,8 +70,8 @@ export class ServerCall implements Job {
     handler: Handler,
     ext: Extensions,
   ) {
-    this.#host = host
-    this.#ext = ext
+    this.host = host
+    this.ext = ext
     this.id = id
     this.route = route
     this.kind = kind
@@ -110,27 +87,29 @@ export class ServerCall implements Job {
       )
     }
     if (kind === 'session') {
-      this.#input = new StreamReceiver(ext, {
-        highWaterMark: host.streamHighWaterMark,
-        pauseReading: () => host.pauseReading(),
-        resumeReading: () => host.resumeReading(),
-        grant: (bytes) => host.grant(id, bytes),
-      })
-      this.#sender = this.#newSender()
+      this.#session = new SessionCall(this)
+      this.#writer = this.#session.writer
     }
-    this.ctx = new Context(this)
+    this.ctx = contextFor(this)
   }
 
   get peer(): PeerInfo {
-    return this.#host.peer
+    return this.host.peer
   }
 
+  /** The error the call ended with; undefined while it goes well. */
   get status(): RpcError | undefined {
     return this.#status
   }
 
+  /** Why the call was stopped (client cancel, lost connection, deadline, hard stop), if it was. */
+  get abortReason(): RpcError | undefined {
+    return this.#abortReason
+  }
+
+  /** The request became a server stream (`ctx.stream()`). */
   get streaming(): boolean {
-    return this.#streaming
+    return this.kind === 'request' && this.#writer !== undefined
   }
 
   get finished(): boolean {
@@ -139,12 +118,12 @@ export class ServerCall implements Job {
 
   /** The reply, chunks or session messages handed to the connection. */
   get messagesSent(): number {
-    return this.#sender ? this.#sender.messagesWritten : this.replyValue ? 1 : 0
+    return this.#writer ? this.#writer.messagesWritten : this.replyValue ? 1 : 0
   }
 
   /** Bytes of stream chunks or session messages queued and not yet handed to the socket. */
   get bufferedAmount(): number {
-    return this.#sender?.bufferedAmount ?? 0
+    return this.#writer?.bufferedAmount ?? 0
   }
 
   get signal(): AbortSignal {
@@ -156,14 +135,13 @@ export class ServerCall implements Job {
   }
 
   /**
-   * Created on first read: a call that never looks allocates nothing, and the server tells only
-   * the calls that did (see shuttingDown). A call that starts after the shutdown began gets a
-   * signal that is already aborted.
+   * Created on first read: a call that never looks allocates nothing, and only those that did
+   * are told (shuttingDown). A call starting after the shutdown began gets it already aborted.
    */
   get shutdownSignal(): AbortSignal {
     if (!this.#shutdown) {
       this.#shutdown = new AbortController()
-      const reason = this.#host.shutdownReason
+      const reason = this.host.shutdownReason
       if (reason) this.#shutdown.abort(reason)
     }
     return this.#shutdown.signal
@@ -221,115 +199,89 @@ export class ServerCall implements Job {
     this.#handlerReturned(result as HandlerResult)
   }
 
+  // --- what the handler calls, through its Context: checks of the call kind, then the half ---
+
   reply(data: Uint8Array | string): Promise<void> {
     let payload: Buffer
     try {
       payload = payloadBytes(data, 'reply')
     } catch (err) {
-      return this.#wrongType(err)
+      return this.wrongType(err)
     }
-    return this.#reply(payload)
-  }
-
-  #reply(payload: Buffer): Promise<void> {
     if (this.kind !== 'request') return misuse('reply() is for requests; a session uses sendMessage()')
-    if (this.#streaming) return misuse('reply() after stream() was used')
-    if (this.#outputDone) return this.#afterDone('reply() called twice')
-    this.#outputDone = true
-    const compressed = this.#ext.compress(payload)
-    try {
-      const written = compressed
-        ? this.#host.send(Flags.RESPONSE | Flags.COMPRESSED, this.id, compressed)
-        : this.#host.send(Flags.RESPONSE, this.id, payload)
-      this.replyValue = payload
-      return written ? RESOLVED : this.#host.whenWritable()
-    } catch (err) {
-      // Too large for the client: the call fails with that error instead of the connection.
-      this.#outputDone = false
-      this.fail(RpcError.from(err))
-      return rejected(err)
-    }
+    if (this.#writer) return misuse('reply() after stream() was used')
+    return sendReply(this, payload)
   }
 
   stream(): ServerStream {
     if (this.kind !== 'request') throw new RpcError(Code.FAILED_PRECONDITION, 'stream() is for requests')
-    if (!this.#streaming) {
-      this.#streaming = true
-      this.#sender = this.#newSender()
-    }
-    return { writeChunk: (data, isLast = false) => this.#writeChunk(data, isLast) }
+    this.#writer ??= new StreamWriter(this, 'chunks')
+    const writer = this.#writer
+    return { writeChunk: (data, isLast = false) => writer.write(data, isLast) }
   }
 
   sendMessage(data: Uint8Array | string): Promise<void> {
-    let bytes: Buffer
+    if (this.#session) return this.#session.send(data)
+    // The type is checked first, as for a session: a value that is not bytes is a handler bug.
     try {
-      bytes = payloadBytes(data, 'message')
+      payloadBytes(data, 'message')
     } catch (err) {
-      return this.#wrongType(err)
+      return this.wrongType(err)
     }
-    if (this.kind !== 'session')
-      return misuse('sendMessage() is for sessions; a request uses reply() or stream()')
-    if (this.#outputDone) return this.#afterDone('the session is closed')
-    return this.#sender!.send(MESSAGE, bytes)
+    return misuse('sendMessage() is for sessions; a request uses reply() or stream()')
   }
 
   /** The session as the one Session interface both ends share (`ctx.session()`). */
   session(): Session {
-    if (this.kind !== 'session') throw new RpcError(Code.FAILED_PRECONDITION, 'session() is for sessions')
-    this.#session ??= new ServerSession(this)
-    return this.#session
+    return this.#sessionFor('session()').view()
   }
 
   /** Ends our half of a session now (the handler may go on reading); the end marker follows queued messages. */
   closeOutput(): Promise<void> {
-    if (this.kind !== 'session') return misuse('close() is for sessions')
-    if (this.#outputDone) return this.#abortReason ? rejected(this.#abortReason) : RESOLVED
-    this.#outputDone = true
-    return this.#sender!.send(LAST_MESSAGE, EMPTY)
+    return this.#session ? this.#session.close() : misuse('close() is for sessions')
   }
 
   receiveMessage(): Promise<Buffer | undefined> {
-    if (!this.#input) return misuse('receiveMessage() is for sessions')
-    return this.#input.queue.next()
+    return this.#session ? this.#session.receive() : misuse('receiveMessage() is for sessions')
   }
 
   tryReceiveMessage(): Buffer | undefined {
-    if (!this.#input) throw new RpcError(Code.FAILED_PRECONDITION, 'tryReceiveMessage() is for sessions')
-    return this.#input.queue.tryNext()
+    return this.#sessionFor('tryReceiveMessage()').tryReceive()
   }
 
   messages(): AsyncIterable<Buffer> {
-    if (!this.#input) throw new RpcError(Code.FAILED_PRECONDITION, 'messages() is for sessions')
-    return this.#input.queue
+    return this.#sessionFor('messages()').messages()
   }
+
+  // --- what the connection calls ---
 
   /** A client message arrived for this session. Throws PROTOCOL_ERROR if it broke flow control. */
   deliver(message: Buffer): void {
     this.messagesReceived++
-    this.#input!.deliver(message)
+    this.#session!.deliver(message)
   }
 
   /** The client granted more credit (WINDOW_UPDATE). */
   grant(bytes: number): void {
-    this.#sender?.grant(bytes)
+    this.#writer?.grant(bytes)
   }
 
   /** The client closed its half of the session. */
   endInput(): void {
-    this.#input?.queue.end()
+    this.#session?.endInput()
   }
 
   /** Sends an error frame unless our half is already over. */
   fail(error: RpcError): void {
-    if (this.#outputDone) return
-    this.#outputDone = true
+    if (this.outputDone) return
+    this.outputDone = true
     this.#status = error
     try {
-      this.#host.send(Flags.ERROR, this.id, asBuffer(encodeErrorValue(error)))
+      this.host.send(Flags.ERROR, this.id, asBuffer(encodeErrorValue(error)))
     } catch {
       // A message too long for the client's frame limit: the code still reaches it.
       const short = new RpcError(error.code, 'error message too long to send')
-      this.#host.send(Flags.ERROR, this.id, asBuffer(encodeErrorValue(short)))
+      this.host.send(Flags.ERROR, this.id, asBuffer(encodeErrorValue(short)))
     }
   }
 
@@ -338,46 +290,16 @@ export class ServerCall implements Job {
     if (this.#abortReason) return
     this.#abortReason = reason
     // After a complete answer a late cancel changes nothing; before (or with chunks still queued) it is the outcome.
-    if (!this.#outputDone || this.#sender?.waiting) this.#status ??= reason
-    this.#outputDone = true
-    this.#input?.queue.fail(reason)
-    this.#sender?.fail(reason)
+    if (!this.outputDone || this.#writer?.waiting) this.#status ??= reason
+    this.outputDone = true
+    this.#session?.failInput(reason)
+    this.#writer?.fail(reason)
     this.#controller?.abort(reason)
     this.#clearDeadline()
     if (!this.#handlerRunning) this.#finish()
   }
 
-  #expire(error: RpcError): void {
-    this.#deadlineEntry = undefined
-    this.fail(error)
-    this.abort(error)
-  }
-
-  #writeChunk(data: Uint8Array | string, isLast: boolean): Promise<void> {
-    let bytes: Buffer
-    try {
-      bytes = payloadBytes(data, 'chunk')
-    } catch (err) {
-      return this.#wrongType(err)
-    }
-    if (this.#outputDone) return this.#afterDone('the stream has ended')
-    if (isLast) this.#outputDone = true
-    // An empty last chunk is a bare end marker.
-    return this.#sender!.send(isLast ? LAST_CHUNK : CHUNK, bytes)
-  }
-
-  #newSender(): StreamSender {
-    const host = this.#host
-    return new StreamSender(
-      this.#ext,
-      {
-        write: (flags, payload) => host.send(flags, this.id, payload),
-        writable: () => host.writable,
-        whenWritable: () => host.whenWritable(),
-      },
-      host.maxBufferedBytes,
-    )
-  }
+  // --- shared with the halves ---
 
   /**
    * The handler gave us something that is not bytes: a bug in it, like a throw. The server's
@@ -385,18 +307,30 @@ export class ServerCall implements Job {
    * half was already over. Then the call ends (its signal aborts), so a handler waiting on it
    * is not left hanging; a call whose half was over keeps the chunks still queued.
    */
-  #wrongType(err: unknown): Promise<never> {
-    this.#host.handlerFailed(this, err)
-    if (!this.#outputDone) {
+  wrongType(err: unknown): Promise<never> {
+    this.host.handlerFailed(this, err)
+    if (!this.outputDone) {
       this.fail(new RpcError(Code.INTERNAL, 'internal server error'))
       this.abort(err as RpcError)
     }
     return rejected(err)
   }
 
-  #afterDone(what: string): Promise<void> {
-    if (this.#abortReason) return rejected(this.#abortReason)
-    return misuse(what)
+  /** A send after our half was over: the abort reason if the call was stopped, else misuse. */
+  afterDone(what: string): Promise<never> {
+    return this.#abortReason ? rejected(this.#abortReason) : misuse(what)
+  }
+
+  /** This session's halves; FAILED_PRECONDITION naming `what` for a request. */
+  #sessionFor(what: string): SessionCall {
+    if (!this.#session) throw new RpcError(Code.FAILED_PRECONDITION, `${what} is for sessions`)
+    return this.#session
+  }
+
+  #expire(error: RpcError): void {
+    this.#deadlineEntry = undefined
+    this.fail(error)
+    this.abort(error)
   }
 
   #handlerReturned(value: HandlerResult): void {
@@ -408,23 +342,17 @@ export class ServerCall implements Job {
         result = payloadBytes(value, 'handler return value')
       } catch (err) {
         // Our half ends with INTERNAL; the call finishes below.
-        this.#wrongType(err)
+        this.wrongType(err)
       }
     }
-    if (!this.#outputDone) {
-      if (this.kind === 'session' || this.#streaming) {
-        this.#outputDone = true
-        // A bare end marker: no chunk or message, just the end of our half.
-        this.#sender!.send(this.kind === 'session' ? LAST_MESSAGE : LAST_CHUNK, EMPTY).catch(() => {})
-      } else if (result !== undefined) {
-        this.#reply(result)
-      } else {
-        this.fail(new RpcError(Code.INTERNAL, 'handler finished without a reply'))
-      }
+    if (!this.outputDone) {
+      // A stream or session ends its half with a bare end marker; a request replies.
+      if (this.#writer) this.#writer.end().catch(noop)
+      else replyWithResult(this, result)
     }
     // Chunks may still wait for credit (the end marker behind them): the call lives until they are out.
-    if (this.#sender?.waiting) {
-      this.#sender.settled().then(() => this.#finish())
+    if (this.#writer?.waiting) {
+      this.#writer.settled().then(() => this.#finish())
       return
     }
     this.#finish()
@@ -436,7 +364,7 @@ export class ServerCall implements Job {
       if (err instanceof RpcError) {
         this.fail(err)
       } else {
-        this.#host.handlerFailed(this, err)
+        this.host.handlerFailed(this, err)
         this.fail(new RpcError(Code.INTERNAL, 'internal server error'))
       }
     }
@@ -447,13 +375,13 @@ export class ServerCall implements Job {
     if (this.#finished) return
     this.#finished = true
     this.#clearDeadline()
-    this.#sender?.fail(this.#abortReason ?? new RpcError(Code.CANCELLED, 'call finished'))
+    this.#writer?.fail(this.#abortReason ?? new RpcError(Code.CANCELLED, 'call finished'))
     // A handler may return with client messages still queued: they are dropped with the call.
-    this.#input?.queue.fail(new RpcError(Code.CANCELLED, 'session ended'))
+    this.#session?.failInput(new RpcError(Code.CANCELLED, 'session ended'))
     const release = this.#release
     this.#release = undefined
     release?.()
-    this.#host.callFinished(this)
+    this.host.callFinished(this)
     const onFinished = this.onFinished
     this.onFinished = undefined
     onFinished?.()
@@ -468,3 +396,5 @@ export class ServerCall implements Job {
 function misuse(message: string): Promise<never> {
   return rejected(new RpcError(Code.FAILED_PRECONDITION, message))
 }
+
+function noop(): void {}

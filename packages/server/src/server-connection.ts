@@ -23,10 +23,10 @@ import {
   splitTimeoutOnly,
   TIMEOUT_KEY,
 } from '@srpc/protocol'
+import type { WorkerPool } from './concurrency-limiter'
 import type { Handler } from './mux'
 import type { ResolvedServerOptions } from './options'
-import { type CallKind, ServerCall, type ServerCallHost } from './server-call'
-import type { WorkerPool } from './worker-pool'
+import { type CallHost, type CallKind, ServerCall } from './server-call'
 
 /** What a connection needs from its server. */
 export interface ConnectionHost {
@@ -55,7 +55,7 @@ const EMPTY_METADATA: Metadata = Object.freeze(Object.create(null))
  * calls at the end of a shutdown. The connection itself (frames, calls by id, negotiation,
  * control frames, keepalive) is core's PeerConnection.
  */
-export class ServerConnection implements ServerCallHost, PeerRole<ServerCall> {
+export class ServerConnection implements CallHost, PeerRole<ServerCall> {
   readonly peer: PeerInfo
   readonly streamHighWaterMark: number
   readonly maxBufferedBytes: number
@@ -120,7 +120,7 @@ export class ServerConnection implements ServerCallHost, PeerRole<ServerCall> {
     return this.#conn.extended
   }
 
-  // --- ServerCallHost: the connection's CallHost, and what only server calls ask ---
+  // --- CallHost: the connection's CallHost, and what only server calls ask ---
   send(flags: number, id: FrameId, value: Uint8Array): boolean {
     return this.#frames.sendFrame(flags, id, '', value)
   }

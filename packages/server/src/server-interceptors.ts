@@ -13,14 +13,14 @@ import {
   runChain,
 } from '@srpc/core'
 import { Code, type Metadata, RpcError } from '@srpc/protocol'
+import type { ConcurrencyLimiter } from './concurrency-limiter'
 import type { ServerCall } from './server-call'
-import type { WorkerPool } from './worker-pool'
 
-/** Starts a call with no interceptor: a request waits for a worker, a session runs at once. */
-export function startCall(call: ServerCall, pool: WorkerPool): void {
+/** Starts a call past the interceptors: a request waits for a worker slot, a session runs at once. */
+export function startCall(call: ServerCall, limiter: ConcurrencyLimiter): void {
   if (call.kind === 'session') return call.runHandler()
   try {
-    pool.submit(call)
+    limiter.submit(call)
   } catch (err) {
     call.reject(err as RpcError)
   }
@@ -68,14 +68,14 @@ class ServerCallInfo implements CallInfo {
 
 /**
  * Runs a call through the server's interceptors (composed per call, as connect-es does). The
- * innermost `next` starts the call (worker pool, middleware, handler) and settles once it is
+ * innermost `next` starts the call (concurrency limiter, middleware, handler) and settles once it is
  * finished, with its final code. An interceptor that throws before `next` refuses the call with
  * its RpcError; anything else it throws is reported (`report`) and refuses with INTERNAL.
  */
 export function interceptCall(
   call: ServerCall,
   interceptors: readonly Interceptor[],
-  pool: WorkerPool,
+  limiter: ConcurrencyLimiter,
   report: (error: unknown) => void,
 ): void {
   const info = new ServerCallInfo(call)
@@ -97,7 +97,7 @@ export function interceptCall(
       }
     })
     done.catch(noop)
-    startCall(call, pool)
+    startCall(call, limiter)
     return done
   }
   const wrap = (err: unknown): RpcError => {

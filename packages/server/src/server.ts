@@ -1,28 +1,23 @@
 import type { AddressInfo } from 'node:net'
-import { createServer, type TLSSocket, type Server as TlsServer } from 'node:tls'
-import {
-  ALL_FEATURES,
-  type ExtensionSettings,
-  type Interceptor,
-  type Transport,
-  tlsTransport,
-} from '@srpc/core'
-import { Code, invalidOption, RpcError } from '@srpc/protocol'
+import { createServer, type TLSSocket } from 'node:tls'
+import { type Transport, tlsTransport } from '@srpc/core'
+import { Code, invalidOption, nonNegativeIntOption, RpcError } from '@srpc/protocol'
 import { EventEmitter } from 'eventemitter3'
-import { compose, type Middleware } from './middleware'
-import { type Handler, Mux } from './mux'
+import type { ConcurrencyLimiter } from './concurrency-limiter'
+import { ServerLifecycle, type ServerState } from './lifecycle'
+import type { Middleware } from './middleware'
+import type { Handler, Mux } from './mux'
 import {
   DEFAULT_SHUTDOWN_TIMEOUT,
   type ResolvedServerOptions,
   resolveServerOptions,
   type ServerOptions,
 } from './options'
-import type { ServerCall } from './server-call'
-import { type ConnectionHost, ServerConnection } from './server-connection'
-import { interceptCall, startCall } from './server-interceptors'
-import { WorkerPool } from './worker-pool'
+import { Router } from './router'
+import { ServerConnection } from './server-connection'
+import { ServerHost } from './server-host'
 
-export type ServerState = 'idle' | 'listening' | 'draining' | 'closed'
+export type { ServerState }
 
 export interface ServerEvents {
   /** A client connected (after the TLS handshake), or a transport was accepted. */
@@ -35,80 +30,60 @@ export interface ServerEvents {
   clientError: [error: Error]
 }
 
+/** Reaches a server's private host, for `@srpc/server/internal` only (set in Server's static block). */
+let hostOf: (server: Server) => ServerHost
+
 /**
- * An srpc server: a route mux and a worker pool serving connections from its TLS listener
- * (`listen()`) or handed to it (`accept(transport)`).
+ * An srpc server: routes, interceptors, middleware and a concurrency limit serving connections
+ * from its TLS listener (`listen()`) or handed to it (`accept(transport)`).
  *
  * ```ts
  * const server = new Server({ address: '127.0.0.1:0', tls: serverOptions })
- * server.mux.handle('/health', (ctx) => ctx.reply('ok'))
+ * server.handle('/health', (ctx) => ctx.reply('ok'))
  * const { port } = await server.listen()
- * await server.shutdown({ timeout: 5000 })
+ * await server.close({ timeout: 5000 })
  * ```
  */
-export class Server extends EventEmitter<ServerEvents> implements ConnectionHost {
-  readonly mux = new Mux()
+export class Server extends EventEmitter<ServerEvents> {
   readonly options: ResolvedServerOptions
-  readonly pool: WorkerPool
-  readonly extensionSettings: ExtensionSettings
-  #tls: TlsServer | undefined
-  #connections = new Set<ServerConnection>()
-  #state: ServerState = 'idle'
-  #sessions = 0
-  #shutdown: Promise<void> | undefined
-  #onAllClosed: (() => void) | undefined
-  #middleware: Middleware[] = []
-  /** Ends the grace period of a shutdown in progress at once. */
-  #hurry: (() => void) | undefined
-  /** destroy() was called: connections are dropped, not sent their calls' errors. */
-  #hard = false
-  #shutdownReason: RpcError | undefined
-  /** Handlers wrapped in the middleware, built on first use of each route. */
-  #composed = new Map<string, Handler>()
-  /** The fallback wrapped in the middleware: one for every unknown route, so strangers' routes cost no memory. */
-  #composedFallback: { base: Handler; handler: Handler } | undefined
+  #router = new Router()
+  #lifecycle = new ServerLifecycle<ServerConnection>()
+  /** What connections see of this server; not part of its public surface. */
+  #host: ServerHost
+
+  static {
+    hostOf = (server) => server.#host
+  }
 
   constructor(options: ServerOptions = {}) {
     super()
     this.options = resolveServerOptions(options)
-    this.pool = new WorkerPool(this.options.workers, this.options.maxQueue)
-    this.extensionSettings = {
-      features: ALL_FEATURES,
-      compression: this.options.compression,
-      initialWindow: this.options.initialWindow,
-      maxWindow: this.options.maxWindow,
-      maxFrameSize: this.options.maxFrameSize,
-      maxConcurrentStreams: this.options.maxConcurrentStreams,
-    }
+    this.#host = new ServerHost(this.options, this.#router, this.#lifecycle, this)
+  }
+
+  /** The route table (`handle`, `fallback`, `routes`); `server.handle` is the shorthand. */
+  get mux(): Mux {
+    return this.#router.mux
   }
 
   get state(): ServerState {
-    return this.#state
-  }
-
-  /** Set once a graceful shutdown began: what calls' `ctx.shutdownSignal` is aborted with. */
-  get shutdownReason(): RpcError | undefined {
-    return this.#shutdownReason
-  }
-
-  get draining(): boolean {
-    return this.#state === 'draining' || this.#state === 'closed'
+    return this.#lifecycle.state
   }
 
   /** Open connections right now. */
   get connections(): number {
-    return this.#connections.size
+    return this.#lifecycle.size
   }
 
-  /** Shorthand for `server.mux.handle(route, handler)`. */
+  /** Serves `route` (matched exactly) with `handler`; ALREADY_EXISTS if the route has one. */
   handle(route: string, handler: Handler): this {
-    this.mux.handle(route, handler)
+    this.#router.mux.handle(route, handler)
     return this
   }
 
-  /** Shorthand for `server.mux.fallback(handler)`: answers calls to routes nobody registered. */
+  /** Answers calls to routes nobody registered (NOT_FOUND by default). */
   fallback(handler: Handler): this {
-    this.mux.fallback(handler)
+    this.#router.mux.fallback(handler)
     return this
   }
 
@@ -122,9 +97,7 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
   use(middleware: Middleware): this {
     if (typeof middleware !== 'function')
       throw new RpcError(Code.INVALID_ARGUMENT, 'middleware must be a function')
-    this.#middleware.push(middleware)
-    this.#composed.clear()
-    this.#composedFallback = undefined
+    this.#router.use(middleware)
     return this
   }
 
@@ -133,8 +106,9 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
    * connection it takes goes through `accept()`. Needs the `tls` option.
    */
   listen(): Promise<{ address: string; port: number }> {
-    if (this.#state !== 'idle') {
-      return Promise.reject(new RpcError(Code.FAILED_PRECONDITION, `cannot listen: server is ${this.#state}`))
+    const state = this.#lifecycle.state
+    if (state !== 'idle') {
+      return Promise.reject(new RpcError(Code.FAILED_PRECONDITION, `cannot listen: server is ${state}`))
     }
     if (this.options.tls === undefined) {
       try {
@@ -148,7 +122,7 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
       ...this.options.tls,
       handshakeTimeout: this.options.handshakeTimeout,
     })
-    this.#tls = tls
+    this.#lifecycle.attach(tls)
     tls.on('secureConnection', (socket: TLSSocket) => this.accept(tlsTransport(socket)))
     // Garbage, stalled handshakes and bad certificates: the socket is already gone; tell observers.
     // Node leaves the socket open when this event has a listener: close it ourselves.
@@ -158,7 +132,7 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
     })
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => {
-        this.#tls = undefined
+        this.#lifecycle.attach(undefined)
         reject(
           new RpcError(
             Code.UNAVAILABLE,
@@ -171,7 +145,7 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
       tls.listen(this.options.port, this.options.host, () => {
         tls.off('error', onError)
         tls.on('error', (err) => this.emit('error', err))
-        this.#state = 'listening'
+        this.#lifecycle.listening()
         const { address, port } = tls.address() as AddressInfo
         resolve({ address, port })
       })
@@ -181,55 +155,41 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
   /**
    * Graceful stop: stops accepting, refuses new calls with UNAVAILABLE, tells srpc clients to go
    * away (GOAWAY), aborts `ctx.shutdownSignal` so long streams and sessions can say goodbye, lets
-   * calls in flight finish for up to `timeout` ms, then fails what is left with UNAVAILABLE
-   * "server is shutting down" and closes the connections. Safe to call twice: both calls get the
-   * same promise.
+   * calls in flight finish for up to `timeout` ms (5 s by default), then fails what is left with
+   * UNAVAILABLE "server is shutting down" and closes the connections. Safe to call twice: every
+   * call gets the first one's promise (`destroy()` too).
    */
   shutdown(options: { timeout?: number } = {}): Promise<void> {
-    if (this.#shutdown) return this.#shutdown
-    const timeout = options.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT
-    this.#shutdown = this.#drainAndClose(timeout)
-    return this.#shutdown
-  }
-
-  /** Hard stop: aborts every call and closes every connection now, without telling the clients why. */
-  destroy(): Promise<void> {
-    this.#hard = true
-    // During a graceful shutdown this cuts its wait short; otherwise it is a shutdown with no grace.
-    this.#hurry?.()
-    return this.shutdown({ timeout: 0 })
-  }
-
-  async #drainAndClose(timeout: number): Promise<void> {
-    this.#state = 'draining'
-    const reason = new RpcError(Code.UNAVAILABLE, 'server is shutting down')
-    this.#shutdownReason = reason
-    const tls = this.#tls
-    const listenerClosed = tls
-      ? new Promise<void>((resolve) => tls.close(() => resolve()))
-      : Promise.resolve()
-    // Accepted transports count too: a server without a listener still waits for its clients.
-    const allClosed =
-      this.#connections.size === 0
-        ? Promise.resolve()
-        : new Promise<void>((resolve) => {
-            this.#onAllClosed = resolve
-          })
-    for (const connection of this.#connections) connection.shutdown(reason)
-    let timer: NodeJS.Timeout | undefined
-    const deadline = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeout)
-      this.#hurry = resolve
-    })
-    await Promise.race([Promise.all([listenerClosed, allClosed]), deadline])
-    clearTimeout(timer)
-    for (const connection of this.#connections) {
-      if (this.#hard) connection.destroy(reason)
-      else connection.cut(reason)
+    const stopping = this.#lifecycle.stopping
+    if (stopping) return stopping
+    let timeout: number
+    try {
+      timeout = nonNegativeIntOption('timeout', options?.timeout, DEFAULT_SHUTDOWN_TIMEOUT)
+    } catch (err) {
+      return Promise.reject(err)
     }
-    await listenerClosed
-    await allClosed
-    this.#state = 'closed'
+    return this.#lifecycle.shutdown(timeout)
+  }
+
+  /** `shutdown(options)` by its usual Node name: the same stop, the same promise. */
+  close(options: { timeout?: number } = {}): Promise<void> {
+    return this.shutdown(options)
+  }
+
+  /**
+   * Hard stop: aborts every call (`ctx.signal`, with `error` as its reason when given, else
+   * UNAVAILABLE "server is shutting down") and drops every connection now, without telling the
+   * clients why. During a graceful shutdown it cuts the grace period short. Safe to call twice:
+   * every call gets the same promise as `shutdown()`.
+   */
+  destroy(error?: Error): Promise<void> {
+    const reason =
+      error === undefined
+        ? new RpcError(Code.UNAVAILABLE, 'server is shutting down')
+        : RpcError.is(error)
+          ? error
+          : new RpcError(Code.UNAVAILABLE, `server destroyed: ${error.message}`, { cause: error })
+    return this.#lifecycle.destroy(reason)
   }
 
   /**
@@ -242,80 +202,28 @@ export class Server extends EventEmitter<ServerEvents> implements ConnectionHost
     if (typeof transport?.start !== 'function' || typeof transport.write !== 'function') {
       throw new RpcError(Code.INVALID_ARGUMENT, 'accept() needs a Transport (see @srpc/core)')
     }
-    if (this.draining) {
-      const refused = new ServerConnection(transport, this)
-      refused.frames.failConnection(new RpcError(Code.UNAVAILABLE, 'server is shutting down'))
+    if (this.#lifecycle.draining) {
+      this.#refuse(transport, new RpcError(Code.UNAVAILABLE, 'server is shutting down'))
       return
     }
-    if (this.#connections.size >= this.options.maxConnections) {
+    const max = this.options.maxConnections
+    if (this.#lifecycle.size >= max) {
       // Tell the client why before closing, so it backs off instead of retrying blindly.
-      const refused = new ServerConnection(transport, this)
-      refused.frames.failConnection(
-        new RpcError(
-          Code.RESOURCE_EXHAUSTED,
-          `server has ${this.options.maxConnections} connections already`,
-        ),
-      )
+      this.#refuse(transport, new RpcError(Code.RESOURCE_EXHAUSTED, `server has ${max} connections already`))
       return
     }
-    const connection = new ServerConnection(transport, this)
-    this.#connections.add(connection)
+    const connection = new ServerConnection(transport, this.#host)
+    this.#lifecycle.add(connection)
     const { peer } = connection
     this.emit('connection', { transport: peer.transport, address: peer.address, port: peer.port })
   }
 
-  // --- ConnectionHost ---
-  run(call: ServerCall): void {
-    const interceptors: readonly Interceptor[] = this.options.interceptors
-    if (interceptors.length === 0) return startCall(call, this.pool)
-    interceptCall(call, interceptors, this.pool, (error) => this.handlerFailed(error, call))
+  #refuse(transport: Transport, error: RpcError): void {
+    new ServerConnection(transport, this.#host).frames.failConnection(error)
   }
+}
 
-  /** The handler for `route` with the middleware around it; the fallback's for an unknown route. */
-  lookup(route: string): Handler {
-    if (this.#middleware.length === 0) return this.mux.lookup(route) ?? this.mux.fallbackHandler
-    let handler = this.#composed.get(route)
-    if (handler === undefined) {
-      const base = this.mux.lookup(route)
-      if (base === undefined) {
-        const fallback = this.mux.fallbackHandler
-        if (this.#composedFallback?.base !== fallback) {
-          this.#composedFallback = { base: fallback, handler: compose(this.#middleware, fallback) }
-        }
-        return this.#composedFallback.handler
-      }
-      handler = compose(this.#middleware, base)
-      this.#composed.set(route, handler)
-    }
-    return handler
-  }
-
-  openSession(): boolean {
-    if (this.#sessions >= this.options.maxSessions) return false
-    this.#sessions++
-    return true
-  }
-
-  closeSession(): void {
-    this.#sessions--
-  }
-
-  handlerFailed(error: unknown, call: ServerCall): void {
-    let err: Error & { route?: string }
-    try {
-      err = error instanceof Error ? error : new Error(String(error), { cause: error })
-      err.route = call.route
-    } catch {
-      // A frozen error, or a thrown value String() cannot print (a null-prototype object).
-      err = new Error('handler failed with a value that cannot be reported', { cause: error })
-      err.route = call.route
-    }
-    this.emit('error', err)
-  }
-
-  connectionClosed(connection: ServerConnection, error: RpcError | undefined): void {
-    this.#connections.delete(connection)
-    this.emit('disconnect', error)
-    if (this.#connections.size === 0) this.#onAllClosed?.()
-  }
+/** The concurrency limiter of `server` (for tests and apps, through `@srpc/server/internal`). */
+export function limiterOf(server: Server): ConcurrencyLimiter {
+  return hostOf(server).pool
 }

@@ -1,6 +1,6 @@
 import { Code, RpcError } from '@srpc/protocol'
 import { describe, expect, it } from 'vitest'
-import { type Job, WorkerPool } from './worker-pool'
+import { ConcurrencyLimiter, type Job, WorkerPool } from './concurrency-limiter'
 
 function job(log: string[], name: string, options: { deadline?: number; abandoned?: boolean } = {}) {
   let release: (() => void) | undefined
@@ -21,10 +21,10 @@ function job(log: string[], name: string, options: { deadline?: number; abandone
   return j
 }
 
-describe('WorkerPool', () => {
+describe('ConcurrencyLimiter', () => {
   it('starts jobs up to the worker count, queues the rest first-in first-out', () => {
     const log: string[] = []
-    const pool = new WorkerPool(2, 10)
+    const pool = new ConcurrencyLimiter(2, 10)
     const jobs = ['a', 'b', 'c', 'd'].map((n) => job(log, n))
     for (const j of jobs) pool.submit(j)
     expect(log).toEqual(['start a', 'start b'])
@@ -38,7 +38,7 @@ describe('WorkerPool', () => {
   })
 
   it('throws RESOURCE_EXHAUSTED once the queue is full, without queueing the job', () => {
-    const pool = new WorkerPool(1, 1)
+    const pool = new ConcurrencyLimiter(1, 1)
     const log: string[] = []
     pool.submit(job(log, 'a'))
     pool.submit(job(log, 'b'))
@@ -54,7 +54,7 @@ describe('WorkerPool', () => {
 
   it('skips abandoned jobs and rejects jobs whose deadline passed while queued', () => {
     const log: string[] = []
-    const pool = new WorkerPool(1, 10)
+    const pool = new ConcurrencyLimiter(1, 10)
     const first = job(log, 'first')
     pool.submit(first)
     pool.submit(job(log, 'gone', { abandoned: true }))
@@ -63,5 +63,12 @@ describe('WorkerPool', () => {
     first.finish()
     expect(log).toEqual(['start first', 'reject expired DEADLINE_EXCEEDED', 'start next'])
     expect(pool.active).toBe(1)
+  })
+})
+
+describe('WorkerPool', () => {
+  it('is the same class as ConcurrencyLimiter, so code written from the seed keeps working', () => {
+    expect(WorkerPool).toBe(ConcurrencyLimiter)
+    expect(new WorkerPool(1, 0)).toBeInstanceOf(ConcurrencyLimiter)
   })
 })

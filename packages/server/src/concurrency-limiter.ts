@@ -14,9 +14,10 @@ export interface Job {
 /**
  * Bounds how many handlers run at once (`workers`: slots on the event loop, not threads) and
  * queues the rest first-in first-out up to `maxQueue`. Past that, `submit` refuses with
- * RESOURCE_EXHAUSTED at once: load is shed instead of buffered.
+ * RESOURCE_EXHAUSTED at once: load is shed instead of buffered. A queued job whose deadline
+ * passed is rejected with DEADLINE_EXCEEDED instead of run.
  */
-export class WorkerPool {
+export class ConcurrencyLimiter {
   readonly workers: number
   readonly maxQueue: number
   #active = 0
@@ -77,3 +78,8 @@ export class WorkerPool {
     }
   }
 }
+
+/** @deprecated The seed's name for {@link ConcurrencyLimiter}; same class. */
+export const WorkerPool = ConcurrencyLimiter
+/** @deprecated The seed's name for {@link ConcurrencyLimiter}. */
+export type WorkerPool = ConcurrencyLimiter

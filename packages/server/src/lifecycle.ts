@@ -1,0 +1,129 @@
+import { Code, RpcError } from '@srpc/protocol'
+
+export type ServerState = 'idle' | 'listening' | 'draining' | 'closed'
+
+/** What the shutdown asks of each open connection, phase by phase (ServerConnection). */
+export interface Stoppable {
+  /** Phase 1: GOAWAY (or close once idle), abort the shutdownSignal of calls that read it. */
+  shutdown(reason: RpcError): void
+  /** Phase 2, after the grace period: fail what is left with `reason`, flush, close. */
+  cut(reason: RpcError): void
+  /** destroy(): abort every call and drop the transport without a word. */
+  destroy(reason: RpcError): void
+}
+
+/** The listener, as the shutdown needs it: something that stops accepting and says when it is done. */
+export interface Listener {
+  close(callback: () => void): void
+}
+
+/**
+ * The server's state, its open connections and the phases of a stop: stop accepting, flip to
+ * draining, tell every connection (GOAWAY), wait up to the grace period for them to close, cut
+ * what is left with UNAVAILABLE "server is shutting down", and wait for the listener and the
+ * connections to be gone. `destroy` skips or cuts short the grace period and drops connections
+ * instead of cutting them. One promise for the whole stop, whichever verb started it.
+ */
+export class ServerLifecycle<C extends Stoppable> {
+  #state: ServerState = 'idle'
+  #listener: Listener | undefined
+  #connections = new Set<C>()
+  #stopping: Promise<void> | undefined
+  /** Set once a stop began: the reason calls' shutdownSignal carries. */
+  #reason: RpcError | undefined
+  /** Set by destroy(): connections are dropped with it instead of being cut. */
+  #destroyReason: RpcError | undefined
+  /** The grace period is over (or was skipped): connections were cut or dropped. */
+  #cut = false
+  /** Ends the grace period of a stop in progress at once. */
+  #hurry: (() => void) | undefined
+  #onAllClosed: (() => void) | undefined
+
+  get state(): ServerState {
+    return this.#state
+  }
+
+  get draining(): boolean {
+    return this.#state === 'draining' || this.#state === 'closed'
+  }
+
+  get shutdownReason(): RpcError | undefined {
+    return this.#reason
+  }
+
+  get size(): number {
+    return this.#connections.size
+  }
+
+  /** The promise of the stop under way, if one began. */
+  get stopping(): Promise<void> | undefined {
+    return this.#stopping
+  }
+
+  /** A listener is starting: a stop from now on closes it. */
+  attach(listener: Listener | undefined): void {
+    this.#listener = listener
+  }
+
+  /** The listener is bound. */
+  listening(): void {
+    if (this.#state === 'idle') this.#state = 'listening'
+  }
+
+  add(connection: C): void {
+    this.#connections.add(connection)
+  }
+
+  delete(connection: C): void {
+    this.#connections.delete(connection)
+    if (this.#connections.size === 0) this.#onAllClosed?.()
+  }
+
+  /** Graceful stop with `timeout` ms of grace; a second call gets the first one's promise. */
+  shutdown(timeout: number): Promise<void> {
+    this.#stopping ??= this.#stop(timeout)
+    return this.#stopping
+  }
+
+  /** Hard stop: no (more) grace, connections dropped with `reason`. Same promise as shutdown(). */
+  destroy(reason: RpcError): Promise<void> {
+    this.#destroyReason ??= reason
+    // Past the grace period already (connections cut, not yet closed): drop them now.
+    if (this.#cut) for (const connection of this.#connections) connection.destroy(this.#destroyReason)
+    this.#hurry?.()
+    return this.shutdown(0)
+  }
+
+  async #stop(timeout: number): Promise<void> {
+    this.#state = 'draining'
+    const reason = new RpcError(Code.UNAVAILABLE, 'server is shutting down')
+    this.#reason = reason
+    const listener = this.#listener
+    const listenerClosed = listener
+      ? new Promise<void>((resolve) => listener.close(() => resolve()))
+      : Promise.resolve()
+    // Accepted transports count too: a server without a listener still waits for its clients.
+    const allClosed =
+      this.#connections.size === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            this.#onAllClosed = resolve
+          })
+    for (const connection of this.#connections) connection.shutdown(reason)
+    let timer: NodeJS.Timeout | undefined
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeout)
+      this.#hurry = resolve
+    })
+    await Promise.race([Promise.all([listenerClosed, allClosed]), grace])
+    clearTimeout(timer)
+    this.#cut = true
+    for (const connection of this.#connections) {
+      if (this.#destroyReason) connection.destroy(this.#destroyReason)
+      else connection.cut(reason)
+    }
+    await listenerClosed
+    await allClosed
+    this.#state = 'closed'
+  }
+}

@@ -1,0 +1,39 @@
+import { rejected } from '@srpc/core'
+import { Code, Flags, RpcError } from '@srpc/protocol'
+import type { WriterCall } from './stream-writer'
+
+const RESOLVED = Promise.resolve()
+
+/** What a reply needs of its call, beyond what a writer needs. */
+export interface ReplyCall extends WriterCall {
+  replyValue: Buffer | undefined
+  fail(error: RpcError): void
+}
+
+/**
+ * Sends the one reply of a request (RESPONSE, compressed when that pays), which ends our half.
+ * A reply too large for the client fails the call with that error instead of the connection.
+ */
+export function sendReply(call: ReplyCall, payload: Buffer): Promise<void> {
+  if (call.outputDone) return call.afterDone('reply() called twice')
+  call.outputDone = true
+  const { host, id } = call
+  const compressed = call.ext.compress(payload)
+  try {
+    const written = compressed
+      ? host.send(Flags.RESPONSE | Flags.COMPRESSED, id, compressed)
+      : host.send(Flags.RESPONSE, id, payload)
+    call.replyValue = payload
+    return written ? RESOLVED : host.whenWritable()
+  } catch (err) {
+    call.outputDone = false
+    call.fail(RpcError.from(err))
+    return rejected(err)
+  }
+}
+
+/** A request's handler returned without replying: its value is the reply, or there is none. */
+export function replyWithResult(call: ReplyCall, result: Buffer | undefined): void {
+  if (result !== undefined) sendReply(call, result)
+  else call.fail(new RpcError(Code.INTERNAL, 'handler finished without a reply'))
+}
