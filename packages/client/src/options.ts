@@ -5,8 +5,11 @@ import {
   DEFAULT_STREAM_HIGH_WATER_MARK,
   type Interceptor,
   interceptorsOption,
+  type KeepaliveOptions,
+  parseAddress,
   type ResolvedCompressionOptions,
   resolveCompressionOptions,
+  resolveKeepalive,
 } from '@srpc/core'
 import {
   Code,
@@ -17,12 +20,9 @@ import {
   describeType,
   invalidOption,
   isCode,
-  type KeepaliveOptions,
   nonNegativeIntOption,
-  parseAddress,
   positiveIntOption,
   RpcError,
-  resolveKeepalive,
   windowOption,
 } from '@srpc/protocol'
 import { asGiven, type Connector, resolveConnector } from './connector'

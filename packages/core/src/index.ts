@@ -48,6 +48,7 @@ export {
   memoryTransportPair,
 } from './memory-transport'
 export { MessageQueue, type MessageQueueOptions } from './message-queue'
+export { type KeepaliveOptions, parseAddress, resolveKeepalive } from './options'
 export {
   callError,
   PeerConnection,

@@ -58,12 +58,9 @@ export {
 export {
   formatMs,
   invalidOption,
-  type KeepaliveOptions,
   MAX_INITIAL_WINDOW,
   nonNegativeIntOption,
-  parseAddress,
   positiveIntOption,
-  resolveKeepalive,
   windowOption,
 } from './options'
 export { decodeErrorValue, encodeErrorValue, protocolError, RpcError } from './rpc-error'

@@ -4,8 +4,10 @@ import {
   DEFAULT_STREAM_HIGH_WATER_MARK,
   type Interceptor,
   interceptorsOption,
+  parseAddress,
   type ResolvedCompressionOptions,
   resolveCompressionOptions,
+  resolveKeepalive,
 } from '@srpc/core'
 import {
   DEFAULT_INITIAL_WINDOW,
@@ -16,9 +18,7 @@ import {
   DEFAULT_MAX_WINDOW,
   invalidOption,
   nonNegativeIntOption,
-  parseAddress,
   positiveIntOption,
-  resolveKeepalive,
   windowOption,
 } from '@srpc/protocol'
 

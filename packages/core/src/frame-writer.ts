@@ -1,0 +1,312 @@
+import { performance } from 'node:perf_hooks'
+import {
+  Code,
+  DEFAULT_MAX_FRAME_SIZE,
+  type FrameId,
+  HEADER_SIZE,
+  RpcError,
+  typeByteLength,
+  writeHeader,
+} from '@srpc/protocol'
+import type { Transport } from './transport'
+
+/**
+ * Largest and smallest size of the buffers frames are encoded into. A frame that does not fit in
+ * a full-size slab is written as its header (in the slab) followed by its value, uncopied.
+ */
+const SLAB_SIZE = 64 * 1024
+const MIN_SLAB_SIZE = 1024
+
+/** The slab size shrinks only after this many turns that needed less, or after this long idle. */
+const SHRINK_AFTER_TURNS = 32
+const SHRINK_AFTER_IDLE_MS = 1000
+/**
+ * Written slabs kept for reuse. Writes made in one event-loop turn are confirmed in a later one,
+ * so a connection writing more than a slab per turn needs a few in rotation.
+ */
+const MAX_SPARES = 2
+/**
+ * Smaller slabs are not kept: Node carves them out of its shared 8 KiB pool, so they cost next to
+ * nothing to allocate, and keeping one per idle connection would hold a share of that pool each.
+ */
+const MIN_SPARE_SIZE = 4 * 1024
+
+/** A buffer frames are encoded into, and how many of its regions the transport has not finished writing. */
+interface Slab {
+  readonly buf: Buffer
+  held: number
+}
+const NO_SLAB: Slab = { buf: Buffer.alloc(0), held: 0 }
+/** Pending output at which the batch is written at once instead of at the end of the turn. */
+const FLUSH_NOW_BYTES = 1024 * 1024
+
+/**
+ * The write side of a frame connection, the hottest path of the library: encodes frames into
+ * reused slabs and writes a turn's frames to the transport in one batch. The connection checks
+ * that it is open before calling `frame()`/`encoded()` and reads backpressure from `onBackedUp`.
+ *
+ * Frames are encoded straight into a slab: no buffer per frame, and a turn's frames leave as
+ * one buffer in one write (over TLS a write of several buffers is copied into one by Node,
+ * so copying a value into the slab costs nothing a batch would not cost anyway). A region of
+ * the slab, once handed to the transport, is never written again; the next frames go after it,
+ * or into another slab. A slab whose regions have all been written (the transport's write
+ * callbacks say so) is kept as a spare and used again, so a busy connection allocates
+ * nothing to write: a few slabs take turns.
+ */
+export class FrameWriter {
+  /**
+   * Largest frame the peer accepts (its HELLO says; the v1 default otherwise). A bigger frame
+   * would make the peer close the whole connection, so frame() refuses it for this call alone.
+   */
+  maxFrameSize = DEFAULT_MAX_FRAME_SIZE
+  #transport: Transport
+  /** Called when a write returns false: the transport is backed up until it drains. */
+  #onBackedUp: () => void
+  /** False once the connection closes: written slabs are no longer kept as spares. */
+  #open = true
+  #slab: Slab = NO_SLAB
+  /** Slabs of the current size that the transport is done with, at most MAX_SPARES. */
+  #spares: Slab[] = []
+  /** The slab of every region handed to the transport and not yet written, in write order. */
+  #written: Slab[] = []
+  #onWritten = (err?: Error | null) => this.#released(err)
+  #writeFailed = false
+  /**
+   * Size of the slabs: twice what a turn writes, between 1 KiB and 64 KiB. It grows at once and
+   * shrinks only after SHRINK_AFTER_TURNS smaller turns in a row or a turn after a second of
+   * silence, so a busy connection keeps recycling slabs of one size while an idle one holds
+   * one small slab and no spares (10,000 idle connections with 64 KiB each held 640 MiB). A
+   * connection that falls silent gives its large slabs back at its next write: with keepalive
+   * on, the ping or pong after one interval (30 s on the client, 60 s on the server) at the latest.
+   */
+  #slabHint = MIN_SLAB_SIZE
+  #smallerTurns = 0
+  #lastFlushAt = 0
+  #slabStart = 0
+  #slabEnd = 0
+  /** Regions and large values waiting for this turn's write, in order. */
+  #pending: Buffer[] = []
+  /** The slab of each entry of #pending (undefined for a large value). */
+  #pendingSlabs: (Slab | undefined)[] = []
+  #pendingBytes = 0
+  #flushScheduled = false
+  #flush = () => {
+    this.#flushScheduled = false
+    this.#flushBatch()
+  }
+
+  constructor(transport: Transport, onBackedUp: () => void) {
+    this.#transport = transport
+    this.#onBackedUp = onBackedUp
+  }
+
+  /** Queues one frame. Throws RESOURCE_EXHAUSTED, queuing nothing, for a frame larger than the peer takes. */
+  frame(flags: number, id: FrameId, type: string, value: Uint8Array, prefix: Uint8Array | undefined): void {
+    const prefixLength = prefix === undefined ? 0 : prefix.length
+    const valueLength = prefixLength + value.byteLength
+    if (HEADER_SIZE + valueLength + type.length * 3 > this.maxFrameSize) {
+      const size = HEADER_SIZE + valueLength + Buffer.byteLength(type)
+      if (size > this.maxFrameSize) {
+        throw new RpcError(
+          Code.RESOURCE_EXHAUSTED,
+          `message of ${size} bytes is larger than the peer accepts (${this.maxFrameSize})`,
+        )
+      }
+    }
+    // The prefix (a metadata block) is part of the value on the wire, written in front of it.
+    const typeLength = typeByteLength(type)
+    const headerLength = HEADER_SIZE + typeLength + prefixLength
+    const size = headerLength + value.byteLength
+    if (size > SLAB_SIZE) {
+      // Too large for a slab: the value goes to the transport as it is, after its header.
+      this.#reserve(headerLength)
+      const slab = this.#slab.buf
+      this.#slabEnd += writeHeader(slab, this.#slabEnd, flags, id, type, typeLength, valueLength)
+      if (prefix !== undefined) {
+        slab.set(prefix, this.#slabEnd)
+        this.#slabEnd += prefixLength
+      }
+      this.#closeRegion()
+      this.#pending.push(value as Buffer)
+      this.#pendingSlabs.push(undefined)
+    } else {
+      this.#reserve(size)
+      const slab = this.#slab.buf
+      const at = this.#slabEnd + writeHeader(slab, this.#slabEnd, flags, id, type, typeLength, valueLength)
+      if (prefix !== undefined) slab.set(prefix, at)
+      slab.set(value, at + prefixLength)
+      this.#slabEnd = at + prefixLength + value.byteLength
+    }
+    this.#added(size)
+  }
+
+  /** Queues bytes that are already an encoded frame. */
+  encoded(frame: Uint8Array): void {
+    this.#reserve(frame.length)
+    this.#slab.buf.set(frame, this.#slabEnd)
+    this.#slabEnd += frame.length
+    this.#added(frame.length)
+  }
+
+  /** The connection is closing: writes what is queued; from here on no slab is kept for reuse. */
+  close(): void {
+    this.#open = false
+    this.#flushBatch()
+  }
+
+  /** Drops what is queued and not yet handed to the transport. */
+  discard(): void {
+    this.#pending = []
+    this.#pendingSlabs = []
+    this.#pendingBytes = 0
+  }
+
+  /** The connection is closed: drops what is queued and the spares. */
+  destroy(): void {
+    this.#open = false
+    this.#pending = []
+    this.#pendingSlabs = []
+    this.#spares = []
+  }
+
+  /**
+   * Makes room for `size` contiguous bytes at the slab's end. When the slab is full, what is
+   * queued is written now (one write per slab) and frames go on in a spare or a new slab.
+   */
+  #reserve(size: number): void {
+    if (this.#slabEnd + size <= this.#slab.buf.length) return
+    if (this.#pending.length > 0 || this.#slabEnd > this.#slabStart) this.#flushBatch()
+    const slab = this.#slab
+    if (slab.held === 0 && slab.buf.length === this.#slabHint && size <= slab.buf.length) {
+      // Everything written from it has left: start again at its beginning.
+      this.#slabStart = 0
+      this.#slabEnd = 0
+      return
+    }
+    if (!this.#switchSlab(size))
+      this.#slab = { buf: Buffer.allocUnsafe(Math.max(this.#slabHint, size)), held: 0 }
+  }
+
+  /**
+   * Stops encoding into the current slab (it becomes a spare once the transport is done with it) and
+   * goes on in a spare that holds `size` bytes, if there is one; false leaves no current slab.
+   */
+  #switchSlab(size: number): boolean {
+    this.#retireSlab()
+    const spare = this.#spares.pop()
+    if (spare === undefined || size > spare.buf.length) return false
+    this.#slab = spare
+    return true
+  }
+
+  /** Adjusts the slab size to this turn's output (see #slabHint); drops spares of another size. */
+  #sizeSlabs(): void {
+    const now = performance.now()
+    const idle = now - this.#lastFlushAt > SHRINK_AFTER_IDLE_MS
+    this.#lastFlushAt = now
+    const needed = Math.min(
+      SLAB_SIZE,
+      Math.max(MIN_SLAB_SIZE, 2 ** Math.ceil(Math.log2(2 * this.#pendingBytes))),
+    )
+    if (needed >= this.#slabHint) {
+      this.#slabHint = needed
+      this.#smallerTurns = 0
+    } else if (idle || ++this.#smallerTurns >= SHRINK_AFTER_TURNS) {
+      this.#slabHint = needed
+      this.#smallerTurns = 0
+    }
+    if (this.#spares.length > 0 && this.#spares[0].buf.length !== this.#slabHint) this.#spares = []
+  }
+
+  /** Stops encoding into the current slab; it becomes a spare once the transport is done with it. */
+  #retireSlab(): void {
+    const slab = this.#slab
+    this.#slab = NO_SLAB
+    this.#slabStart = 0
+    this.#slabEnd = 0
+    if (slab.held === 0) this.#recycle(slab)
+  }
+
+  /** Keeps a slab nobody references any more as a spare, if it has the current size. */
+  #recycle(slab: Slab): void {
+    if (
+      slab.buf.length === this.#slabHint &&
+      slab.buf.length >= MIN_SPARE_SIZE &&
+      this.#spares.length < MAX_SPARES &&
+      this.#open &&
+      !this.#writeFailed
+    ) {
+      this.#spares.push(slab)
+    }
+  }
+
+  /**
+   * A write finished: the oldest region handed to the transport is no longer referenced
+   * (transports call write callbacks in write order). After a failed write nothing is recycled any more.
+   */
+  #released(err: Error | null | undefined): void {
+    if (err) {
+      this.#writeFailed = true
+      this.#spares = []
+      return
+    }
+    const slab = this.#written.shift()
+    if (slab !== undefined && --slab.held === 0 && slab !== this.#slab) this.#recycle(slab)
+  }
+
+  /** Moves the slab bytes written since the last region into the pending list. */
+  #closeRegion(): void {
+    if (this.#slabEnd === this.#slabStart) return
+    this.#pending.push(this.#slab.buf.subarray(this.#slabStart, this.#slabEnd))
+    this.#pendingSlabs.push(this.#slab)
+    this.#slab.held++
+    this.#slabStart = this.#slabEnd
+  }
+
+  #write(buf: Buffer, slab: Slab | undefined): boolean {
+    if (slab === undefined) return this.#transport.write(buf)
+    this.#written.push(slab)
+    return this.#transport.write(buf, this.#onWritten)
+  }
+
+  #added(bytes: number): void {
+    this.#pendingBytes += bytes
+    // A big batch goes out now, so that transport.write() reports backpressure to the sender
+    // before it queues more (a loop awaiting resolved promises never lets nextTick run).
+    if (this.#pendingBytes >= FLUSH_NOW_BYTES) {
+      this.#flushBatch()
+      return
+    }
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true
+      process.nextTick(this.#flush)
+    }
+  }
+
+  #flushBatch(): void {
+    this.#closeRegion()
+    const batch = this.#pending
+    const slabs = this.#pendingSlabs
+    if (batch.length === 0 || this.#transport.state === 'closed') return
+    this.#sizeSlabs()
+    const slabSize = this.#slab.buf.length
+    if (slabSize - this.#slabEnd < MIN_SLAB_SIZE || slabSize !== this.#slabHint) {
+      // Nearly full, or not the size the traffic needs now: the next frames go into a spare, or
+      // into a new slab (a spare taken now leaves room for this one when its write is done).
+      this.#switchSlab(0)
+    }
+    this.#pending = []
+    this.#pendingSlabs = []
+    this.#pendingBytes = 0
+    let ok: boolean
+    if (batch.length === 1) {
+      ok = this.#write(batch[0], slabs[0])
+    } else {
+      this.#transport.cork()
+      ok = true
+      for (let i = 0; i < batch.length; i++) ok = this.#write(batch[i], slabs[i])
+      this.#transport.uncork()
+    }
+    if (!ok) this.#onBackedUp()
+  }
+}
