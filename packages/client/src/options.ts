@@ -2,28 +2,20 @@ import type { LookupAddress } from 'node:dns'
 import type { ConnectionOptions } from 'node:tls'
 import {
   type CompressionOptions,
-  DEFAULT_STREAM_HIGH_WATER_MARK,
   type Interceptor,
-  interceptorsOption,
   type KeepaliveOptions,
   parseAddress,
   type ResolvedCompressionOptions,
-  resolveCompressionOptions,
-  resolveKeepalive,
+  resolvePeerOptions,
 } from '@srpc/core'
 import {
   Code,
-  DEFAULT_INITIAL_WINDOW,
-  DEFAULT_MAX_BUFFERED,
-  DEFAULT_MAX_FRAME_SIZE,
-  DEFAULT_MAX_WINDOW,
   describeType,
   invalidOption,
   isCode,
   nonNegativeIntOption,
   positiveIntOption,
   RpcError,
-  windowOption,
 } from '@srpc/protocol'
 import { asGiven, type Connector, resolveConnector } from './connector'
 import type { Resolver } from './resolver'
@@ -252,6 +244,7 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
   const connectTimeout = positiveIntOption('connectTimeout', options.connectTimeout, DEFAULT_CONNECT_TIMEOUT)
   const { tls, connector } = resolveConnector(options, connectTimeout)
   return {
+    ...resolvePeerOptions(options, DEFAULT_KEEPALIVE),
     host: targets[0]?.host ?? '',
     port: targets[0]?.port ?? 0,
     targets,
@@ -260,19 +253,8 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     dangerouslyDisableServerVerification: options.dangerouslyDisableServerVerification === true,
     size: positiveIntOption('size', options.size, DEFAULT_POOL_SIZE),
     connectTimeout,
-    maxFrameSize: positiveIntOption('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE),
-    streamHighWaterMark: positiveIntOption(
-      'streamHighWaterMark',
-      options.streamHighWaterMark,
-      DEFAULT_STREAM_HIGH_WATER_MARK,
-    ),
-    maxBufferedBytes: positiveIntOption('maxBufferedBytes', options.maxBufferedBytes, DEFAULT_MAX_BUFFERED),
     helloTimeout: positiveIntOption('helloTimeout', options.helloTimeout, DEFAULT_HELLO_TIMEOUT),
     defaultTimeout: nonNegativeIntOption('defaultTimeout', options.defaultTimeout, DEFAULT_CALL_TIMEOUT),
-    initialWindow: windowOption('initialWindow', options.initialWindow, DEFAULT_INITIAL_WINDOW),
-    maxWindow: windowOption('maxWindow', options.maxWindow, DEFAULT_MAX_WINDOW),
-    compression: resolveCompressionOptions(options.compression),
-    keepalive: resolveKeepalive(options.keepalive, DEFAULT_KEEPALIVE),
     backoff: resolveBackoff('backoff', options.backoff, DEFAULT_BACKOFF),
     waitForReady: booleanOption('waitForReady', options.waitForReady, DEFAULT_WAIT_FOR_READY),
     healthCheck: resolveHealthCheck(options.healthCheck),
@@ -280,7 +262,6 @@ export function resolvePoolOptions(options: PoolOptions): ResolvedPoolOptions {
     maxQueued: positiveIntOption('maxQueued', options.maxQueued, DEFAULT_MAX_QUEUED),
     resolveInterval: positiveIntOption('resolveInterval', options.resolveInterval, DEFAULT_RESOLVE_INTERVAL),
     lookup: options.lookup ?? (options.connector === undefined ? undefined : asGiven),
-    interceptors: interceptorsOption(options.interceptors),
     resolver: options.resolver,
   }
 }

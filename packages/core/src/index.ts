@@ -48,7 +48,14 @@ export {
   memoryTransportPair,
 } from './memory-transport'
 export { MessageQueue, type MessageQueueOptions } from './message-queue'
-export { type KeepaliveOptions, parseAddress, resolveKeepalive } from './options'
+export {
+  type KeepaliveOptions,
+  type PeerOptions,
+  parseAddress,
+  type ResolvedPeerOptions,
+  resolveKeepalive,
+  resolvePeerOptions,
+} from './options'
 export {
   callError,
   PeerConnection,

@@ -1,6 +1,6 @@
 import { Code, RpcError } from '@srpc/protocol'
 import { describe, expect, it } from 'vitest'
-import { parseAddress, resolveKeepalive } from './options'
+import { parseAddress, resolveKeepalive, resolvePeerOptions } from './options'
 
 function invalid(fn: () => unknown): string {
   try {
@@ -42,5 +42,36 @@ describe('resolveKeepalive', () => {
   it('names the bad field', () => {
     expect(invalid(() => resolveKeepalive({ interval: 0 }, DEFAULTS))).toMatch(/^option keepalive\.interval /)
     expect(invalid(() => resolveKeepalive({ timeout: 1.5 }, DEFAULTS))).toMatch(/^option keepalive\.timeout /)
+  })
+})
+
+describe('resolvePeerOptions', () => {
+  const KEEPALIVE = { interval: 60_000, timeout: 20_000 }
+
+  it('gives both ends the same defaults, with the keepalive defaults of the end that asks', () => {
+    const resolved = resolvePeerOptions({}, KEEPALIVE)
+    expect(resolved).toMatchObject({
+      maxFrameSize: 16 * 1024 * 1024,
+      streamHighWaterMark: expect.any(Number),
+      maxBufferedBytes: 1024 * 1024,
+      initialWindow: 1024 * 1024,
+      maxWindow: 16 * 1024 * 1024,
+      keepalive: KEEPALIVE,
+      interceptors: [],
+    })
+    expect(resolved.compression.enabled).toBe(true)
+    const off = resolvePeerOptions({ keepalive: false, compression: false }, KEEPALIVE)
+    expect(off.keepalive).toBe(false)
+    expect(off.compression.enabled).toBe(false)
+  })
+
+  it('names the bad option', () => {
+    expect(invalid(() => resolvePeerOptions({ maxFrameSize: 0 }, KEEPALIVE))).toMatch(/^option maxFrameSize /)
+    expect(invalid(() => resolvePeerOptions({ maxBufferedBytes: -1 }, KEEPALIVE))).toMatch(
+      /^option maxBufferedBytes /,
+    )
+    expect(invalid(() => resolvePeerOptions({ initialWindow: 2 ** 31 }, KEEPALIVE))).toMatch(
+      /^option initialWindow /,
+    )
   })
 })

@@ -1,6 +1,21 @@
-import { invalidOption, positiveIntOption } from '@srpc/protocol'
+import {
+  DEFAULT_INITIAL_WINDOW,
+  DEFAULT_MAX_BUFFERED,
+  DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_MAX_WINDOW,
+  invalidOption,
+  positiveIntOption,
+  windowOption,
+} from '@srpc/protocol'
+import {
+  type CompressionOptions,
+  type ResolvedCompressionOptions,
+  resolveCompressionOptions,
+} from './compression'
+import { type Interceptor, interceptorsOption } from './interceptor'
+import { DEFAULT_STREAM_HIGH_WATER_MARK } from './stream-receiver'
 
-// Run-time options both ends resolve: addresses and keepalive. The pure validators they use
+// Run-time options both ends resolve: addresses, keepalive and the per-connection options. The pure validators they use
 // (invalidOption, positiveIntOption, …) live in @srpc/protocol, whose decoder checks its limits with them.
 
 /**
@@ -35,5 +50,52 @@ export function resolveKeepalive(
   return {
     interval: positiveIntOption('keepalive.interval', value?.interval, defaults.interval),
     timeout: positiveIntOption('keepalive.timeout', value?.timeout, defaults.timeout),
+  }
+}
+
+/** The options both ends take for each connection, as both ends name them. */
+export interface PeerOptions {
+  maxFrameSize?: number
+  streamHighWaterMark?: number
+  maxBufferedBytes?: number
+  initialWindow?: number
+  maxWindow?: number
+  compression?: CompressionOptions | boolean
+  keepalive?: KeepaliveOptions | false
+  interceptors?: readonly Interceptor[]
+}
+
+export interface ResolvedPeerOptions {
+  maxFrameSize: number
+  streamHighWaterMark: number
+  maxBufferedBytes: number
+  initialWindow: number
+  maxWindow: number
+  compression: ResolvedCompressionOptions
+  keepalive: { interval: number; timeout: number } | false
+  interceptors: readonly Interceptor[]
+}
+
+/**
+ * Resolves and checks the per-connection options that the pool and the server share, once, with
+ * the same defaults and the same INVALID_ARGUMENT messages; only keepalive's defaults differ by end.
+ */
+export function resolvePeerOptions(
+  options: PeerOptions,
+  keepaliveDefaults: { interval: number; timeout: number },
+): ResolvedPeerOptions {
+  return {
+    maxFrameSize: positiveIntOption('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE),
+    streamHighWaterMark: positiveIntOption(
+      'streamHighWaterMark',
+      options.streamHighWaterMark,
+      DEFAULT_STREAM_HIGH_WATER_MARK,
+    ),
+    maxBufferedBytes: positiveIntOption('maxBufferedBytes', options.maxBufferedBytes, DEFAULT_MAX_BUFFERED),
+    initialWindow: windowOption('initialWindow', options.initialWindow, DEFAULT_INITIAL_WINDOW),
+    maxWindow: windowOption('maxWindow', options.maxWindow, DEFAULT_MAX_WINDOW),
+    compression: resolveCompressionOptions(options.compression),
+    keepalive: resolveKeepalive(options.keepalive, keepaliveDefaults),
+    interceptors: interceptorsOption(options.interceptors),
   }
 }

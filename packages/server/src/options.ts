@@ -1,25 +1,17 @@
 import type { TlsOptions } from 'node:tls'
 import {
   type CompressionOptions,
-  DEFAULT_STREAM_HIGH_WATER_MARK,
   type Interceptor,
-  interceptorsOption,
   parseAddress,
   type ResolvedCompressionOptions,
-  resolveCompressionOptions,
-  resolveKeepalive,
+  resolvePeerOptions,
 } from '@srpc/core'
 import {
-  DEFAULT_INITIAL_WINDOW,
-  DEFAULT_MAX_BUFFERED,
-  DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_MAX_METADATA_SIZE,
   DEFAULT_MAX_TYPE_LENGTH,
-  DEFAULT_MAX_WINDOW,
   invalidOption,
   nonNegativeIntOption,
   positiveIntOption,
-  windowOption,
 } from '@srpc/protocol'
 
 export const DEFAULT_WORKERS = 64
@@ -106,28 +98,20 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     invalidOption('tls', 'must be an object (key and cert, see @srpc/tlsutil)')
   const { host, port } = parseAddress(options.address ?? '127.0.0.1:0', 'listen')
   return {
+    ...resolvePeerOptions(options, DEFAULT_KEEPALIVE),
     host,
     port,
     tls: options.tls,
     workers: positiveIntOption('workers', options.workers, DEFAULT_WORKERS),
     maxQueue: nonNegativeIntOption('maxQueue', options.maxQueue, DEFAULT_MAX_QUEUE),
     maxSessions: positiveIntOption('maxSessions', options.maxSessions, DEFAULT_MAX_SESSIONS),
-    maxFrameSize: positiveIntOption('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE),
     maxRouteLength: positiveIntOption('maxRouteLength', options.maxRouteLength, DEFAULT_MAX_TYPE_LENGTH),
     maxMetadataSize: positiveIntOption('maxMetadataSize', options.maxMetadataSize, DEFAULT_MAX_METADATA_SIZE),
-    streamHighWaterMark: positiveIntOption(
-      'streamHighWaterMark',
-      options.streamHighWaterMark,
-      DEFAULT_STREAM_HIGH_WATER_MARK,
-    ),
     maxConcurrentStreams: positiveIntOption(
       'maxConcurrentStreams',
       options.maxConcurrentStreams,
       DEFAULT_MAX_CONCURRENT_STREAMS,
     ),
-    maxBufferedBytes: positiveIntOption('maxBufferedBytes', options.maxBufferedBytes, DEFAULT_MAX_BUFFERED),
-    initialWindow: windowOption('initialWindow', options.initialWindow, DEFAULT_INITIAL_WINDOW),
-    maxWindow: windowOption('maxWindow', options.maxWindow, DEFAULT_MAX_WINDOW),
     maxConnections: positiveIntOption('maxConnections', options.maxConnections, DEFAULT_MAX_CONNECTIONS),
     handshakeTimeout: positiveIntOption(
       'handshakeTimeout',
@@ -135,8 +119,5 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
       DEFAULT_HANDSHAKE_TIMEOUT,
     ),
     idleTimeout: nonNegativeIntOption('idleTimeout', options.idleTimeout, DEFAULT_IDLE_TIMEOUT),
-    compression: resolveCompressionOptions(options.compression),
-    keepalive: resolveKeepalive(options.keepalive, DEFAULT_KEEPALIVE),
-    interceptors: interceptorsOption(options.interceptors),
   }
 }
