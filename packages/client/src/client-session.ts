@@ -1,4 +1,11 @@
-import { type CallHost, type Extensions, payloadBytes, type Session, StreamSender } from '@srpc/core'
+import {
+  type CallHost,
+  callSender,
+  type Extensions,
+  payloadBytes,
+  type Session,
+  type StreamSender,
+} from '@srpc/core'
 import { Code, Flags, RpcError } from '@srpc/protocol'
 import { StreamingCall, type StreamingCallOptions } from './streaming-call'
 
@@ -35,15 +42,7 @@ export class SessionCall extends StreamingCall {
   ) {
     super(host, id, false, options, ext)
     this.route = route
-    this.#sender = new StreamSender(
-      ext,
-      {
-        write: (flags, payload) => host.send(flags, id, payload),
-        writable: () => host.writable,
-        whenWritable: () => host.whenWritable(),
-      },
-      host.maxBufferedBytes,
-    )
+    this.#sender = callSender(host, id, ext)
     this.#closeTimeout = options.closeTimeout ?? closeTimeout
     this.session = faceOf(this)
   }
@@ -59,9 +58,8 @@ export class SessionCall extends StreamingCall {
     } catch (err) {
       return Promise.reject(err)
     }
-    if (this.error) return Promise.reject(this.error)
-    if (this.localEnded)
-      return Promise.reject(new RpcError(Code.FAILED_PRECONDITION, 'session is closed for sending'))
+    const refused = this.sendRefusal('session is closed for sending')
+    if (refused) return Promise.reject(refused)
     return this.#sender.send(Flags.STREAM, bytes)
   }
 
@@ -78,8 +76,9 @@ export class SessionCall extends StreamingCall {
     this.#sender.grant(bytes)
   }
 
-  override fail(error: RpcError): void {
-    super.fail(error)
+  /** Messages still waiting for credit are dropped too: their sends reject with the error. */
+  protected override dropHalves(error: RpcError): void {
+    super.dropHalves(error)
     this.#sender.fail(error)
   }
 

@@ -1,11 +1,12 @@
 import {
   type CallHost,
-  type Deadline,
+  CallState,
+  callReceiver,
   deadlines,
   type Extensions,
   type Frame,
   type MessageQueue,
-  StreamReceiver,
+  type StreamReceiver,
 } from '@srpc/core'
 import { Code, decodeErrorValue, Flags, type FrameId, formatMs, RpcError } from '@srpc/protocol'
 import type { PendingCall } from './pending-call'
@@ -18,23 +19,18 @@ export interface StreamingCallOptions {
 /**
  * The client side of a server stream or a session: frames for the id go into a message queue
  * that the application drains. It ends when the server ends its half (STREAM_END, or a
- * RESPONSE without STREAM), fails on an ERROR frame, a dead connection, the deadline or the signal.
+ * RESPONSE without STREAM), fails on an ERROR frame, a dead connection, the deadline or the
+ * signal. Its state is core's CallState: a server stream starts `local-ended` (the request was
+ * all we send), a session `open`.
  */
-export class StreamingCall implements PendingCall {
+export class StreamingCall extends CallState implements PendingCall {
   readonly id: FrameId
   protected readonly host: CallHost
   protected readonly queue: MessageQueue
   protected readonly ext: Extensions
   #receiver: StreamReceiver
-  /** Our sending half is over (always true for a server stream: the request was all we send). */
-  protected localEnded: boolean
-  protected remoteEnded = false
-  #error: RpcError | undefined
-  #deadline: Deadline | undefined
-  #signal: AbortSignal | undefined
-  #onAbort: (() => void) | undefined
+  #timeout: number | undefined
   #remoteEndWaiters: (() => void)[] = []
-  #controller: AbortController | undefined
   /** Messages that arrived (chunks, session messages), counted for interceptors. */
   messagesReceived = 0
   /** Called once when the call is over: both halves ended (undefined) or it failed. */
@@ -47,53 +43,19 @@ export class StreamingCall implements PendingCall {
     options: StreamingCallOptions,
     ext: Extensions,
   ) {
+    super(localEnded ? 'local-ended' : 'open')
     this.host = host
     this.id = id
-    this.localEnded = localEnded
     this.ext = ext
-    this.#receiver = new StreamReceiver(ext, {
-      highWaterMark: host.streamHighWaterMark,
-      pauseReading: () => host.pauseReading(),
-      resumeReading: () => host.resumeReading(),
-      grant: (bytes) => host.grant(id, bytes),
-    })
+    this.#receiver = callReceiver(host, id, ext)
     this.queue = this.#receiver.queue
-    const { timeout, signal } = options
-    if (timeout !== undefined) {
-      this.#deadline = deadlines.schedule(timeout, () => {
-        this.#deadline = undefined
-        this.cancel(new RpcError(Code.DEADLINE_EXCEEDED, `timed out after ${formatMs(timeout)}`))
-      })
-    }
-    if (signal) {
-      this.#signal = signal
-      this.#onAbort = () =>
-        this.cancel(new RpcError(Code.CANCELLED, 'cancelled by its signal', { cause: signal.reason }))
-      signal.addEventListener('abort', this.#onAbort, { once: true })
-    }
-  }
-
-  /** The error that ended the call, if one did. */
-  get error(): RpcError | undefined {
-    return this.#error
+    this.#timeout = options.timeout
+    this.watch(options.timeout, options.signal)
   }
 
   /** Messages sent, counted for interceptors: a server stream sends its request only. */
   get messagesSent(): number {
     return 1
-  }
-
-  /** Created on first read; aborted with the RpcError when the call fails. */
-  get signal(): AbortSignal {
-    if (!this.#controller) {
-      this.#controller = new AbortController()
-      if (this.#error) this.#controller.abort(this.#error)
-    }
-    return this.#controller.signal
-  }
-
-  get ended(): boolean {
-    return this.#error !== undefined || (this.remoteEnded && this.localEnded)
   }
 
   /** The next message, or `undefined` once the server ended its half. */
@@ -138,12 +100,8 @@ export class StreamingCall implements PendingCall {
   }
 
   fail(error: RpcError): void {
-    if (this.#error || (this.remoteEnded && this.localEnded)) return
-    this.#error = error
-    this.#cleanup()
-    this.queue.fail(error)
-    this.#controller?.abort(error)
-    this.#ended(error)
+    if (!this.failCall(error)) return
+    this.#settle(error)
   }
 
   /** The server granted send credit on this id (only sessions send after opening). */
@@ -156,9 +114,16 @@ export class StreamingCall implements PendingCall {
     this.fail(error)
   }
 
+  /** Our half is over; with the server's over too, the call is complete. */
+  override endLocal(): boolean {
+    if (!super.endLocal()) return false
+    if (this.phase === 'closed') this.#complete()
+    return true
+  }
+
   /** Resolves once the server ended its half, the call failed, or after `timeoutMs`. */
   protected waitForRemoteEnd(timeoutMs: number): Promise<boolean> {
-    if (this.remoteEnded || this.#error) return Promise.resolve(true)
+    if (this.remoteEnded) return Promise.resolve(true)
     return new Promise((resolve) => {
       const entry = deadlines.schedule(timeoutMs, () => {
         this.#remoteEndWaiters = this.#remoteEndWaiters.filter((w) => w !== done)
@@ -172,38 +137,38 @@ export class StreamingCall implements PendingCall {
     })
   }
 
-  protected endLocal(): void {
-    this.localEnded = true
-    if (this.remoteEnded) this.#complete()
+  protected override stop(error: RpcError): void {
+    this.cancel(error)
+  }
+
+  protected override deadlineMessage(): string {
+    return `timed out after ${formatMs(this.#timeout!)}`
+  }
+
+  /** Readers of what arrived fail with the error. */
+  protected override dropHalves(error: RpcError): void {
+    this.queue.fail(error)
   }
 
   #endRemote(): void {
-    this.remoteEnded = true
+    if (!this.endRemote()) return
     this.queue.end()
-    if (this.localEnded) this.#complete()
+    if (this.phase === 'closed') this.#complete()
     for (const waiter of this.#remoteEndWaiters.splice(0)) waiter()
   }
 
   #complete(): void {
     this.host.forget(this.id)
-    this.#cleanup()
-    this.#ended(undefined)
+    this.#settle(undefined)
   }
 
-  #ended(error: RpcError | undefined): void {
+  /** The one way out: cleanup once, waiters woken, onEnd told. */
+  #settle(error: RpcError | undefined): void {
+    if (!this.settle()) return
+    for (const waiter of this.#remoteEndWaiters.splice(0)) waiter()
     const onEnd = this.onEnd
     if (onEnd === undefined) return
     this.onEnd = undefined
     onEnd(error)
-  }
-
-  #cleanup(): void {
-    deadlines.cancel(this.#deadline)
-    this.#deadline = undefined
-    if (this.#onAbort) {
-      this.#signal!.removeEventListener('abort', this.#onAbort)
-      this.#onAbort = undefined
-    }
-    for (const waiter of this.#remoteEndWaiters.splice(0)) waiter()
   }
 }

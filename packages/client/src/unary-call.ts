@@ -1,4 +1,4 @@
-import { type CallHost, type Deadline, deadlines, type Frame } from '@srpc/core'
+import { type CallHost, CallState, type Frame } from '@srpc/core'
 import { Code, decodeErrorValue, Flags, type FrameId, formatMs, RpcError } from '@srpc/protocol'
 import type { CallOptions } from './connection'
 import type { PendingCall } from './pending-call'
@@ -29,11 +29,12 @@ function capture(resolve: (value: Buffer | PromiseLike<Buffer>) => void, reject:
 }
 
 /**
- * One request waiting for its response. It is its own entry in the deadline scheduler, so a call
- * with a timeout (every call has one: the pool's default applies when none is given) allocates
- * nothing beyond itself and its promise.
+ * One request waiting for its response. Its state is core's CallState, which is also its entry
+ * in the deadline scheduler and its signal's listener, so a call with a timeout (every call has
+ * one: the pool's default applies when none is given) allocates nothing beyond itself and its
+ * promise. It starts `local-ended`: the request is all it sends.
  */
-export class UnaryCall implements PendingCall, Deadline {
+export class UnaryCall extends CallState implements PendingCall {
   readonly id: FrameId
   readonly promise: Promise<Buffer>
   /** What a resend needs: the call itself carries it, so a call costs no closure for it. */
@@ -41,15 +42,10 @@ export class UnaryCall implements PendingCall, Deadline {
   readonly payload: Buffer
   readonly options: CallOptions
   readonly resends: number
-  /** Deadline fields, owned by the scheduler. */
-  at = 0
-  index = -1
   #host: CallHost
   #resolve!: (value: Buffer | PromiseLike<Buffer>) => void
   #reject!: (error: RpcError) => void
   #resender: Resender | undefined
-  #onAbort: (() => void) | undefined
-  #done = false
 
   constructor(
     host: CallHost,
@@ -60,6 +56,7 @@ export class UnaryCall implements PendingCall, Deadline {
     resender: Resender | undefined,
     resends: number,
   ) {
+    super('local-ended')
     this.#host = host
     this.id = id
     this.route = route
@@ -70,12 +67,7 @@ export class UnaryCall implements PendingCall, Deadline {
     this.promise = new Promise<Buffer>(capture)
     this.#resolve = captured.resolve!
     this.#reject = captured.reject!
-    if (options.timeout !== undefined) deadlines.add(this, options.timeout)
-    const signal = options.signal
-    if (signal) {
-      this.#onAbort = () => this.#cancel(abortedError(signal))
-      signal.addEventListener('abort', this.#onAbort, { once: true })
-    }
+    this.watch(options.timeout, options.signal)
   }
 
   /** performance.now() time of the call's deadline, undefined without a timeout. */
@@ -83,28 +75,19 @@ export class UnaryCall implements PendingCall, Deadline {
     return this.options.timeout === undefined ? undefined : this.at
   }
 
-  /** The timeout passed (called by the scheduler). */
-  fire(): void {
-    this.#cancel(
-      new RpcError(Code.DEADLINE_EXCEEDED, `call timed out after ${formatMs(this.options.timeout!)}`),
-    )
-  }
-
   onFrame(frame: Frame): void {
     if (frame.flags & Flags.ERROR) {
       this.#host.forget(this.id)
-      this.#finish()
-      this.#rejectOrResend(decodeErrorValue(frame.value))
+      this.fail(decodeErrorValue(frame.value))
     } else if ((frame.flags & (Flags.RESPONSE | Flags.STREAM)) === Flags.RESPONSE) {
       this.#host.forget(this.id)
-      this.#finish()
+      this.endRemote()
+      this.settle()
       this.#resolve(frame.value)
     } else if (frame.flags & (Flags.STREAM | Flags.STREAM_END)) {
       // A stream answer to a plain call (a chunk is RESPONSE|STREAM): the route is a stream
       // route. Stop the server's work.
-      this.#cancel(
-        new RpcError(Code.FAILED_PRECONDITION, 'the server answered with a stream: use callStream()'),
-      )
+      this.stop(new RpcError(Code.FAILED_PRECONDITION, 'the server answered with a stream: use callStream()'))
     } else {
       throw new RpcError(Code.PROTOCOL_ERROR, `frame with flags 0x${frame.flags.toString(16)} has no meaning`)
     }
@@ -114,8 +97,8 @@ export class UnaryCall implements PendingCall, Deadline {
   grant(_bytes: number): void {}
 
   fail(error: RpcError): void {
-    if (this.#done) return
-    this.#finish()
+    if (!this.failCall(error)) return
+    this.settle()
     this.#rejectOrResend(error)
   }
 
@@ -126,16 +109,19 @@ export class UnaryCall implements PendingCall, Deadline {
     else this.#resolve(again)
   }
 
-  #cancel(error: RpcError): void {
-    if (this.#done) return
+  /** Ends the call from our side: the server is told to stop, the caller gets `error`. */
+  protected override stop(error: RpcError): void {
+    if (!this.failCall(error)) return
     this.#host.cancel(this.id, error)
-    this.#finish()
+    this.settle()
     this.#reject(error)
   }
 
-  #finish(): void {
-    this.#done = true
-    deadlines.cancel(this)
-    if (this.#onAbort) this.options.signal!.removeEventListener('abort', this.#onAbort)
+  protected override deadlineMessage(): string {
+    return `call timed out after ${formatMs(this.options.timeout!)}`
+  }
+
+  protected override signalMessage(): string {
+    return 'call cancelled by its signal'
   }
 }

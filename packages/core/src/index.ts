@@ -1,5 +1,7 @@
 export { allocBuffer, asBuffer, type Frame, payloadBytes, toBuffer } from './buffer'
+export { callReceiver, callSender } from './call-halves'
 export type { CallHost, PeerCall } from './call-host'
+export { type CallPhase, CallState } from './call-state'
 export {
   type CompressionOptions,
   Compressor,

@@ -1,7 +1,6 @@
 import {
   asBuffer,
-  type Deadline,
-  deadlines,
+  CallState,
   type Extensions,
   type PeerInfo,
   payloadBytes,
@@ -20,12 +19,14 @@ import { replyWithResult, sendReply } from './unary-reply'
 export type { CallHost, CallKind }
 
 /**
- * What every call, stream or session shares: identity, deadline, signals, the handler's run, the
- * error frame and the finish. The halves that differ by kind are beside it (unary-reply.ts,
+ * What every call, stream or session shares: identity, the handler's run, the error frame and
+ * the finish; its phase, deadline, signal and settling are core's CallState (a request starts
+ * `remote-ended`, a session `open`; `failed` means stopped: client cancel, lost connection,
+ * deadline, hard stop). The halves that differ by kind are beside it (unary-reply.ts,
  * stream-writer.ts, session-call.ts). It sends at most one terminal frame (reply, last chunk,
  * error), and after cancellation nothing at all.
  */
-export class ServerCall implements Job {
+export class ServerCall extends CallState implements Job {
   readonly id: FrameId
   readonly route: string
   readonly kind: CallKind
@@ -36,8 +37,6 @@ export class ServerCall implements Job {
   readonly ctx: Context
   readonly host: CallHost
   readonly ext: Extensions
-  /** Our half is over (reply, last chunk or error sent, or aborted); the halves set it as they end it. */
-  outputDone = false
   /** The reply sent, kept for interceptors (a reference, no copy). */
   replyValue: Buffer | undefined
   /** Request payload, then each session message: counted for interceptors. */
@@ -45,14 +44,10 @@ export class ServerCall implements Job {
   /** Called once when the call is finished (interceptors wait for it). */
   onFinished: (() => void) | undefined
   #handler: Handler
-  #controller: AbortController | undefined
-  /** Behind ctx.shutdownSignal; created on first read, like #controller. */
+  /** Behind ctx.shutdownSignal; created on first read, like `signal`. */
   #shutdown: AbortController | undefined
-  #abortReason: RpcError | undefined
   #handlerRunning = false
-  #finished = false
   #release: (() => void) | undefined
-  #deadlineEntry: Deadline | undefined
   /** Our sending half: a session's, or a request's once it became a stream. */
   #writer: StreamWriter | undefined
   /** A session's two halves (undefined for a request). */
@@ -70,6 +65,7 @@ export class ServerCall implements Job {
     handler: Handler,
     ext: Extensions,
   ) {
+    super(kind === 'request' ? 'remote-ended' : 'open')
     this.host = host
     this.ext = ext
     this.id = id
@@ -82,9 +78,7 @@ export class ServerCall implements Job {
     if (timeoutMs !== undefined) {
       this.deadline = performance.now() + timeoutMs
       this.deadlineEpoch = Date.now() + timeoutMs
-      this.#deadlineEntry = deadlines.schedule(timeoutMs, () =>
-        this.#expire(new RpcError(Code.DEADLINE_EXCEEDED, 'deadline exceeded')),
-      )
+      this.watch(timeoutMs, undefined)
     }
     if (kind === 'session') {
       this.#session = new SessionCall(this)
@@ -102,18 +96,9 @@ export class ServerCall implements Job {
     return this.#status
   }
 
-  /** Why the call was stopped (client cancel, lost connection, deadline, hard stop), if it was. */
-  get abortReason(): RpcError | undefined {
-    return this.#abortReason
-  }
-
   /** The request became a server stream (`ctx.stream()`). */
   get streaming(): boolean {
     return this.kind === 'request' && this.#writer !== undefined
-  }
-
-  get finished(): boolean {
-    return this.#finished
   }
 
   /** The reply, chunks or session messages handed to the connection. */
@@ -124,14 +109,6 @@ export class ServerCall implements Job {
   /** Bytes of stream chunks or session messages queued and not yet handed to the socket. */
   get bufferedAmount(): number {
     return this.#writer?.bufferedAmount ?? 0
-  }
-
-  get signal(): AbortSignal {
-    if (!this.#controller) {
-      this.#controller = new AbortController()
-      if (this.#abortReason) this.#controller.abort(this.#abortReason)
-    }
-    return this.#controller.signal
   }
 
   /**
@@ -154,7 +131,7 @@ export class ServerCall implements Job {
 
   /** Job: skip queued calls nobody waits for. */
   get abandoned(): boolean {
-    return this.#abortReason !== undefined
+    return this.error !== undefined
   }
 
   /** Job: runs the handler in a worker slot. */
@@ -268,13 +245,13 @@ export class ServerCall implements Job {
 
   /** The client closed its half of the session. */
   endInput(): void {
+    this.endRemote()
     this.#session?.endInput()
   }
 
   /** Sends an error frame unless our half is already over. */
   fail(error: RpcError): void {
-    if (this.outputDone) return
-    this.outputDone = true
+    if (!this.endLocal()) return
     this.#status = error
     try {
       this.host.send(Flags.ERROR, this.id, asBuffer(encodeErrorValue(error)))
@@ -287,15 +264,10 @@ export class ServerCall implements Job {
 
   /** Stops the call: the client cancelled, the connection died, or the server is going away. Sends nothing. */
   abort(reason: RpcError): void {
-    if (this.#abortReason) return
-    this.#abortReason = reason
     // After a complete answer a late cancel changes nothing; before (or with chunks still queued) it is the outcome.
-    if (!this.outputDone || this.#writer?.waiting) this.#status ??= reason
-    this.outputDone = true
-    this.#session?.failInput(reason)
-    this.#writer?.fail(reason)
-    this.#controller?.abort(reason)
-    this.#clearDeadline()
+    const outcome = !this.localEnded || this.#writer?.waiting === true
+    if (!this.failCall(reason)) return
+    if (outcome) this.#status ??= reason
     if (!this.#handlerRunning) this.#finish()
   }
 
@@ -309,16 +281,16 @@ export class ServerCall implements Job {
    */
   wrongType(err: unknown): Promise<never> {
     this.host.handlerFailed(this, err)
-    if (!this.outputDone) {
+    if (!this.localEnded) {
       this.fail(new RpcError(Code.INTERNAL, 'internal server error'))
       this.abort(err as RpcError)
     }
     return rejected(err)
   }
 
-  /** A send after our half was over: the abort reason if the call was stopped, else misuse. */
+  /** A send after our half was over: the error if the call was stopped, else FAILED_PRECONDITION `what`. */
   afterDone(what: string): Promise<never> {
-    return this.#abortReason ? rejected(this.#abortReason) : misuse(what)
+    return rejected(this.sendRefusal(what) ?? new RpcError(Code.FAILED_PRECONDITION, what))
   }
 
   /** This session's halves; FAILED_PRECONDITION naming `what` for a request. */
@@ -327,10 +299,20 @@ export class ServerCall implements Job {
     return this.#session
   }
 
-  #expire(error: RpcError): void {
-    this.#deadlineEntry = undefined
+  /** The deadline passed: the client is told, the handler's signal aborts. */
+  protected override stop(error: RpcError): void {
     this.fail(error)
     this.abort(error)
+  }
+
+  protected override deadlineMessage(): string {
+    return 'deadline exceeded'
+  }
+
+  /** Stopped: the client's messages still queued and ours not yet sent are dropped. */
+  protected override dropHalves(reason: RpcError): void {
+    this.#session?.failInput(reason)
+    this.#writer?.fail(reason)
   }
 
   #handlerReturned(value: HandlerResult): void {
@@ -345,7 +327,7 @@ export class ServerCall implements Job {
         this.wrongType(err)
       }
     }
-    if (!this.outputDone) {
+    if (!this.localEnded) {
       // A stream or session ends its half with a bare end marker; a request replies.
       if (this.#writer) this.#writer.end().catch(noop)
       else replyWithResult(this, result)
@@ -360,7 +342,7 @@ export class ServerCall implements Job {
 
   #handlerThrew(err: unknown): void {
     this.#handlerRunning = false
-    if (!this.#abortReason) {
+    if (!this.error) {
       if (err instanceof RpcError) {
         this.fail(err)
       } else {
@@ -372,10 +354,8 @@ export class ServerCall implements Job {
   }
 
   #finish(): void {
-    if (this.#finished) return
-    this.#finished = true
-    this.#clearDeadline()
-    this.#writer?.fail(this.#abortReason ?? new RpcError(Code.CANCELLED, 'call finished'))
+    if (!this.settle()) return
+    this.#writer?.fail(this.error ?? new RpcError(Code.CANCELLED, 'call finished'))
     // A handler may return with client messages still queued: they are dropped with the call.
     this.#session?.failInput(new RpcError(Code.CANCELLED, 'session ended'))
     const release = this.#release
@@ -385,11 +365,6 @@ export class ServerCall implements Job {
     const onFinished = this.onFinished
     this.onFinished = undefined
     onFinished?.()
-  }
-
-  #clearDeadline(): void {
-    deadlines.cancel(this.#deadlineEntry)
-    this.#deadlineEntry = undefined
   }
 }
 

@@ -82,7 +82,7 @@ export function interceptCall(
   let started = false
   const inner: CallNext = () => {
     // The call may have ended (cancelled, deadline, connection lost) while an interceptor waited.
-    if (call.finished) return rejected(call.status ?? new RpcError(Code.CANCELLED, 'call already over'))
+    if (call.settled) return rejected(call.status ?? new RpcError(Code.CANCELLED, 'call already over'))
     if (started) return rejected(new RpcError(Code.FAILED_PRECONDITION, 'next() called twice on the server'))
     started = true
     const done = new Promise<CallResult>((resolve, reject) => {

@@ -1,4 +1,4 @@
-import { rejected, type Session, StreamReceiver } from '@srpc/core'
+import { callReceiver, rejected, type Session, type StreamReceiver } from '@srpc/core'
 import type { RpcError } from '@srpc/protocol'
 import { StreamWriter, type WriterCall } from './stream-writer'
 
@@ -6,7 +6,7 @@ const RESOLVED = Promise.resolve()
 
 /** What a session needs of its call, beyond what its writer needs. */
 export interface SessionOwner extends WriterCall {
-  readonly abortReason: RpcError | undefined
+  readonly error: RpcError | undefined
   readonly signal: AbortSignal
 }
 
@@ -21,14 +21,8 @@ export class SessionCall {
   #view: ServerSession | undefined
 
   constructor(call: SessionOwner) {
-    const { host, id } = call
     this.#call = call
-    this.#input = new StreamReceiver(call.ext, {
-      highWaterMark: host.streamHighWaterMark,
-      pauseReading: () => host.pauseReading(),
-      resumeReading: () => host.resumeReading(),
-      grant: (bytes) => host.grant(id, bytes),
-    })
+    this.#input = callReceiver(call.host, call.id, call.ext)
     this.writer = new StreamWriter(call, 'messages')
   }
 
@@ -45,7 +39,7 @@ export class SessionCall {
   /** Ends our half now (the handler may go on reading); the end marker follows queued messages. */
   close(): Promise<void> {
     const call = this.#call
-    if (call.outputDone) return call.abortReason ? rejected(call.abortReason) : RESOLVED
+    if (call.localEnded) return call.error ? rejected(call.error) : RESOLVED
     return this.writer.end()
   }
 

@@ -1,4 +1,4 @@
-import { type Extensions, payloadBytes, StreamSender } from '@srpc/core'
+import { callSender, type Extensions, payloadBytes, type StreamSender } from '@srpc/core'
 import { Flags, type FrameId, type RpcError } from '@srpc/protocol'
 import type { CallHost } from './call-host'
 
@@ -22,12 +22,13 @@ const MESSAGES = {
 
 const EMPTY = Buffer.alloc(0)
 
-/** What the writer needs of its call: the shared "our half is over" state and its failure paths. */
+/** What the writer needs of its call: its state ("our half is over", core's CallState) and its failure paths. */
 export interface WriterCall {
   readonly id: FrameId
   readonly host: CallHost
   readonly ext: Extensions
-  outputDone: boolean
+  readonly localEnded: boolean
+  endLocal(): boolean
   afterDone(what: string): Promise<never>
   wrongType(err: unknown): Promise<never>
 }
@@ -43,18 +44,9 @@ export class StreamWriter {
   #framing: typeof CHUNKS | typeof MESSAGES
 
   constructor(call: WriterCall, kind: 'chunks' | 'messages') {
-    const { host, id } = call
     this.#call = call
     this.#framing = kind === 'chunks' ? CHUNKS : MESSAGES
-    this.#sender = new StreamSender(
-      call.ext,
-      {
-        write: (flags, payload) => host.send(flags, id, payload),
-        writable: () => host.writable,
-        whenWritable: () => host.whenWritable(),
-      },
-      host.maxBufferedBytes,
-    )
+    this.#sender = callSender(call.host, call.id, call.ext)
   }
 
   /**
@@ -69,15 +61,15 @@ export class StreamWriter {
     } catch (err) {
       return this.#call.wrongType(err)
     }
-    if (this.#call.outputDone) return this.#call.afterDone(framing.ended)
-    if (isLast) this.#call.outputDone = true
+    if (this.#call.localEnded) return this.#call.afterDone(framing.ended)
+    if (isLast) this.#call.endLocal()
     // An empty last chunk is a bare end marker.
     return this.#sender.send(isLast ? framing.lastFlags : framing.flags, bytes)
   }
 
   /** Ends our half with a bare end marker, behind whatever is still queued. */
   end(): Promise<void> {
-    this.#call.outputDone = true
+    this.#call.endLocal()
     return this.#sender.send(this.#framing.lastFlags, EMPTY)
   }
 

@@ -15,21 +15,22 @@ export interface ReplyCall extends WriterCall {
  * A reply too large for the client fails the call with that error instead of the connection.
  */
 export function sendReply(call: ReplyCall, payload: Buffer): Promise<void> {
-  if (call.outputDone) return call.afterDone('reply() called twice')
-  call.outputDone = true
+  if (call.localEnded) return call.afterDone('reply() called twice')
   const { host, id } = call
   const compressed = call.ext.compress(payload)
+  let written: boolean
   try {
-    const written = compressed
+    written = compressed
       ? host.send(Flags.RESPONSE | Flags.COMPRESSED, id, compressed)
       : host.send(Flags.RESPONSE, id, payload)
-    call.replyValue = payload
-    return written ? RESOLVED : host.whenWritable()
   } catch (err) {
-    call.outputDone = false
+    // Nothing went out: our half ends with the error frame instead.
     call.fail(RpcError.from(err))
     return rejected(err)
   }
+  call.endLocal()
+  call.replyValue = payload
+  return written ? RESOLVED : host.whenWritable()
 }
 
 /** A request's handler returned without replying: its value is the reply, or there is none. */
