@@ -1,9 +1,9 @@
 import { Code } from '@srpc/protocol'
 import { EventEmitter } from 'eventemitter3'
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { FakeNetwork } from '../test/fake-network'
+import { describe, expect, it, vi } from 'vitest'
+import { FakeNetwork, idleHooks, useFakeClock } from '../test/fake-network'
 import type { PoolEvents } from './connectivity-state'
-import { type BalancerHooks, LoadBalancer } from './load-balancer'
+import { LoadBalancer } from './load-balancer'
 import { resolvePoolOptions } from './options'
 import { addressOf, StaticResolver } from './resolver'
 
@@ -25,29 +25,14 @@ function balancer(addresses: string[], size: number, network: FakeNetwork) {
   events.on('unhealthy', ({ address, slot, error }) => log.push(`unhealthy ${address} ${slot} ${error.code}`))
   events.on('healthy', ({ address }) => log.push(`healthy ${address}`))
   events.on('error', () => {})
-  const hooks: BalancerHooks = {
-    queued: 0,
-    dispatch: () => {},
-    failWaiting: () => {},
-    rotated: () => {},
-    roundFailed: () => {},
-    changed: () => {},
-  }
+  const hooks = idleHooks()
   const resolver = new StaticResolver(addresses.map((x) => (x === A ? a : b)))
   const lb = new LoadBalancer(options, resolver, events, hooks, network.connect)
   const where = () => lb.slots.map((s) => (s.state === 'ready' ? s.endpoint?.key : s.state)).sort()
   return { lb, log, where }
 }
 
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] })
-  // No shuffle (j = i) and the top of every jitter window.
-  vi.spyOn(Math, 'random').mockReturnValue(0.999999)
-})
-afterEach(() => {
-  vi.useRealTimers()
-  vi.restoreAllMocks()
-})
+useFakeClock()
 
 describe('LoadBalancer', () => {
   it('ejects a refusing server, probes it on its own backoff, and moves a slot back when it answers', async () => {

@@ -1,9 +1,9 @@
 import { Code, RpcError } from '@srpc/protocol'
 import { EventEmitter } from 'eventemitter3'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { FakeNetwork } from '../test/fake-network'
+import { FakeNetwork, idleHooks } from '../test/fake-network'
 import type { PoolEvents } from './connectivity-state'
-import { type BalancerHooks, LoadBalancer } from './load-balancer'
+import { LoadBalancer } from './load-balancer'
 import { resolvePoolOptions } from './options'
 import { addressOf, DnsResolver, type Resolver } from './resolver'
 
@@ -50,14 +50,7 @@ describe('a custom resolver', () => {
     const events = new EventEmitter<PoolEvents>()
     const errors: RpcError[] = []
     events.on('error', (e) => errors.push(e))
-    const hooks: BalancerHooks = {
-      queued: 0,
-      dispatch: () => {},
-      failWaiting: () => {},
-      rotated: () => {},
-      roundFailed: () => {},
-      changed: () => {},
-    }
+    const hooks = idleHooks()
     const lb = new LoadBalancer(options, resolver, events, hooks, network.connect)
     const where = () => lb.slots.map((s) => (s.state === 'ready' ? s.endpoint?.key : s.state)).sort()
     return { lb, network, errors, where }

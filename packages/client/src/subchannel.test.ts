@@ -1,7 +1,7 @@
 import { Code, type RpcError } from '@srpc/protocol'
 import { EventEmitter } from 'eventemitter3'
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { FakeNetwork } from '../test/fake-network'
+import { describe, expect, it, vi } from 'vitest'
+import { FakeNetwork, useFakeClock } from '../test/fake-network'
 import type { ClientConnection, ConnectionEvents } from './connection'
 import type { PoolEvents } from './connectivity-state'
 import { type Endpoint, newEndpoint } from './ejection'
@@ -54,15 +54,7 @@ function setup(mode: 'up' | 'refuse') {
   return { network, slot, host, reconnecting, failures }
 }
 
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] })
-  // The top of every jitter window: delays are the schedule's ceilings.
-  vi.spyOn(Math, 'random').mockReturnValue(0.999999)
-})
-afterEach(() => {
-  vi.useRealTimers()
-  vi.restoreAllMocks()
-})
+useFakeClock()
 
 describe('Subchannel', () => {
   it('spaces attempts to a refusing server by the backoff schedule, growing to its max', async () => {

@@ -1,6 +1,6 @@
 import { Server, type ServerOptions } from '@srpc/server'
 import { type SelfSignedResult, selfSigned } from '@srpc/tlsutil'
-import { Pool, type PoolOptions } from '../src/index'
+import { Pool, type PoolOptions, RpcError } from '../src/index'
 
 let material: Promise<SelfSignedResult> | undefined
 
@@ -49,4 +49,22 @@ export class Harness {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/** The RpcError `promise` rejected with; fails the test if it resolved or rejected with anything else. */
+export function errorOf(promise: Promise<unknown>): Promise<RpcError> {
+  return promise.then(
+    (value) => {
+      throw new Error(`expected a failure, got ${String(value)}`)
+    },
+    (err: unknown) => {
+      if (!(err instanceof RpcError)) throw err
+      return err
+    },
+  )
+}
+
+/** The code of the RpcError `promise` rejected with (see errorOf). */
+export async function codeOf(promise: Promise<unknown>): Promise<string> {
+  return (await errorOf(promise)).code
 }

@@ -2,7 +2,7 @@ import { Code, RpcError } from '@srpc/protocol'
 import type { Server } from '@srpc/server'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { Interceptor, Session } from '../src/index'
-import { Harness, sleep } from './harness'
+import { codeOf, Harness, sleep } from './harness'
 
 const h = new Harness()
 afterEach(() => h.cleanup())
@@ -39,15 +39,6 @@ function recorder(outcomes: Outcome[]): Interceptor {
       throw err
     }
   }
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  if (!RpcError.is(err)) throw new Error(`expected an RpcError, got ${String(err)}`)
-  return err.code
 }
 
 function routes(s: Server): void {

@@ -1,7 +1,7 @@
 import { type Context, Server } from '@srpc/server'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Code, type ConnectorTarget, memoryTransportPair, Pool, RpcError, type Transport } from '../src/index'
-import { sleep } from './harness'
+import { errorOf, sleep } from './harness'
 
 /** Handles that would mean a socket, a listener or a DNS lookup. */
 const NETWORK = ['TCPSocketWrap', 'TCPServerWrap', 'TLSWrap', 'PipeWrap', 'GetAddrInfoReqWrap']
@@ -35,18 +35,6 @@ function inMemory(routes: (server: Server) => void, serverOptions = {}) {
   })
   pools.push(pool)
   return { server, pool, targets }
-}
-
-function errorOf(promise: Promise<unknown>): Promise<RpcError> {
-  return promise.then(
-    (value) => {
-      throw new Error(`expected a failure, got ${String(value)}`)
-    },
-    (err: unknown) => {
-      if (!(err instanceof RpcError)) throw err
-      return err
-    },
-  )
 }
 
 function aborted(ctx: Context): Promise<unknown> {

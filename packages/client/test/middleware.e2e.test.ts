@@ -1,7 +1,7 @@
 import { Code, RpcError } from '@srpc/protocol'
 import type { Server } from '@srpc/server'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Harness } from './harness'
+import { codeOf, Harness } from './harness'
 
 const h = new Harness()
 afterEach(() => h.cleanup())
@@ -14,15 +14,6 @@ function requireToken(server: Server, seen: string[] = []): void {
     if (ctx.metadata.authorization !== 'Bearer good') throw new RpcError(Code.UNAUTHENTICATED, 'bad token')
     return next()
   })
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  if (!RpcError.is(err)) throw new Error(`expected an RpcError, got ${String(err)}`)
-  return err.code
 }
 
 async function firstChunkCode(stream: AsyncIterable<Buffer>): Promise<string> {

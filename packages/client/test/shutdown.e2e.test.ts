@@ -1,7 +1,7 @@
 import { Code, RpcError } from '@srpc/protocol'
 import type { Context } from '@srpc/server'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Harness, sleep } from './harness'
+import { errorOf, Harness, sleep } from './harness'
 
 const h = new Harness()
 afterEach(() => h.cleanup())
@@ -12,18 +12,6 @@ function shutdownBegins(ctx: Context): Promise<unknown> {
   if (signal.aborted) return Promise.resolve(signal.reason)
   return new Promise((resolve) =>
     signal.addEventListener('abort', () => resolve(signal.reason), { once: true }),
-  )
-}
-
-function errorOf(promise: Promise<unknown>): Promise<RpcError> {
-  return promise.then(
-    (value) => {
-      throw new Error(`expected a failure, got ${String(value)}`)
-    },
-    (err: unknown) => {
-      if (!(err instanceof RpcError)) throw err
-      return err
-    },
   )
 }
 

@@ -11,8 +11,8 @@ import {
   type TlsMaterial,
 } from '@srpc/tlsutil'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { Code, Pool, type PoolOptions, RpcError } from '../src/index'
-import { Harness } from './harness'
+import { Code, Pool, type PoolOptions, type RpcError } from '../src/index'
+import { errorOf, Harness } from './harness'
 
 let ca: CertificateAuthority
 let otherCa: CertificateAuthority
@@ -41,18 +41,6 @@ async function serve(tls: ServerOptions['tls']): Promise<number> {
   server.handle('/echo', (ctx) => ctx.payload)
   servers.push(server)
   return (await server.listen()).port
-}
-
-function errorOf(promise: Promise<unknown>): Promise<RpcError> {
-  return promise.then(
-    (value) => {
-      throw new Error(`expected a failure, got ${String(value)}`)
-    },
-    (err: unknown) => {
-      if (!(err instanceof RpcError)) throw err
-      return err
-    },
-  )
 }
 
 /**
