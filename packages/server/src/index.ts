@@ -18,7 +18,7 @@ export { Code, RpcError } from '@srpc/protocol'
 export { ConcurrencyLimiter, type Job, WorkerPool } from './concurrency-limiter'
 export { Context, type PeerInfo, type ServerStream } from './context'
 export type { Middleware } from './middleware'
-export { type Handler, type HandlerResult, Mux } from './mux'
+export { type Handler, type HandlerResult, Mux, type RouteEntry, type RouteInfo } from './mux'
 export {
   DEFAULT_MAX_QUEUE,
   DEFAULT_MAX_SESSIONS,

@@ -1,3 +1,4 @@
+import type { CallKind } from '@srpc/core'
 import { Code, checkRoute, RpcError } from '@srpc/protocol'
 import type { Context } from './context'
 
@@ -5,6 +6,28 @@ import type { Context } from './context'
 export type HandlerResult = undefined | Uint8Array | string
 // biome-ignore lint/suspicious/noConfusingVoidType: handlers that return nothing are typed `void` by TypeScript
 export type Handler = (ctx: Context) => HandlerResult | void | Promise<HandlerResult | void>
+
+/**
+ * What a registration says about its route, for reflection and for checking calls: optional for
+ * routes written by hand, filled in by `@srpc/contract`.
+ */
+export interface RouteInfo {
+  /** The kind of call the route serves; a call of another kind fails FAILED_PRECONDITION. */
+  readonly kind?: CallKind
+  /** JSON Schema of the request (or of each client message of a session), when known. */
+  readonly input?: Record<string, unknown>
+  /** JSON Schema of the reply (or of each chunk or server message), when known. */
+  readonly output?: Record<string, unknown>
+  /** Name of the codec that encodes the payloads (`json`, `msgpack`, …), when known. */
+  readonly codec?: string
+  /** One line for people reading a route list. */
+  readonly description?: string
+}
+
+/** One registered route and what it said about itself. */
+export interface RouteEntry extends RouteInfo {
+  readonly route: string
+}
 
 /** What answers a route nobody registered, unless `fallback()` set something else. */
 export const notFound: Handler = (ctx) => {
@@ -17,14 +40,16 @@ export const notFound: Handler = (ctx) => {
  */
 export class Mux {
   #routes = new Map<string, Handler>()
+  #info = new Map<string, RouteInfo>()
   #fallback: Handler = notFound
 
-  handle(route: string, handler: Handler): this {
+  handle(route: string, handler: Handler, info?: RouteInfo): this {
     checkRoute(route)
     if (typeof handler !== 'function')
       throw new RpcError(Code.INVALID_ARGUMENT, `handler for ${route} must be a function`)
     if (this.#routes.has(route)) throw new RpcError(Code.ALREADY_EXISTS, `route ${route} is already handled`)
     this.#routes.set(route, handler)
+    if (info !== undefined) this.#info.set(route, { ...info })
     return this
   }
 
@@ -47,6 +72,16 @@ export class Mux {
   /** The fallback handler (NOT_FOUND by default). */
   get fallbackHandler(): Handler {
     return this.#fallback
+  }
+
+  /** What `route`'s registration said about it; undefined for unknown routes or when it said nothing. */
+  describe(route: string): RouteInfo | undefined {
+    return this.#info.get(route)
+  }
+
+  /** Every registered route with what its registration said, in registration order. */
+  list(): RouteEntry[] {
+    return [...this.#routes.keys()].map((route) => ({ route, ...this.#info.get(route) }))
   }
 
   get routes(): string[] {

@@ -39,6 +39,20 @@ describe('Router', () => {
     expect(await run(router.lookup('/nope'), '/nope')).toBe('fallback for /nope')
   })
 
+  it('keeps what a registration says about its route, in registration order', () => {
+    const router = new Router()
+    const input = { type: 'object', properties: { id: { type: 'string' } } }
+    router.mux.handle('/users/get', () => 'u', { kind: 'unary', input, codec: 'json' })
+    router.mux.handle('/plain', () => 'p')
+    expect(router.mux.describe('/users/get')).toEqual({ kind: 'unary', input, codec: 'json' })
+    expect(router.mux.describe('/plain')).toBeUndefined()
+    expect(router.mux.describe('/nope')).toBeUndefined()
+    expect(router.mux.list()).toEqual([
+      { route: '/users/get', kind: 'unary', input, codec: 'json' },
+      { route: '/plain' },
+    ])
+  })
+
   it('returns the handler itself when there is no middleware: no wrapper, nothing cached', () => {
     const router = new Router()
     const echo: Handler = (ctx) => ctx.route

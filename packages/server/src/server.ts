@@ -6,7 +6,7 @@ import { EventEmitter } from 'eventemitter3'
 import type { ConcurrencyLimiter } from './concurrency-limiter'
 import { ServerLifecycle, type ServerState } from './lifecycle'
 import type { Middleware } from './middleware'
-import type { Handler, Mux } from './mux'
+import type { Handler, Mux, RouteInfo } from './mux'
 import {
   DEFAULT_SHUTDOWN_TIMEOUT,
   type ResolvedServerOptions,
@@ -75,9 +75,12 @@ export class Server extends EventEmitter<ServerEvents> {
     return this.#lifecycle.size
   }
 
-  /** Serves `route` (matched exactly) with `handler`; ALREADY_EXISTS if the route has one. */
-  handle(route: string, handler: Handler): this {
-    this.#router.mux.handle(route, handler)
+  /**
+   * Serves `route` (matched exactly) with `handler`; ALREADY_EXISTS if the route has one. `info`
+   * describes the route (its kind, schemas) for reflection and call checks.
+   */
+  handle(route: string, handler: Handler, info?: RouteInfo): this {
+    this.#router.mux.handle(route, handler, info)
     return this
   }
 
