@@ -31,6 +31,8 @@ export class StreamingCall extends CallState implements PendingCall {
   #receiver: StreamReceiver
   #timeout: number | undefined
   #remoteEndWaiters: (() => void)[] = []
+  /** Set when we ended the call ourselves: what is queued is not wanted any more. */
+  #gaveUp = false
   /** Messages that arrived (chunks, session messages), counted for interceptors. */
   messagesReceived = 0
   /** Called once when the call is over: both halves ended (undefined) or it failed. */
@@ -110,6 +112,7 @@ export class StreamingCall extends CallState implements PendingCall {
   /** Ends the call from our side: tells the server to stop (where it can) and fails local readers. */
   cancel(error: RpcError): void {
     if (this.ended) return
+    this.#gaveUp = true
     this.host.cancel(this.id, error)
     this.fail(error)
   }
@@ -145,9 +148,12 @@ export class StreamingCall extends CallState implements PendingCall {
     return `timed out after ${formatMs(this.#timeout!)}`
   }
 
-  /** Readers of what arrived fail with the error. */
+  /**
+   * Readers fail with the error: at once when we gave up on the call (cancel, deadline), after
+   * the messages that already arrived when the server or the link failed it.
+   */
   protected override dropHalves(error: RpcError): void {
-    this.queue.fail(error)
+    this.queue.fail(error, { keepQueued: !this.#gaveUp })
   }
 
   #endRemote(): void {

@@ -344,3 +344,121 @@ describe('a custom connector', () => {
     expect(() => server.accept({} as Transport)).toThrow(/accept\(\) needs a Transport/)
   })
 })
+
+/** The client end of a memory pair, reporting when bytes and the close reached the client. */
+function watchedClientEnd(clientEnd: Transport) {
+  let received = 0
+  const onBytes: Array<() => void> = []
+  let closed!: () => void
+  const closedPromise = new Promise<void>((resolve) => {
+    closed = resolve
+  })
+  const watched: Transport = {
+    get peer() {
+      return clientEnd.peer
+    },
+    get state() {
+      return clientEnd.state
+    },
+    write: (chunk, written) => clientEnd.write(chunk, written),
+    cork: () => clientEnd.cork(),
+    uncork: () => clientEnd.uncork(),
+    pause: () => clientEnd.pause(),
+    resume: () => clientEnd.resume(),
+    close: () => clientEnd.close(),
+    destroy: (error) => clientEnd.destroy(error),
+    start: (handlers) =>
+      clientEnd.start({
+        ...handlers,
+        onData(chunk) {
+          handlers.onData(chunk)
+          received += chunk.length
+          for (const wake of onBytes.splice(0)) wake()
+        },
+        onClose(error) {
+          handlers.onClose(error)
+          closed()
+        },
+      }),
+  }
+  const bytesAtLeast = async (n: number) => {
+    while (received < n) await new Promise<void>((resolve) => onBytes.push(resolve))
+  }
+  return { transport: watched, bytesAtLeast, closed: closedPromise }
+}
+
+describe('a stream whose connection is lost', () => {
+  it('hands the reader the chunks that arrived before the loss, then UNAVAILABLE', async () => {
+    const server = new Server()
+    servers.push(server)
+    server.handle('/five', async (ctx) => {
+      const stream = ctx.stream()
+      for (let i = 0; i < 5; i++) await stream.writeChunk(`chunk ${i}`, false)
+      await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve))
+    })
+    let serverEnd!: Transport
+    let watch!: ReturnType<typeof watchedClientEnd>
+    const pool = new Pool({
+      address: 'service.test:443',
+      connector: async () => {
+        const pair = memoryTransportPair()
+        serverEnd = pair[1]
+        server.accept(serverEnd)
+        watch = watchedClientEnd(pair[0])
+        return watch.transport
+      },
+    })
+    pools.push(pool)
+    await pool.connect()
+    const chunks = pool.callStream('/five')[Symbol.asyncIterator]()
+    const first = await chunks.next()
+    expect(first.value?.toString()).toBe('chunk 0')
+    // All five chunks reach the client (at least their payload bytes), and only then is the link
+    // cut and seen cut, before any read.
+    await watch.bytesAtLeast(5 * 'chunk 0'.length)
+    serverEnd.destroy(new Error('link cut'))
+    await watch.closed
+    const rest: string[] = []
+    const error = await errorOf(
+      (async () => {
+        for (let r = await chunks.next(); !r.done; r = await chunks.next()) rest.push(r.value.toString())
+      })(),
+    )
+    expect(rest).toEqual(['chunk 1', 'chunk 2', 'chunk 3', 'chunk 4'])
+    expect(error.code).toBe(Code.UNAVAILABLE)
+  })
+
+  it('drops them when the reader gave up itself (cancel): the error comes first', async () => {
+    const server = new Server()
+    servers.push(server)
+    let wrote!: () => void
+    const allWritten = new Promise<void>((resolve) => {
+      wrote = resolve
+    })
+    server.handle('/five', async (ctx) => {
+      const stream = ctx.stream()
+      for (let i = 0; i < 5; i++) await stream.writeChunk(`chunk ${i}`, false)
+      wrote()
+      await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve))
+    })
+    let watch!: ReturnType<typeof watchedClientEnd>
+    const pool = new Pool({
+      address: 'service.test:443',
+      connector: async () => {
+        const [clientEnd, serverEnd] = memoryTransportPair()
+        server.accept(serverEnd)
+        watch = watchedClientEnd(clientEnd)
+        return watch.transport
+      },
+    })
+    pools.push(pool)
+    const controller = new AbortController()
+    const chunks = pool.callStream('/five', '', { signal: controller.signal })[Symbol.asyncIterator]()
+    expect((await chunks.next()).value?.toString()).toBe('chunk 0')
+    await allWritten
+    await watch.bytesAtLeast(5 * 'chunk 0'.length)
+    controller.abort()
+    const error = await errorOf(chunks.next())
+    expect(error.code).toBe(Code.CANCELLED)
+  })
+})

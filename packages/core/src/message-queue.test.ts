@@ -94,6 +94,23 @@ describe('MessageQueue end and fail', () => {
     await expect(queue.next()).rejects.toBe(error)
   })
 
+  it('fail with keepQueued hands out what arrived first, then the error, granting no more credit', async () => {
+    const consumed: string[] = []
+    const queue = new MessageQueue({ onConsume: (m) => consumed.push(m.toString()) })
+    queue.push(msg('a'))
+    queue.push(msg('b'))
+    expect(queue.tryNext()?.toString()).toBe('a')
+    const error = new RpcError(Code.UNAVAILABLE, 'connection lost')
+    queue.fail(error, { keepQueued: true })
+    queue.push(msg('late'))
+    expect(queue.length).toBe(1)
+    expect((await queue.next())?.toString()).toBe('b')
+    await expect(queue.next()).rejects.toBe(error)
+    expect(() => queue.tryNext()).toThrow(error)
+    expect(queue.bytes).toBe(0)
+    expect(consumed).toEqual(['a'])
+  })
+
   it('makes a for await loop throw the error', async () => {
     const queue = new MessageQueue()
     queue.push(msg('ok'))

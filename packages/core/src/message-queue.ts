@@ -83,13 +83,20 @@ export class MessageQueue implements AsyncIterable<Buffer> {
     this.#options.onDrained?.()
   }
 
-  /** The stream failed: queued messages are dropped from view and every read rejects with `error`. */
-  fail(error: RpcError): void {
+  /**
+   * The stream failed: reads reject with `error`. By default queued messages are dropped from
+   * view (we gave up on the call: a cancel, a deadline). With `keepQueued` (the peer or the link
+   * failed) readers first get what had already arrived, as gRPC delivers messages before a
+   * status; taking them grants no more credit.
+   */
+  fail(error: RpcError, options?: { keepQueued?: boolean }): void {
     if (this.#error) return
     this.#error = error
-    this.#items = []
-    this.#head = 0
-    this.#bytes = 0
+    if (options?.keepQueued !== true) {
+      this.#items = []
+      this.#head = 0
+      this.#bytes = 0
+    }
     this.#drained()
     for (const waiter of this.#waiters.splice(0)) waiter.reject(error)
   }
@@ -131,6 +138,7 @@ export class MessageQueue implements AsyncIterable<Buffer> {
       this.#head = 0
     }
     this.#bytes -= item.length
+    if (this.#error !== null) return item
     if (this.#overflowing && this.#bytes <= this.#highWaterMark / 2) this.#drained()
     this.#options.onConsume?.(item)
     return item
