@@ -24,8 +24,9 @@ import { type ClientSession, SessionCall, type SessionOptions } from './client-s
 import { dial } from './connector'
 import { DEFAULT_SESSION_CLOSE_TIMEOUT, type ResolvedPoolOptions } from './options'
 import type { PendingCall } from './pending-call'
+import type { Resender } from './resend'
 import { StreamingCall } from './streaming-call'
-import { abortedError, type Resender, UnaryCall } from './unary-call'
+import { abortedError, UnaryCall } from './unary-call'
 
 export type ConnectionState = 'connecting' | 'ready' | 'draining' | 'closed'
 

@@ -27,10 +27,10 @@ import {
   resolveRetryPolicy,
 } from './options'
 import type { Picker } from './picker'
+import { type Resender, refusedCallResender } from './resend'
 import { resolverFor } from './resolver'
 import { retryInterceptor } from './retry'
 import { type ConnectionStats, whenClosed } from './subchannel'
-import type { Resender } from './unary-call'
 
 export type { PoolEvents, PoolState } from './connectivity-state'
 export type { ConnectionStats, SlotState } from './subchannel'
@@ -352,20 +352,11 @@ export class Pool extends EventEmitter<PoolEvents> {
     )
   }
 
-  /**
-   * A call the server provably never processed (refused) goes out again on another connection,
-   * within its deadline, at most MAX_UNPROCESSED_RESENDS times. The call itself carries what that
-   * needs, so the usual call pays nothing for this.
-   */
-  readonly #resender: Resender = {
-    resend: (call) => {
-      if (this.#closed || call.resends >= MAX_UNPROCESSED_RESENDS) return undefined
-      const deadlineAt = call.deadlineAt
-      const timeout = deadlineAt === undefined ? undefined : deadlineAt - performance.now()
-      if (timeout !== undefined && timeout <= 0) return undefined
-      return this.#send(call.route, call.payload, withTimeout(call.options, timeout), call.resends + 1)
-    },
-  }
+  /** Resends calls no server processed (refused): see resend.ts. */
+  readonly #resender: Resender = refusedCallResender(
+    (route, payload, options, resends) => this.#send(route, payload, options, resends),
+    () => this.#closed,
+  )
 
   #withConnection<T>(
     options: CallOptions,
@@ -397,8 +388,6 @@ export class Pool extends EventEmitter<PoolEvents> {
 
 const EMPTY = Buffer.alloc(0)
 const NO_OPTIONS: CallOptions = Object.freeze({})
-/** Resends of a call that provably never reached a handler (refused, or never written). */
-const MAX_UNPROCESSED_RESENDS = 3
 
 function withTimeout<T extends { timeout?: number }>(options: T, timeout: number | undefined): T {
   return timeout === options.timeout ? options : { ...options, timeout }

@@ -2,12 +2,7 @@ import { type CallHost, CallState, type Frame } from '@srpc/core'
 import { Code, decodeErrorValue, Flags, type FrameId, formatMs, RpcError } from '@srpc/protocol'
 import type { CallOptions } from './connection'
 import type { PendingCall } from './pending-call'
-
-/** Sends a call again, elsewhere, when it failed as refused: no server processed it (the pool does this). */
-export interface Resender {
-  /** The promise of the new attempt, or undefined to let the call fail with its error. */
-  resend(call: UnaryCall): Promise<Buffer> | undefined
-}
+import type { RefusedCall, Resender } from './resend'
 
 /** The error of a call, stream, session or wait whose AbortSignal fired. */
 export function abortedError(signal: AbortSignal): RpcError {
@@ -34,7 +29,7 @@ function capture(resolve: (value: Buffer | PromiseLike<Buffer>) => void, reject:
  * one: the pool's default applies when none is given) allocates nothing beyond itself and its
  * promise. It starts `local-ended`: the request is all it sends.
  */
-export class UnaryCall extends CallState implements PendingCall {
+export class UnaryCall extends CallState implements PendingCall, RefusedCall {
   readonly id: FrameId
   readonly promise: Promise<Buffer>
   /** What a resend needs: the call itself carries it, so a call costs no closure for it. */
