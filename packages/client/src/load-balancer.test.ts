@@ -1,7 +1,8 @@
 import { Code } from '@srpc/protocol'
 import { EventEmitter } from 'eventemitter3'
-import { describe, expect, it, vi } from 'vitest'
-import { FakeNetwork, idleHooks, useFakeClock } from '../test/fake-network'
+import { describe, expect, it } from 'vitest'
+import { idleHooks, useFakeClock } from '../test/fake-clock'
+import { advance, closeNetworksAfterEach, MemoryNetwork } from '../test/memory-network'
 import type { PoolEvents } from './connectivity-state'
 import { LoadBalancer } from './load-balancer'
 import { resolvePoolOptions } from './options'
@@ -12,7 +13,7 @@ const B = '10.0.0.2:8443'
 const a = addressOf('10.0.0.1', 8443)
 const b = addressOf('10.0.0.2', 8443)
 
-function balancer(addresses: string[], size: number, network: FakeNetwork) {
+function balancer(addresses: string[], size: number, network: MemoryNetwork) {
   const options = resolvePoolOptions({
     addresses,
     tls: {},
@@ -33,21 +34,22 @@ function balancer(addresses: string[], size: number, network: FakeNetwork) {
 }
 
 useFakeClock()
+closeNetworksAfterEach()
 
 describe('LoadBalancer', () => {
   it('ejects a refusing server, probes it on its own backoff, and moves a slot back when it answers', async () => {
-    const network = new FakeNetwork().set(A, 'refuse').set(B, 'up')
+    const network = new MemoryNetwork().set(A, 'refuse').set(B, 'up')
     const { lb, log, where } = balancer([A, B], 2, network)
     lb.start()
-    await vi.advanceTimersByTimeAsync(0)
+    await advance(0)
     // The slot that tried A moved on to B at once: no wait while a server works.
     expect(where()).toEqual([B, B])
     expect(log).toEqual([`unhealthy ${A} undefined ${Code.UNAVAILABLE}`])
-    await vi.advanceTimersByTimeAsync(1000)
+    await advance(1000)
     // Probes of A 200, then 400, then 500 ms apart; slots never dial A themselves meanwhile.
     expect(network.attemptsTo(A)).toEqual([0, 200, 600])
     network.set(A, 'up')
-    await vi.advanceTimersByTimeAsync(500)
+    await advance(500)
     expect(network.attemptsTo(A)).toEqual([0, 200, 600, 1100])
     expect(log.at(-1)).toBe(`healthy ${A}`)
     expect(where()).toEqual([A, B])
@@ -58,49 +60,49 @@ describe('LoadBalancer', () => {
   })
 
   it('stops probing once no server works, leaving the slots to back off by themselves', async () => {
-    const network = new FakeNetwork().set(A, 'refuse').set(B, 'up')
+    const network = new MemoryNetwork().set(A, 'refuse').set(B, 'up')
     const { lb, where } = balancer([A, B], 1, network)
     lb.start()
-    await vi.advanceTimersByTimeAsync(0)
+    await advance(0)
     expect(where()).toEqual([B])
     network.set(B, 'refuse')
-    network.open(B)[0].lose(undefined)
-    await vi.advanceTimersByTimeAsync(1000)
+    network.open(B)[0].lose()
+    await advance(1000)
     const attempts = network.attempts.length
     // One slot, one attempt per backoff step at most (200, 400, 500 ms…): no probes on top.
     expect(attempts).toBeLessThanOrEqual(8)
     expect(where()).toEqual(['transient_failure'])
     lb.stop()
-    await vi.advanceTimersByTimeAsync(5000)
+    await advance(5000)
     expect(network.attempts.length).toBe(attempts)
   })
 
   it('rebalances onto a server that appears: one new connection, the moved one drains', async () => {
-    const network = new FakeNetwork().set(A, 'up').set(B, 'up')
+    const network = new MemoryNetwork().set(A, 'up').set(B, 'up')
     const { lb, where } = balancer([A], 2, network)
     lb.start()
-    await vi.advanceTimersByTimeAsync(0)
+    await advance(0)
     expect(where()).toEqual([A, A])
     lb.setEndpoints([a, b])
-    await vi.advanceTimersByTimeAsync(0)
+    await advance(0)
     expect(where()).toEqual([A, B])
     expect(network.attemptsTo(B)).toEqual([0])
     expect(network.open(A)).toHaveLength(1)
     expect(network.open(B)).toHaveLength(1)
     // Balanced now: nothing more moves.
-    await vi.advanceTimersByTimeAsync(1000)
+    await advance(1000)
     expect(network.attempts).toHaveLength(3)
     lb.stop()
   })
 
   it('drains the connections to a server that disappears and dials the remaining one', async () => {
-    const network = new FakeNetwork().set(A, 'up').set(B, 'up')
+    const network = new MemoryNetwork().set(A, 'up').set(B, 'up')
     const { lb, where } = balancer([A, B], 2, network)
     lb.start()
-    await vi.advanceTimersByTimeAsync(0)
+    await advance(0)
     expect(where()).toEqual([A, B])
     lb.setEndpoints([b])
-    await vi.advanceTimersByTimeAsync(0)
+    await advance(0)
     expect(where()).toEqual([B, B])
     expect(network.open(A)).toHaveLength(0)
     lb.stop()

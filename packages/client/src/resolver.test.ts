@@ -1,7 +1,8 @@
 import { Code, RpcError } from '@srpc/protocol'
 import { EventEmitter } from 'eventemitter3'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { FakeNetwork, idleHooks } from '../test/fake-network'
+import { idleHooks } from '../test/fake-clock'
+import { advance, closeNetworksAfterEach, MemoryNetwork } from '../test/memory-network'
 import type { PoolEvents } from './connectivity-state'
 import { LoadBalancer } from './load-balancer'
 import { resolvePoolOptions } from './options'
@@ -38,7 +39,7 @@ describe('a custom resolver', () => {
   const B = addressOf('10.0.0.2', 8443, 'orders.internal')
 
   function setup(resolver: Resolver) {
-    const network = new FakeNetwork().set(A.key, 'up').set(B.key, 'up')
+    const network = new MemoryNetwork().set(A.key, 'up').set(B.key, 'up')
     const options = resolvePoolOptions({
       resolver,
       tls: {},
@@ -59,6 +60,7 @@ describe('a custom resolver', () => {
   beforeEach(() => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] })
   })
+  closeNetworksAfterEach()
   afterEach(() => {
     vi.useRealTimers()
   })
@@ -75,18 +77,18 @@ describe('a custom resolver', () => {
     }
     const { lb, network, where } = setup(resolver)
     lb.start()
-    await vi.advanceTimersByTimeAsync(0)
+    await advance(0)
     expect(asked).toEqual([0])
     expect(where()).toEqual([A.key, A.key])
     answer = [B]
-    await vi.advanceTimersByTimeAsync(1000)
+    await advance(1000)
     expect(asked).toEqual([0, 1000])
     expect(where()).toEqual([B.key, B.key])
     expect(network.open(A.key)).toHaveLength(0)
-    await vi.advanceTimersByTimeAsync(1000)
+    await advance(1000)
     expect(asked).toEqual([0, 1000, 2000])
     lb.stop()
-    await vi.advanceTimersByTimeAsync(5000)
+    await advance(5000)
     expect(asked).toHaveLength(3)
   })
 
@@ -103,15 +105,15 @@ describe('a custom resolver', () => {
     }
     const { lb, errors, where } = setup(resolver)
     lb.start()
-    await vi.advanceTimersByTimeAsync(0)
+    await advance(0)
     expect(where()).toEqual([A.key, A.key])
     mode = 'fail'
-    await vi.advanceTimersByTimeAsync(1000)
+    await advance(1000)
     expect(errors.map((e) => e.code)).toEqual([Code.UNAVAILABLE])
     expect(errors[0].message).toContain('registry down')
     expect(where()).toEqual([A.key, A.key])
     mode = 'hang'
-    await vi.advanceTimersByTimeAsync(1000 + 300)
+    await advance(1000 + 300)
     expect(errors.map((e) => e.code)).toEqual([Code.UNAVAILABLE, Code.UNAVAILABLE])
     expect(errors[1].message).toContain('did not answer within 300 ms')
     expect(where()).toEqual([A.key, A.key])
@@ -123,12 +125,12 @@ describe('a custom resolver', () => {
     const resolver = { dynamic: true, resolve: async () => answer } as unknown as Resolver
     const { lb, errors, where } = setup(resolver)
     lb.start()
-    await vi.advanceTimersByTimeAsync(0)
+    await advance(0)
     // Reported once by the resolve, then by each slot that found no address to go to.
     expect(errors.map((e) => e.code)).toEqual(Array(3).fill(Code.INVALID_ARGUMENT))
     expect(errors[0].message).toContain('resolver.resolve()')
     answer = [{ host: '10.0.0.1', port: 8443, servername: 'orders.internal' }]
-    await vi.advanceTimersByTimeAsync(1000)
+    await advance(1000)
     expect(where()).toEqual([A.key, A.key])
     lb.stop()
   })
@@ -144,7 +146,7 @@ describe('a custom resolver', () => {
     }
     const { lb, where } = setup(resolver)
     lb.start()
-    await vi.advanceTimersByTimeAsync(5000)
+    await advance(5000)
     expect(asked).toBe(1)
     expect(where()).toEqual([A.key, B.key])
     lb.stop()

@@ -1,19 +1,26 @@
 import { Code, type RpcError } from '@srpc/protocol'
 import { EventEmitter } from 'eventemitter3'
-import { describe, expect, it, vi } from 'vitest'
-import { FakeNetwork, useFakeClock } from '../test/fake-network'
+import { describe, expect, it } from 'vitest'
+import { useFakeClock } from '../test/fake-clock'
+import {
+  advance,
+  closeNetworksAfterEach,
+  type MemoryLink,
+  MemoryNetwork,
+  type ServerMode,
+  settle,
+} from '../test/memory-network'
 import type { ClientConnection, ConnectionEvents } from './connection'
 import type { PoolEvents } from './connectivity-state'
 import { type Endpoint, newEndpoint } from './ejection'
-import type { ResolvedPoolOptions } from './options'
 import { addressOf } from './resolver'
 import { Subchannel, type SubchannelHost } from './subchannel'
 
 const SCHEDULE = { initial: 100, multiplier: 2, max: 500 }
 
 /** One server, one slot: what the balancer would do, reduced to recording. */
-function setup(mode: 'up' | 'refuse') {
-  const network = new FakeNetwork().set('10.0.0.1:8443', mode)
+function setup(mode: ServerMode) {
+  const network = new MemoryNetwork({ backoff: SCHEDULE, helloTimeout: 2000 }).set('10.0.0.1:8443', mode)
   const endpoint: Endpoint = newEndpoint(addressOf('10.0.0.1', 8443), SCHEDULE)
   const events = new EventEmitter<PoolEvents>()
   const reconnecting: { attempt: number; delay: number; code: string | undefined }[] = []
@@ -31,7 +38,7 @@ function setup(mode: 'up' | 'refuse') {
     onGoaway: () => {},
   }
   const host: SubchannelHost = {
-    options: { backoff: SCHEDULE, helloTimeout: 2000 } as ResolvedPoolOptions,
+    options: network.options,
     events,
     connect: (address, signal) => network.connect(address, signal, connectionEvents),
     closed: false,
@@ -55,12 +62,20 @@ function setup(mode: 'up' | 'refuse') {
 }
 
 useFakeClock()
+closeNetworksAfterEach()
+
+/** A call on `link` that the server answers, run on the fake clock. */
+async function answered(link: MemoryLink): Promise<void> {
+  const reply = link.answer()
+  await settle()
+  expect((await reply).toString()).toBe('ok')
+}
 
 describe('Subchannel', () => {
   it('spaces attempts to a refusing server by the backoff schedule, growing to its max', async () => {
     const { network, slot, reconnecting, failures } = setup('refuse')
     slot.dial()
-    await vi.advanceTimersByTimeAsync(2200)
+    await advance(2200)
     // Delays 200, 400, 500 (max), 500…: attempts at 0, 200, 600, 1100, 1600, 2100.
     expect(network.attemptsTo('10.0.0.1:8443')).toEqual([0, 200, 600, 1100, 1600, 2100])
     expect(reconnecting.slice(0, 4)).toEqual([
@@ -78,37 +93,38 @@ describe('Subchannel', () => {
   it('replaces a connection that worked at once, but at most once per backoff.initial', async () => {
     const { network, slot, host } = setup('up')
     slot.dial()
-    await vi.advanceTimersByTimeAsync(0)
+    await settle()
     expect(slot.state).toBe('ready')
     expect(host.ready).toHaveLength(1)
-    network.open('10.0.0.1:8443')[0].lose(undefined)
-    await vi.advanceTimersByTimeAsync(0)
-    // The first loss: redialled without waiting.
+    await answered(network.open('10.0.0.1:8443')[0])
+    network.open('10.0.0.1:8443')[0].lose()
+    await settle()
+    // The first loss of a connection that served a call: redialled without waiting.
     expect(network.attemptsTo('10.0.0.1:8443')).toEqual([0, 0])
     expect(slot.state).toBe('ready')
-    await vi.advanceTimersByTimeAsync(50)
-    network.open('10.0.0.1:8443')[0].lose(undefined)
-    await vi.advanceTimersByTimeAsync(0)
+    await advance(50)
+    await answered(network.open('10.0.0.1:8443')[0])
+    network.open('10.0.0.1:8443')[0].lose()
+    await settle()
     // A second loss within 100 ms waits one backoff step (200 ms) instead of looping.
     expect(network.attemptsTo('10.0.0.1:8443')).toEqual([0, 0])
     expect(slot.state).toBe('transient_failure')
-    await vi.advanceTimersByTimeAsync(200)
+    await advance(200)
     expect(network.attemptsTo('10.0.0.1:8443')).toEqual([0, 0, 250])
     expect(slot.state).toBe('ready')
     slot.retire()
   })
 
   it('counts a connection dropped before the server answered as a failed attempt', async () => {
-    const { network, slot, reconnecting } = setup('up')
+    const { network, slot, reconnecting } = setup('silent')
     slot.dial()
-    await vi.advanceTimersByTimeAsync(0)
-    const first = network.open('10.0.0.1:8443')[0]
-    first.answered = false
-    first.lose(undefined)
-    await vi.advanceTimersByTimeAsync(0)
+    await settle()
+    // The server took the connection but never said a word (no HELLO, no answer), then closed it.
+    network.open('10.0.0.1:8443')[0].lose()
+    await settle()
     expect(reconnecting).toEqual([{ attempt: 1, delay: 200, code: Code.UNAVAILABLE }])
     expect(network.attemptsTo('10.0.0.1:8443')).toEqual([0])
-    await vi.advanceTimersByTimeAsync(200)
+    await advance(200)
     expect(network.attemptsTo('10.0.0.1:8443')).toEqual([0, 200])
     slot.retire()
   })
@@ -117,8 +133,8 @@ describe('Subchannel', () => {
     const { network, slot, host } = setup('up')
     slot.dial()
     slot.retire()
-    await vi.advanceTimersByTimeAsync(0)
-    expect(network.connections.map((c) => c.state)).toEqual(['closed'])
+    await settle()
+    expect(network.links.map((link) => link.state)).toEqual(['closed'])
     expect(host.ready).toHaveLength(0)
     expect(slot.state).toBe('idle')
   })
