@@ -58,10 +58,7 @@ export class FrameConnection {
   #pauseWhileBackedUp: boolean
   /** Prefix of a transport error's message: names the peer when the options do. */
   #failedContext: string
-  #keepalive = new Keepalive({
-    send: (frame) => this.sendEncoded(frame),
-    fail: (error) => this.destroy(error),
-  })
+  #keepalive = new Keepalive(this)
   #transportClosed = false
   #whenClosed: { promise: Promise<void>; resolve: () => void } | undefined
 

@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+// Heap per connection of a Pool and a Server in one process over memory transports (no sockets,
+// so the machine's load barely matters): `node --expose-gc scripts/heap-per-connection.mjs [root] [N]`
+// with `root` a checkout whose packages are built (this one by default). Compare two commits by
+// running it on a worktree of each. Client and server ends are counted together.
+import { fileURLToPath } from 'node:url'
+
+if (typeof gc !== 'function') {
+  console.error('run with node --expose-gc')
+  process.exit(2)
+}
+const root = process.argv[2] ?? fileURLToPath(new URL('..', import.meta.url))
+const N = Number(process.argv[3] ?? 2000)
+const { Pool, memoryTransportPair } = await import(`${root}/packages/client/dist/index.js`)
+const { Server } = await import(`${root}/packages/server/dist/index.js`)
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+async function heap() {
+  for (let i = 0; i < 4; i++) {
+    gc()
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  return process.memoryUsage().heapUsed
+}
+
+const server = new Server({ maxConnections: N + 10 })
+server.handle('/echo', (ctx) => ctx.payload)
+const before = await heap()
+const pool = new Pool({
+  address: 'svc:443',
+  size: N,
+  healthCheck: false,
+  connector: async () => {
+    const [clientEnd, serverEnd] = memoryTransportPair()
+    server.accept(serverEnd)
+    return clientEnd
+  },
+})
+await pool.connect()
+await sleep(300)
+const idle = await heap()
+const payload = Buffer.alloc(64)
+for (let round = 0; round < 3; round++) {
+  await Promise.all(Array.from({ length: N }, () => pool.call('/echo', payload)))
+}
+await sleep(300)
+const used = await heap()
+const kib = (bytes) => Number((bytes / N / 1024).toFixed(2))
+console.log(
+  JSON.stringify({
+    root,
+    connections: server.connections,
+    idleKiB: kib(idle - before),
+    afterCallsKiB: kib(used - before),
+  }),
+)
+await pool.destroy()
+await server.destroy()
