@@ -43,6 +43,10 @@ export interface ClusterEvents {
   crash: [worker: ClusterWorkerInfo, error: RpcError, delay: number]
   /** Too many crashes in the window: crashed workers are no longer replaced until `restart()`. */
   crashloop: [error: RpcError]
+  /** A rolling restart began (`restart()` or SIGHUP). */
+  restarting: []
+  /** A rolling restart finished: every slot runs a new worker. */
+  restarted: []
   /** A restart or shutdown started by a signal failed (nobody else holds its promise). */
   error: [error: Error]
   /** The cluster has shut down: every worker has exited. */
@@ -153,9 +157,19 @@ export class ClusterPrimary extends EventEmitter<ClusterEvents> {
    */
   restart(): Promise<void> {
     if (this.#stopping) return Promise.reject(new RpcError(Code.UNAVAILABLE, 'cluster is shutting down'))
-    this.#restarting ??= this.#roll().finally(() => {
-      this.#restarting = undefined
-    })
+    if (this.#restarting === undefined) {
+      this.emit('restarting')
+      this.#restarting = this.#roll().then(
+        () => {
+          this.#restarting = undefined
+          this.emit('restarted')
+        },
+        (err: unknown) => {
+          this.#restarting = undefined
+          throw err
+        },
+      )
+    }
     return this.#restarting
   }
 
