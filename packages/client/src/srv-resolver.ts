@@ -126,7 +126,10 @@ export class SrvResolver implements Resolver {
     const byPriority = new Map<number, Map<string, SrvAddress>>()
     for (const address of found.flat()) {
       let group = byPriority.get(address.priority)
-      if (group === undefined) byPriority.set(address.priority, (group = new Map()))
+      if (group === undefined) {
+        group = new Map()
+        byPriority.set(address.priority, group)
+      }
       if (!group.has(address.key)) group.set(address.key, address)
     }
     if (byPriority.size === 0)
