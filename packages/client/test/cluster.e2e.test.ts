@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -216,6 +216,23 @@ describe('runCluster', () => {
       ['listening', 1],
       ['listening', 1],
     ])
+  })
+
+  it('stops a rolling restart at a new worker that cannot start; the old one keeps serving', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'srpc-cluster-'))
+    dirs.push(dir)
+    const marker = join(dir, 'marker')
+    const { cluster, address, ready } = await startCluster(1, { SRPC_TEST_MARKER: marker })
+    writeFileSync(marker, 'x')
+    cluster.command('restart')
+    const failed = await cluster.next((e) => e.event === 'error' || e.event === 'restarted', 15_000)
+    expect(failed.event).toBe('error')
+    expect(failed.message).toMatch(/rolling restart stopped at slot 0: the new worker did not start/)
+    expect(failed.message).toMatch(/marker present: refusing to start/)
+    const pool = await h.pool(address)
+    expect(Number(await pool.call('/pid'))).toBe(ready.pids?.[0])
+    expect(cluster.events.some((e) => e.event === 'health')).toBe(false)
+    expect(cluster.events.some((e) => e.event === 'crash')).toBe(false)
   })
 
   it('replaces a worker that crashes', async () => {

@@ -201,6 +201,9 @@ export class ClusterPrimary extends EventEmitter<ClusterEvents> {
     for (const slot of this.#slots) {
       if (this.#stopping)
         throw new RpcError(Code.UNAVAILABLE, 'rolling restart stopped: cluster is shutting down')
+      // A replacement pending after a crash would race the new worker for the slot: this is it.
+      clearTimeout(slot.timer)
+      slot.timer = undefined
       const old = slot.current
       const next = this.#fork(slot)
       try {
