@@ -3,7 +3,9 @@
  * from a separate client process, then a rolling restart (SIGHUP to the primary) under steady
  * load, counting calls made and failed and the latency during the restart.
  *
- *   node apps/stress/dist/cluster-bench.js [--duration S] [--concurrency C] [--size N] [--max-workers W]
+ *   node apps/stress/dist/cluster-bench.js [--duration S] [--concurrency C] [--size N] [--max-workers W] [--cpu-ms MS]
+ *
+ * The rolling restart always calls /echo; with --size it uses a pool of that size, else the default pool.
  */
 import { selfSigned } from '@srpc/tlsutil'
 import { parseFlags } from './args'
@@ -16,17 +18,21 @@ const { values } = parseFlags(process.argv.slice(2), {
   size: { min: 1, max: 64 },
   'max-workers': { min: 1, max: 64 },
   warmup: { min: 0, max: 60 },
+  'cpu-ms': { min: 0, max: 100, integer: false },
 })
 const DURATION_MS = (values.duration ?? 10) * 1000
 const WARMUP_MS = (values.warmup ?? 2) * 1000
 const CONCURRENCY = values.concurrency ?? 64
 const SIZE = values.size ?? 4
 const MAX_WORKERS = values['max-workers'] ?? 2
+// With --cpu-ms, the throughput runs call /cpu (that many ms of CPU per call) instead of /echo.
+const CPU_MS = values['cpu-ms']
+const ROUTE = CPU_MS === undefined ? '/echo' : '/cpu'
 
 async function main(): Promise<void> {
   console.log(`cluster runs: ${machine()}`)
   console.log(
-    `load: 1 client process, ${CONCURRENCY} calls in flight on a Pool of ${SIZE} connections, /echo 64 B, ` +
+    `load: 1 client process, ${CONCURRENCY} calls in flight on a Pool of ${SIZE} connections, ${CPU_MS === undefined ? '/echo 64 B' : `/cpu (${CPU_MS} ms of CPU per call)`}, ` +
       `${DURATION_MS / 1000} s per run (first ${WARMUP_MS / 1000} s not counted)\n`,
   )
   const { serverOptions, caCert } = await certificates()
@@ -36,6 +42,7 @@ async function main(): Promise<void> {
     const port = await freePort()
     const primary = new ServerProcess('./cluster-server.js', {
       SRPC_STRESS_WORKERS: String(workers),
+      SRPC_STRESS_CPU_MS: String(CPU_MS ?? 1),
       SRPC_STRESS_PORT: String(port),
       SRPC_STRESS_KEY: String(serverOptions.key),
       SRPC_STRESS_CERT: String(serverOptions.cert),
@@ -46,7 +53,7 @@ async function main(): Promise<void> {
       const { started, ended } = await load.run({
         address: `127.0.0.1:${port}`,
         ca: caCert,
-        routes: [{ route: '/echo', concurrency: CONCURRENCY }],
+        routes: [{ route: ROUTE, concurrency: CONCURRENCY }],
         durationMs: DURATION_MS,
         size: SIZE,
         timeoutMs: 10_000,

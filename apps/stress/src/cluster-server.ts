@@ -1,5 +1,6 @@
 /**
  * The server of the cluster runs: `runCluster` with SRPC_STRESS_WORKERS workers serving `/echo`
+ * and `/cpu` (SRPC_STRESS_CPU_MS of busy loop)
  * on 127.0.0.1:SRPC_STRESS_PORT over TLS (key and cert in the environment). The primary prints
  * one JSON line per event on stdout; SIGHUP rolls the workers, SIGTERM stops them.
  */
@@ -15,6 +16,13 @@ const handle = await runCluster({
       tls: { key: env.SRPC_STRESS_KEY, cert: env.SRPC_STRESS_CERT },
     })
     server.handle('/echo', (ctx) => ctx.payload)
+    // CPU-bound work on the event loop: the kind of route a second worker helps.
+    const cpuMs = Number(env.SRPC_STRESS_CPU_MS ?? 1)
+    server.handle('/cpu', () => {
+      const end = performance.now() + cpuMs
+      while (performance.now() < end);
+      return 'done'
+    })
     await server.listen()
     return server
   },
