@@ -175,7 +175,7 @@ describe('weightedOrder', () => {
   it('shuffles uniformly without weights and keeps every item', () => {
     const seen = new Set<string>()
     for (let i = 0; i < 200; i++) {
-      const order = weightedOrder([{ id: 'a' }, { id: 'b' }, { id: 'c' }])
+      const order = weightedOrder<{ id: string; weight?: number }>([{ id: 'a' }, { id: 'b' }, { id: 'c' }])
       expect(order.map((x) => x.id).sort()).toEqual(['a', 'b', 'c'])
       seen.add(order.map((x) => x.id).join(''))
     }

@@ -1,4 +1,4 @@
-import { Code, type RpcError } from '@srpc/protocol'
+import { Code, RpcError } from '@srpc/protocol'
 import { EventEmitter } from 'eventemitter3'
 import { describe, expect, it, vi } from 'vitest'
 import { FakeNetwork, useFakeClock } from '../test/fake-network'
@@ -89,11 +89,26 @@ describe('Subchannel', () => {
     await vi.advanceTimersByTimeAsync(50)
     network.open('10.0.0.1:8443')[0].lose(undefined)
     await vi.advanceTimersByTimeAsync(0)
-    // A second loss within 100 ms waits one backoff step (200 ms) instead of looping.
+    // A second loss within 100 ms waits one backoff step (200 ms) instead of looping. It was a
+    // graceful one (no error): the slot is reconnecting, not failing, so calls wait for it.
     expect(network.attemptsTo('10.0.0.1:8443')).toEqual([0, 0])
-    expect(slot.state).toBe('transient_failure')
+    expect(slot.state).toBe('connecting')
     await vi.advanceTimersByTimeAsync(200)
     expect(network.attemptsTo('10.0.0.1:8443')).toEqual([0, 0, 250])
+    expect(slot.state).toBe('ready')
+    slot.retire()
+  })
+
+  it('is in TRANSIENT_FAILURE when a second loss within backoff.initial came with an error', async () => {
+    const { network, slot } = setup('up')
+    slot.dial()
+    await vi.advanceTimersByTimeAsync(0)
+    network.open('10.0.0.1:8443')[0].lose(undefined)
+    await vi.advanceTimersByTimeAsync(50)
+    network.open('10.0.0.1:8443')[0].lose(new RpcError(Code.UNAVAILABLE, 'connection reset'))
+    await vi.advanceTimersByTimeAsync(0)
+    expect(slot.state).toBe('transient_failure')
+    await vi.advanceTimersByTimeAsync(200)
     expect(slot.state).toBe('ready')
     slot.retire()
   })

@@ -53,7 +53,7 @@ class ClusterProcess {
   }
 
   /** The first event (from `from` on) matching, waiting at most `ms`. */
-  async next(match: (e: Event) => boolean, ms = 10_000, from = 0): Promise<Event> {
+  async next(match: (e: Event) => boolean, ms = 20_000, from = 0): Promise<Event> {
     const deadline = Date.now() + ms
     while (Date.now() < deadline) {
       const found = this.events.slice(from).find(match)
@@ -147,7 +147,7 @@ function steadyLoad(pool: Pool, route: string, loops: number, stop: AbortSignal)
   return { result, done }
 }
 
-describe('runCluster', () => {
+describe('runCluster', { timeout: 60_000 }, () => {
   it('spreads connections over the workers, which share one port', async () => {
     const { cluster, address, ready } = await startCluster(2)
     expect(ready.health).toBe('SERVING')
@@ -243,7 +243,7 @@ describe('runCluster', () => {
     expect(crash.pid).toBe(ready.pids?.[0])
     expect(crash.message).toMatch(/exited with code 3/)
     const replaced = await cluster.next((e) => e.event === 'listening' && e.pid !== ready.pids?.[0])
-    expect(Number(await pool.call('/pid', '', { waitForReady: true, timeout: 5000 }))).toBe(replaced.pid)
+    expect(Number(await pool.call('/pid', '', { waitForReady: true, timeout: 15_000 }))).toBe(replaced.pid)
     // With its only worker gone, the cluster was not serving for a while, and is again.
     const health = cluster.events.filter((e) => e.event === 'health').map((e) => e.status)
     expect(health).toEqual(['NOT_SERVING', 'SERVING'])
