@@ -269,18 +269,21 @@ describe('runCluster', { timeout: 60_000 }, () => {
     expect(cluster.child.exitCode).toBe(null)
   })
 
-  it('shuts down gracefully on SIGTERM: calls in flight finish, every process exits', async () => {
-    const { cluster, address, ready } = await startCluster(2, { SRPC_TEST_SLOW_MS: '500' })
-    const pool = await h.pool(address, { size: 2 })
-    await pool.connect()
-    const calls = Array.from({ length: 4 }, () => pool.call('/slow'))
-    await sleep(100)
-    cluster.child.kill('SIGTERM')
-    const replies = await Promise.all(calls)
-    expect(replies.map((r) => Number(r)).every((pid) => ready.pids?.includes(pid))).toBe(true)
-    const close = await cluster.next((e) => e.event === 'close')
-    expect(close.health).toBe('NOT_SERVING')
-    expect(await cluster.exited).toBe(0)
-    for (const pid of ready.pids ?? []) expect(alive(pid)).toBe(false)
-  })
+  it.each(['SIGTERM', 'SIGINT'] as const)(
+    'shuts down gracefully on %s: calls in flight finish, every process exits',
+    async (signal) => {
+      const { cluster, address, ready } = await startCluster(2, { SRPC_TEST_SLOW_MS: '500' })
+      const pool = await h.pool(address, { size: 2 })
+      await pool.connect()
+      const calls = Array.from({ length: 4 }, () => pool.call('/slow'))
+      await sleep(100)
+      cluster.child.kill(signal)
+      const replies = await Promise.all(calls)
+      expect(replies.map((r) => Number(r)).every((pid) => ready.pids?.includes(pid))).toBe(true)
+      const close = await cluster.next((e) => e.event === 'close')
+      expect(close.health).toBe('NOT_SERVING')
+      expect(await cluster.exited).toBe(0)
+      for (const pid of ready.pids ?? []) expect(alive(pid)).toBe(false)
+    },
+  )
 })
