@@ -17,8 +17,9 @@
  *   smoke esm   an .mjs that `import`s the packages, and an .cjs that `require`s them: certificates
  *   smoke cjs   from @srpc/tlsutil, a Server on 127.0.0.1 port 0, a Pool over verified TLS; a
  *               unary call (binary and a compressible 100 KiB payload), a server stream, a session,
- *               an unknown route (RpcError NOT_FOUND), and a frame through @srpc/protocol's codec,
- *               compared byte for byte. Then it shuts down and must exit on its own: a handle left
+ *               an unknown route (RpcError NOT_FOUND), a frame through @srpc/protocol's codec,
+ *               compared byte for byte, and a task on a @srpc/threads worker thread (its module
+ *               written to os.tmpdir()). Then it shuts down and must exit on its own: a handle left
  *               open trips its 20 s watchdog.
  *   types …     a .ts consumer that imports every package and uses the main APIs, under
  *               `tsc --strict --noEmit` with module/moduleResolution NodeNext, Node16 (both as an
