@@ -16,6 +16,13 @@ export {
 } from '@srpc/core'
 export { Code, RpcError } from '@srpc/protocol'
 export { runCluster } from './cluster'
+export type {
+  ClusterEvents,
+  ClusterHealth,
+  ClusterWorkerInfo,
+  ClusterWorkerState,
+  ClusterWorkerStats,
+} from './cluster-events'
 export {
   type ClusterOptions,
   DEFAULT_CLUSTER_MAX_RESTARTS,
@@ -23,14 +30,7 @@ export {
   DEFAULT_CLUSTER_RESTART_WINDOW,
   DEFAULT_CLUSTER_START_TIMEOUT,
 } from './cluster-options'
-export type {
-  ClusterEvents,
-  ClusterHealth,
-  ClusterPrimary,
-  ClusterWorkerInfo,
-  ClusterWorkerState,
-  ClusterWorkerStats,
-} from './cluster-primary'
+export type { ClusterPrimary } from './cluster-primary'
 export type { ClusterWorker } from './cluster-worker'
 export { ConcurrencyLimiter, type Job, WorkerPool } from './concurrency-limiter'
 export { Context, type PeerInfo, type ServerStream } from './context'
