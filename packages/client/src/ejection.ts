@@ -31,6 +31,7 @@ export function newEndpoint(address: ResolvedAddress, schedule: BackoffSchedule)
     host: address.host,
     port: address.port,
     servername: address.servername,
+    weight: address.weight,
     ejected: false,
     backoff: new Backoff(schedule),
     probeTimer: undefined,
@@ -54,6 +55,8 @@ export interface EjectionHooks {
   readonly ready: readonly unknown[]
   /** Every server failed its last attempt with this configuration error. */
   misconfigured(error: RpcError): void
+  /** An attempt to reach `endpoint` worked or failed (the resolver may fail over on it). */
+  reachability(endpoint: Endpoint, reachable: boolean): void
 }
 
 /**
@@ -79,6 +82,7 @@ export class Ejection {
   }
 
   readmit(endpoint: Endpoint): void {
+    this.#hooks.reachability(endpoint, true)
     if (!endpoint.ejected) return
     endpoint.ejected = false
     endpoint.admittedAt = performance.now()
@@ -112,6 +116,7 @@ export class Ejection {
    */
   reportFailure(endpoint: Endpoint | undefined, error: RpcError): void {
     const hooks = this.#hooks
+    if (endpoint !== undefined) hooks.reachability(endpoint, false)
     if (error.code !== Code.UNAUTHENTICATED || endpoint === undefined) {
       hooks.events.emit('error', error)
       return

@@ -51,3 +51,10 @@ export {
   type SlotState,
 } from './pool'
 export { addressOf, type ResolvedAddress, type Resolver } from './resolver'
+export {
+  type ResolveSrv,
+  type SrvAddress,
+  SrvResolver,
+  type SrvResolverOptions,
+  srvResolver,
+} from './srv-resolver'

@@ -16,6 +16,7 @@ import {
   Subchannel,
   type SubchannelHost,
 } from './subchannel'
+import { weightedOrder } from './weighted-order'
 
 /** What the balancer tells the pool, which holds the waiting calls. */
 export interface BalancerHooks {
@@ -100,7 +101,7 @@ export class LoadBalancer implements SubchannelHost {
         },
       },
     )
-    this.#endpoints = shuffle((resolver.known?.() ?? []).map((a) => newEndpoint(a, options.backoff)))
+    this.#endpoints = weightedOrder((resolver.known?.() ?? []).map((a) => newEndpoint(a, options.backoff)))
     this.#ejection = new Ejection(this)
     this.slots = Array.from({ length: options.size }, () => this.#newSlot())
     if (options.healthCheck) {
@@ -226,6 +227,23 @@ export class LoadBalancer implements SubchannelHost {
     this.#ejection.readmit(endpoint)
   }
 
+  reachability(endpoint: Endpoint, reachable: boolean): void {
+    const resolver = this.#resolution.resolver
+    if (resolver.reachability === undefined || this.closed) return
+    // A custom resolver's mistake must not break the balancer: it only loses the hint.
+    let changed = false
+    try {
+      changed = resolver.reachability(endpoint, reachable) === true
+    } catch (err) {
+      this.events.emit('error', RpcError.from(err))
+      return
+    }
+    if (!changed) return
+    const known = resolver.known?.()
+    if (known !== undefined) queueMicrotask(() => this.closed || this.setEndpoints(known))
+    this.#resolution.soon()
+  }
+
   hasUntried(slot: Subchannel): boolean {
     return this.#endpoints.some((e) => !e.ejected && !slot.tried.includes(e))
   }
@@ -270,7 +288,7 @@ export class LoadBalancer implements SubchannelHost {
       next.push(known ?? newEndpoint(address, this.options.backoff))
     }
     if (!added && previous.size === 0) return
-    this.#endpoints = shuffle(next)
+    this.#endpoints = weightedOrder(next)
     this.#ejection.stop(previous.values())
     for (const slot of this.slots) {
       slot.tried = slot.tried.filter((e) => !previous.has(e.key))
@@ -405,13 +423,4 @@ function connectWith(options: ResolvedPoolOptions): ConnectFn {
       servername: address.servername,
       signal,
     })
-}
-
-/** Fisher–Yates: each pool starts its slots on different servers, so many clients spread over all of them. */
-function shuffle<T>(items: T[]): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1))
-    ;[items[i], items[j]] = [items[j], items[i]]
-  }
-  return items
 }

@@ -12,6 +12,8 @@ export interface ResolvedAddress {
   readonly port: number
   /** TLS server name: the DNS name the address came from, so certificates are checked against it. */
   readonly servername: string | undefined
+  /** Relative share (SRV weight): servers are ordered by weighted random choice; none or 0 come last. */
+  readonly weight?: number
 }
 
 /**
@@ -41,6 +43,12 @@ export interface Resolver {
    * and after a failed `resolve()` the best list left (the pool then takes it).
    */
   known?(): ResolvedAddress[]
+  /**
+   * Optional: the pool tells whether its last attempt to reach `address` worked. Return true
+   * when that changes the addresses to use (an SRV resolver failing over to the next priority):
+   * the pool then takes `known()` at once and resolves again soon.
+   */
+  reachability?(address: ResolvedAddress, reachable: boolean): boolean
 }
 
 /** A `ResolvedAddress` for `host:port`; `servername` is the name to check the certificate against. */

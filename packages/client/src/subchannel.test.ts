@@ -106,11 +106,26 @@ describe('Subchannel', () => {
     await answered(network.open('10.0.0.1:8443')[0])
     network.open('10.0.0.1:8443')[0].lose()
     await settle()
-    // A second loss within 100 ms waits one backoff step (200 ms) instead of looping.
+    // A second loss within 100 ms waits one backoff step (200 ms) instead of looping. It was a
+    // graceful one (no error): the slot is reconnecting, not failing, so calls wait for it.
     expect(network.attemptsTo('10.0.0.1:8443')).toEqual([0, 0])
-    expect(slot.state).toBe('transient_failure')
+    expect(slot.state).toBe('connecting')
     await advance(200)
     expect(network.attemptsTo('10.0.0.1:8443')).toEqual([0, 0, 250])
+    expect(slot.state).toBe('ready')
+    slot.retire()
+  })
+
+  it('is in TRANSIENT_FAILURE when a second loss within backoff.initial came with an error', async () => {
+    const { network, slot } = setup('up')
+    slot.dial()
+    await settle()
+    network.open('10.0.0.1:8443')[0].lose()
+    await advance(50)
+    network.open('10.0.0.1:8443')[0].lose(new Error('connection reset'))
+    await settle()
+    expect(slot.state).toBe('transient_failure')
+    await advance(200)
     expect(slot.state).toBe('ready')
     slot.retire()
   })

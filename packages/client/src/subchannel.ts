@@ -123,6 +123,8 @@ export class Subchannel {
   #announced: ClientConnection | undefined
   /** When a lost connection was last replaced without waiting: at most once per backoff.initial. */
   #lastFreeRedial = Number.NEGATIVE_INFINITY
+  /** The wait under way follows a graceful loss (GOAWAY, clean close), not a failure. */
+  #graceful = false
 
   constructor(id: number, host: SubchannelHost) {
     this.id = id
@@ -134,7 +136,7 @@ export class Subchannel {
     if (this.#host.closed) return 'closed'
     if (this.connection) return this.#host.ready.includes(this.connection) ? 'ready' : 'connecting'
     if (this.dialing || this.awaitingAddresses) return 'connecting'
-    if (this.timer) return 'transient_failure'
+    if (this.timer) return this.#graceful ? 'connecting' : 'transient_failure'
     return 'idle'
   }
 
@@ -151,6 +153,7 @@ export class Subchannel {
 
   dial(): void {
     this.timer = undefined
+    this.#graceful = false
     const host = this.#host
     if (host.closed || this.retired || this.dialing || this.connection) return
     const endpoint = host.choose(this)
@@ -185,6 +188,7 @@ export class Subchannel {
   stop(): void {
     clearTimeout(this.timer)
     this.timer = undefined
+    this.#graceful = false
     this.dialing?.abort()
     this.dialing = undefined
   }
@@ -238,15 +242,23 @@ export class Subchannel {
     this.#host.roundFailed(error)
   }
 
-  #backOff(error: RpcError | undefined): void {
+  /**
+   * Waits one backoff step before the next attempt. After a failure the slot is in
+   * TRANSIENT_FAILURE (calls that do not wait for ready fail fast); after a graceful loss
+   * (`graceful`: the server said GOAWAY or closed cleanly, again within backoff.initial, as in a
+   * rolling restart) it only paces the reconnect and stays CONNECTING: calls wait for it.
+   */
+  #backOff(error: RpcError | undefined, graceful = false): void {
     const host = this.#host
     if (host.closed || this.retired) return
     const delay = this.backoff.next()
     this.tried = []
+    this.#graceful = graceful
     this.timer = setTimeout(() => this.dial(), delay)
     if (host.queued === 0) this.timer.unref()
     host.events.emit('reconnecting', { slot: this.id, attempt: this.backoff.failures, delay, error })
-    host.backedOff()
+    if (graceful) host.changed()
+    else host.backedOff()
   }
 
   /**
@@ -272,13 +284,14 @@ export class Subchannel {
       this.#lastFreeRedial = now
       this.dial()
     } else {
-      this.#backOff(error)
+      this.#backOff(error, error === undefined)
     }
   }
 
   adopt(connection: ClientConnection, endpoint: Endpoint): void {
     clearTimeout(this.timer)
     this.timer = undefined
+    this.#graceful = false
     this.awaitingAddresses = false
     this.#connectedAt = performance.now()
     this.#host.own(connection, this)

@@ -31,9 +31,10 @@ export class MemoryLink {
     return this.connection.call('/ok', Buffer.alloc(0), { timeout: 1000 })
   }
 
-  /** The server closes the connection in an orderly way (a FIN after what it wrote). */
-  lose(): void {
-    this.serverEnd.close()
+  /** The server closes the connection: in an orderly way (a FIN after what it wrote), or reset with `error`. */
+  lose(error?: Error): void {
+    if (error === undefined) this.serverEnd.close()
+    else this.serverEnd.destroy(error)
   }
 }
 

@@ -15,6 +15,23 @@ export {
   type TransportPeer,
 } from '@srpc/core'
 export { Code, RpcError } from '@srpc/protocol'
+export { runCluster } from './cluster'
+export type {
+  ClusterEvents,
+  ClusterHealth,
+  ClusterWorkerInfo,
+  ClusterWorkerState,
+  ClusterWorkerStats,
+} from './cluster-events'
+export {
+  type ClusterOptions,
+  DEFAULT_CLUSTER_MAX_RESTARTS,
+  DEFAULT_CLUSTER_RESTART_BACKOFF,
+  DEFAULT_CLUSTER_RESTART_WINDOW,
+  DEFAULT_CLUSTER_START_TIMEOUT,
+} from './cluster-options'
+export type { ClusterPrimary } from './cluster-primary'
+export type { ClusterWorker } from './cluster-worker'
 export { ConcurrencyLimiter, type Job, WorkerPool } from './concurrency-limiter'
 export { Context, type PeerInfo, type ServerStream } from './context'
 export type { Middleware } from './middleware'

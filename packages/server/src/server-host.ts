@@ -25,6 +25,8 @@ export class ServerHost implements ConnectionHost {
   #lifecycle: ServerLifecycle<ServerConnection>
   #events: EventEmitter<ServerEvents>
   #sessions = 0
+  /** Calls started since the server was made (every kind, every route): cluster stats read it. */
+  calls = 0
 
   constructor(
     options: ResolvedServerOptions,
@@ -61,6 +63,7 @@ export class ServerHost implements ConnectionHost {
 
   /** Interceptors first (when there are any), then the limiter, then middleware and handler. */
   run(call: ServerCall): void {
+    this.calls++
     const interceptors = this.options.interceptors
     if (interceptors.length === 0) return startCall(call, this.pool)
     interceptCall(call, interceptors, this.pool, (error) => this.handlerFailed(error, call))

@@ -230,3 +230,8 @@ export class Server extends EventEmitter<ServerEvents> {
 export function limiterOf(server: Server): ConcurrencyLimiter {
   return hostOf(server).pool
 }
+
+/** Calls this server has started, every kind and route (cluster stats, through `@srpc/server/internal`). */
+export function callsOf(server: Server): number {
+  return hostOf(server).calls
+}
