@@ -104,6 +104,9 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
   }
 }
 
+const TLS_HINT =
+  'hint: --ca FILE (or --cert-dir DIR) names the CA that signed the server certificate; a server that wants a client certificate needs --cert FILE --key FILE (or --cert-dir DIR)'
+
 function report(err: unknown, io: Io): number {
   const say = (text: string) => io.stderr.write(`${text}\n`)
   if (err instanceof CommanderError) {
@@ -123,6 +126,7 @@ function report(err: unknown, io: Io): number {
   }
   if (RpcError.is(err)) {
     say(`srpc: ${err.code}: ${describeError(err)}`)
+    if (err.code === 'UNAUTHENTICATED') say(TLS_HINT)
     return exitCodeOf(err)
   }
   // Not a user mistake: a bug or an unexpected failure. The stack helps whoever reports it.
