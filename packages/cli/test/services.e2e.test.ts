@@ -38,8 +38,8 @@ describe('srpc list', () => {
     )
     expect(row('/count')).toMatch(/^\/count\s+server-stream\s+json\s+-\s+-\s+Three numbered chunks$/)
     expect(row('/chat')).toMatch(/^\/chat\s+session\s+-\s+/)
-    // Routes registered without a description say so with "?" for the kind.
-    expect(row('/echo')).toMatch(/^\/echo\s+\?\s+-/)
+    // A route registered without a description shows "-" where its kind and codec would be.
+    expect(row('/echo')).toMatch(/^\/echo\s+-\s+-\s+-\s+-$/)
     for (const route of [HEALTH_CHECK, HEALTH_WATCH, REFLECTION_LIST]) expect(row(route), route).toBeDefined()
   })
 

@@ -30,10 +30,13 @@ describe('srpc stream', () => {
     expect(run.stdout).toBe('tick\n')
     expect(run.stderr).toContain('stream cancelled (Ctrl-C)')
     // The server heard the cancel (not a connection loss): the handler's signal aborted with CANCELLED.
+    let timer: NodeJS.Timeout | undefined
     const reason = await Promise.race([
       f.foreverAborted,
-      new Promise((resolve) => setTimeout(resolve, 5000, 'handler signal never aborted')),
-    ])
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, 5000, 'handler signal never aborted')
+      }),
+    ]).finally(() => clearTimeout(timer))
     expect(reason).toBe('CANCELLED')
   })
 

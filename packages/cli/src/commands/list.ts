@@ -37,7 +37,7 @@ export function listCommand(io: Io): Command {
         for (const entry of routes) {
           rows.push([
             entry.route,
-            entry.kind ?? '?',
+            entry.kind ?? '-',
             entry.codec ?? '-',
             truncate(summarizeSchema(entry.input), SCHEMA_WIDTH),
             truncate(summarizeSchema(entry.output), SCHEMA_WIDTH),
