@@ -106,9 +106,8 @@ export function statusOf(reply: Uint8Array): string {
 function unknownService(service: string | undefined) {
   return (err: unknown): never => {
     if (RpcError.is(err, Code.NOT_FOUND) && service) {
-      throw new RpcError(Code.NOT_FOUND, `the server knows no service ${JSON.stringify(service)}`, {
-        cause: err,
-      })
+      // The cause says which: a service never set, or no health service at all.
+      throw new RpcError(Code.NOT_FOUND, `health of ${JSON.stringify(service)}`, { cause: err })
     }
     if (RpcError.is(err, Code.NOT_FOUND)) {
       throw new RpcError(Code.NOT_FOUND, `the server has no health service (${HEALTH_CHECK_ROUTE})`, {
