@@ -7,6 +7,8 @@ const EXIT_GRACE_MS = 2000
 // A reader that went away (`srpc stream … | head -1`) is not a failure worth a stack trace.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+  process.stderr.write(`srpc: cannot write to stdout: ${err.message}\n`)
+  process.exit(1)
 })
 
 main(process.argv.slice(2)).then((code) => {
