@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { type Fixture, killAll, runCli, startFixture } from './fixture'
+import { type Fixture, finish, killAll, runCli, startCli, startFixture } from './fixture'
 
 let f: Fixture
 const certs = () => ['--cert-dir', f.certDir]
@@ -100,5 +100,19 @@ describe('srpc bench', () => {
     expect(run.code).toBe(71)
     const report = JSON.parse(run.stdout) as Report
     expect(report).toMatchObject({ count: 20, ok: 0, errors: { PERMISSION_DENIED: 20 }, histogram: [] })
+  })
+
+  it('Ctrl-C stops the run and still prints a summary whose counts add up; exit 130', async () => {
+    const child = startCli(['bench', f.address, '/echo', '-z', '30s', '-c', '4', '--json', ...certs()])
+    const done = finish(child, 20_000)
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    child.kill('SIGINT')
+    const run = await done
+    expect(run.code).toBe(130)
+    const report = JSON.parse(run.stdout) as Report
+    expect(report.stoppedBy).toBe('interrupt')
+    expect(report.count).toBeGreaterThan(0)
+    expect(report.elapsedMs).toBeLessThan(25_000)
+    checkConsistent(report)
   })
 })

@@ -238,3 +238,31 @@ describe('usage errors', () => {
     expect(version.stdout).toBe(`${pkg.version}\n`)
   }, 60_000)
 })
+
+describe('srpc call, less common paths', () => {
+  it('a codec the CLI cannot encode (msgpack): bytes sent as given, said on stderr, reply printed as hex', async () => {
+    const run = await runCli(['call', f.address, '/packed', '-d', 'k', ...certs()])
+    expect(run.code).toBe(0)
+    expect(run.stderr).toBe(
+      'srpc: note: /packed uses the msgpack codec, which srpc cannot encode from JSON: the -d payload is sent as raw bytes\n',
+    )
+    expect(run.stdout).toBe('81a16b01\n')
+  })
+
+  it('--servername sets the name the certificate must carry', async () => {
+    const right = await runCli([
+      'call',
+      f.address,
+      '/echo',
+      '-d',
+      'ok',
+      '--servername',
+      'localhost',
+      ...certs(),
+    ])
+    expect(right.stdout).toBe('ok\n')
+    const wrong = await runCli(['call', f.address, '/echo', '--servername', 'elsewhere.example', ...certs()])
+    expect(wrong.code).toBe(80)
+    expect(wrong.stderr).toContain('elsewhere.example')
+  })
+})

@@ -110,6 +110,25 @@ function registerRoutes(server: Server, onForeverAbort: (code: string) => void):
     },
     { kind: 'server-stream', codec: 'json', description: 'Three numbered chunks' },
   )
+  server.handle(
+    '/packed',
+    (ctx) => Buffer.concat([Buffer.from([0x81, 0xa1]), ctx.payload.subarray(0, 1), Buffer.from([0x01])]),
+    { kind: 'unary', codec: 'msgpack', description: 'A msgpack route: the CLI cannot encode it' },
+  )
+  server.handle(
+    '/json-chat',
+    async (ctx) => {
+      for await (const message of ctx.messages()) {
+        const { n } = JSON.parse(message.toString('utf8')) as { n: number }
+        await ctx.sendMessage(JSON.stringify({ twice: n * 2 }))
+      }
+    },
+    { kind: 'session', codec: 'json' },
+  )
+  server.handle('/many', async (ctx) => {
+    const stream = ctx.stream()
+    for (let i = 1; i <= 2000 && !ctx.signal.aborted; i++) await stream.writeChunk(`line ${i}`, i === 2000)
+  })
   server.handle('/forever', async (ctx) => {
     const stream = ctx.stream()
     ctx.signal.addEventListener('abort', () => onForeverAbort(RpcError.from(ctx.signal.reason).code), {

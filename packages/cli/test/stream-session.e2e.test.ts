@@ -40,6 +40,16 @@ describe('srpc stream', () => {
     expect(reason).toBe('CANCELLED')
   })
 
+  it('a reader that goes away (| head) ends it quietly: exit 0, nothing on stderr', async () => {
+    const child = startCli(['stream', f.address, '/many', ...certs()])
+    const done = finish(child, 15_000)
+    await waitForOutput(child, 'line 1\n')
+    child.stdout!.destroy()
+    const run = await done
+    expect(run.stderr).toBe('')
+    expect(run.code).toBe(0)
+  })
+
   it('refuses a request-response route, naming srpc call', async () => {
     const run = await runCli(['stream', f.address, '/math/add', ...certs()])
     expect(run.code).toBe(2)
@@ -61,6 +71,15 @@ describe('srpc session', () => {
     const empty = await runCli(['session', f.address, '/chat', ...certs()], { input: '' })
     expect(empty.code).toBe(0)
     expect(empty.stdout).toBe('bye\n')
+  })
+
+  it('with the json codec, a line that is not JSON is reported and not sent; the rest go, exit 1', async () => {
+    const run = await runCli(['session', f.address, '/json-chat', ...certs()], {
+      input: '{"n": 2}\nnot json\n{"n":21}\n',
+    })
+    expect(run.stdout).toBe('{"twice":4}\n{"twice":42}\n')
+    expect(run.stderr).toBe('srpc: /json-chat takes JSON (codec json), and line 2 is not JSON: not sent\n')
+    expect(run.code).toBe(1)
   })
 
   it('SIGINT cancels an open session and exits 130', async () => {

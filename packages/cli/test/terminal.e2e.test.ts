@@ -155,3 +155,55 @@ sys.stdout.write('EXIT=%d\\n' % os.waitstatus_to_exitcode(status))
     throw new Error('neither tmux nor python3 is installed: .ci/run must install one of them')
   })
 })
+
+describe('srpc bench on a terminal', () => {
+  it.runIf(has('python3'))(
+    'draws a live progress bar (cli-progress) on stderr, then clears it for the summary',
+    async () => {
+      // Runs the command in a pseudo-terminal and prints everything it wrote, then its exit code.
+      const script = `
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out = b''
+while True:
+    try:
+        chunk = os.read(fd, 65536)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode('utf8', 'replace'))
+sys.stdout.write('EXIT=%d\\n' % os.waitstatus_to_exitcode(status))
+`
+      const out = await run(
+        'python3',
+        [
+          '-c',
+          script,
+          process.execPath,
+          BIN,
+          'bench',
+          f.address,
+          '/echo',
+          '-z',
+          '1200ms',
+          '-c',
+          '4',
+          '--cert-dir',
+          f.certDir,
+        ],
+        20_000,
+      )
+      expect(out).toMatch(/EXIT=0\s*$/)
+      // At least one frame of the bar with its live counters, drawn with cursor control sequences.
+      expect(out).toMatch(/[█░]+ \d+% \| \d+ calls \| \d+ calls\/s \| 0 errors/)
+      expect(out).toContain('\u001b[')
+      expect(out).toMatch(/Summary:\r?\n/)
+      expect(out).toMatch(/\[OK\]\s+\d+ calls/)
+    },
+  )
+})
