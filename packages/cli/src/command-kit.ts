@@ -1,13 +1,11 @@
 import { Command } from 'commander'
 import { addressAndRoute, type ConnectionFlags, openPool, parseMetadata } from './connection'
-import { parseDuration } from './duration'
+import { MAX_TIMEOUT, parseDuration } from './duration'
 import { UsageError } from './errors'
 import type { Io } from './io'
 import { warnTo } from './io'
 import { describeRoute, type ReflectedRoute } from './reflection'
 
-/** Bound on any per-call timeout given on the command line. */
-export const MAX_TIMEOUT = 24 * 3_600_000
 /** How long a reflection lookup before a call may take. */
 export const REFLECTION_TIMEOUT = 5000
 

@@ -3,7 +3,7 @@ import type { ConnectionOptions } from 'node:tls'
 import { Pool, type PoolOptions } from '@srpc/client'
 import { encodeMetadata, type Metadata, RpcError } from '@srpc/protocol'
 import { type Command, Option } from 'commander'
-import { parseDuration } from './duration'
+import { MAX_TIMEOUT, parseDuration } from './duration'
 import { CliError, describeError, UsageError } from './errors'
 
 /** Where the server is when ADDR is not given. */
@@ -15,8 +15,7 @@ export const ENV_CERT = 'SRPC_CERT'
 export const ENV_KEY = 'SRPC_KEY'
 
 /** Bound on connecting (TCP + TLS handshake), unless --connect-timeout says otherwise. */
-export const DEFAULT_CONNECT_TIMEOUT = 5000
-const MAX_TIMEOUT = 24 * 3_600_000
+export const DEFAULT_CONNECT_TIMEOUT = '5s'
 
 /** What the connection options of every network command parse to. */
 export interface ConnectionFlags {
@@ -46,7 +45,11 @@ export function addConnectionOptions(command: Command, { metadata = true } = {})
     .addOption(new Option('--key <file>', 'private key (PEM) of --cert').env(ENV_KEY))
     .option('--servername <name>', 'host name the server certificate must name (default: the host of ADDR)')
     .option('--insecure', 'DANGEROUS: do not verify the server certificate at all')
-    .option('--connect-timeout <duration>', 'bound on connecting and the TLS handshake', '5s')
+    .option(
+      '--connect-timeout <duration>',
+      'bound on connecting and the TLS handshake',
+      DEFAULT_CONNECT_TIMEOUT,
+    )
   if (metadata) {
     command.option(
       '-H, --header <key=value>',
@@ -176,7 +179,11 @@ export async function openPool(
   warn: (line: string) => void,
   extra: Partial<PoolOptions> = {},
 ): Promise<Pool> {
-  const connectTimeout = parseDuration('--connect-timeout', flags.connectTimeout ?? '5s', MAX_TIMEOUT)
+  const connectTimeout = parseDuration(
+    '--connect-timeout',
+    flags.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT,
+    MAX_TIMEOUT,
+  )
   const { tls, insecure } = await tlsOptions(flags, command, warn)
   const pool = new Pool({
     address,

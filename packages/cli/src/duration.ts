@@ -1,5 +1,8 @@
 import { UsageError } from './errors'
 
+/** Bound on any timeout given on the command line: a day. */
+export const MAX_TIMEOUT = 24 * 3_600_000
+
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 
 /**

@@ -1,7 +1,7 @@
 import { RpcError } from '@srpc/client'
 import { Code } from '@srpc/protocol'
 import { Command } from 'commander'
-import { act, examples, MAX_TIMEOUT } from '../command-kit'
+import { act, examples } from '../command-kit'
 import {
   addConnectionOptions,
   addressAndRoute,
@@ -9,7 +9,7 @@ import {
   openPool,
   parseMetadata,
 } from '../connection'
-import { parseDuration } from '../duration'
+import { MAX_TIMEOUT, parseDuration } from '../duration'
 import { EXIT_INTERRUPTED, EXIT_NOT_SERVING, EXIT_OK } from '../exit-codes'
 import { type Io, interruptSignal, warnTo, write } from '../io'
 import { parseJson } from '../output'
