@@ -27,6 +27,10 @@ import { NotJsonError } from './output'
 export const VERSION: string = version
 
 const FOOTER = `
+Examples:
+  $ srpc call 127.0.0.1:8443 /echo -d '{"hello":"world"}' --cert-dir .srpc-certs
+  $ SRPC_ADDRESS=127.0.0.1:8443 SRPC_CERT_DIR=.srpc-certs srpc list
+
 Environment:
   ${ENV_ADDRESS}    server host:port when ADDR is left out
   ${ENV_CERT_DIR}   certificate set folder (--cert-dir)

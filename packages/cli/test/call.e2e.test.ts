@@ -222,6 +222,7 @@ describe('usage errors', () => {
       'health',
       'ping',
       'bench',
+      'certs',
       'certs create',
       'certs show',
     ]) {

@@ -73,6 +73,10 @@ export function certsCommand(io: Io): Command {
   show.action(
     act(io, async (dir: string, flags: { json?: boolean }) => showSet(io, dir, flags.json === true)),
   )
+  examples(certs, [
+    'srpc certs create .srpc-certs --hosts 127.0.0.1,localhost',
+    'srpc certs show .srpc-certs',
+  ])
   return certs.addCommand(create).addCommand(show)
 }
 
