@@ -204,7 +204,7 @@ describe('usage errors', () => {
       expect(run.stderr, args.join(' ')).not.toMatch(/\n\s+at /)
       expect(run.stdout).toBe('')
     }
-  }, 60_000)
+  })
 
   it('an unknown command suggests the right one', async () => {
     const run = await runCli(['cal'])
@@ -237,7 +237,7 @@ describe('usage errors', () => {
       version: string
     }
     expect(version.stdout).toBe(`${pkg.version}\n`)
-  }, 60_000)
+  })
 })
 
 describe('srpc call, less common paths', () => {

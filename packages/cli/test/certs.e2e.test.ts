@@ -68,7 +68,7 @@ describe('srpc certs', () => {
     expect(broken.code).toBe(1)
     expect(broken.stdout).toContain('set BROKEN:')
     expect(broken.stdout).toContain('client-key.pem does not belong to the client certificate')
-  }, 40_000)
+  })
 
   it('bad hosts and missing folders are clear errors', async () => {
     const badHost = await runCli(['certs', 'create', join(dir, 'x'), '--hosts', 'not a host!'])
