@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Runs srpc end to end: each server app on a free port, then its client against it.
+// Runs srpc end to end: each server app on a free port, then its client against it (and, against
+// the example server, one `srpc call` and one `srpc stream` from packages/cli).
 // Run after the build (`pnpm demo` does both). Exits 0 only if both clients passed every check
 // and both servers stopped cleanly. Every wait is bounded; only processes started here are signalled.
 import { spawn } from 'node:child_process'
@@ -17,10 +18,14 @@ const READY_TIMEOUT = 15_000
 const CLIENT_TIMEOUT = 120_000
 /** How long a server gets to shut down after SIGTERM before SIGKILL. */
 const STOP_TIMEOUT = 5_000
+/** How long one `srpc` command of the demo may run. */
+const CLI_TIMEOUT = 30_000
 const PAIRS = [
-  { server: 'example-server', client: 'example-client' },
+  // `cli`: after the client, `srpc call` and `srpc stream` run against the same server (packages/cli).
+  { server: 'example-server', client: 'example-client', cli: true },
   { server: 'test-server', client: 'test-client' },
 ]
+const CLI_BIN = join(ROOT, 'packages', 'cli', 'dist', 'bin.js')
 
 /** Children still running, so an interrupt or a crash can stop exactly these. */
 const running = new Map()
@@ -45,9 +50,9 @@ function freePort() {
   })
 }
 
-function start(app, env, stdio) {
+function start(app, env, stdio, args = [appEntry(app)]) {
   if (interrupted) throw new Error('interrupted')
-  const child = spawn(process.execPath, [appEntry(app)], { cwd: ROOT, env, stdio })
+  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio })
   const exited = new Promise((resolve) => {
     child.once('exit', (code, signal) => {
       running.delete(child)
@@ -133,8 +138,65 @@ async function runClient(app, env) {
   return { code: null, signal: null, reason: `stopped after running for ${CLIENT_TIMEOUT} ms` }
 }
 
+/** Runs the built `srpc` binary to its end (bounded), collecting what it printed. */
+async function runSrpc(args, env) {
+  const proc = start(null, env, ['ignore', 'pipe', 'pipe'], [CLI_BIN, ...args])
+  let stdout = ''
+  let stderr = ''
+  proc.child.stdout.on('data', (chunk) => {
+    stdout += chunk
+  })
+  proc.child.stderr.on('data', (chunk) => {
+    stderr += chunk
+  })
+  const outcome = (await within(proc.exited, CLI_TIMEOUT)) ?? (await stop(proc))
+  return { ...outcome, stdout, stderr }
+}
+
+/**
+ * The demo's use of the CLI: one `srpc call` and one `srpc stream` against the example server,
+ * each checked byte for byte (exit code and stdout). Returns one result line per check.
+ */
+async function runCliChecks(env) {
+  const certDir = env.SRPC_CERT_DIR || join(ROOT, '.srpc-certs')
+  const common = ['--cert-dir', certDir, '--output', 'json']
+  const checks = []
+  const request = '{"demo":"srpc call"}'
+  const call = await runSrpc(['call', env.SRPC_ADDRESS, '/echo', '-d', request, ...common], env)
+  checks.push({
+    name: `srpc call ${env.SRPC_ADDRESS} /echo -d '${request}'`,
+    ok: call.code === 0 && call.stdout === `${request}\n`,
+    got: call,
+  })
+  const stream = await runSrpc(['stream', env.SRPC_ADDRESS, '/stream/time', ...common], env)
+  const ticks = stream.stdout
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => {
+      try {
+        return JSON.parse(line).tick
+      } catch {
+        return undefined
+      }
+    })
+  checks.push({
+    name: `srpc stream ${env.SRPC_ADDRESS} /stream/time (10 ticks, one JSON line each)`,
+    ok: stream.code === 0 && ticks.join(',') === '1,2,3,4,5,6,7,8,9,10',
+    got: stream,
+  })
+  for (const check of checks) {
+    console.log(`  ${check.ok ? '✓' : '✗'} ${check.name}`)
+    if (!check.ok) {
+      console.log(
+        `    ${describeExit(check.got)}; stdout ${JSON.stringify(check.got.stdout)}; stderr ${JSON.stringify(check.got.stderr)}`,
+      )
+    }
+  }
+  return checks
+}
+
 /** One server + client run. Returns both outcomes; throws only when the server never became ready. */
-async function runPair({ server: serverApp, client: clientApp }) {
+async function runPair({ server: serverApp, client: clientApp, cli }) {
   const port = await freePort()
   const env = {
     ...process.env,
@@ -145,20 +207,25 @@ async function runPair({ server: serverApp, client: clientApp }) {
   console.log(`\n── ${serverApp} + ${clientApp} on ${env.SRPC_ADDRESS}`)
   const server = await startServer(serverApp, env)
   let client
+  let cliChecks = []
   let serverExit
   try {
     client = await runClient(clientApp, env)
+    if (cli) {
+      console.log('\n── srpc (packages/cli) against the same server')
+      cliChecks = await runCliChecks(env)
+    }
   } finally {
     serverExit = await stop(server)
   }
-  return { client, server: serverExit }
+  return { client, server: serverExit, cliChecks }
 }
 
 async function main() {
   const apps = PAIRS.flatMap((p) => [p.server, p.client])
-  const missing = apps.filter((app) => !existsSync(appEntry(app)))
+  const missing = [...apps.map(appEntry), CLI_BIN].filter((file) => !existsSync(file))
   if (missing.length > 0) {
-    console.error(`demo: not built: ${missing.map(appEntry).join(', ')}`)
+    console.error(`demo: not built: ${missing.join(', ')}`)
     console.error(
       'demo: build first, or run `npx -y pnpm@10.34.9 demo`, which builds and then runs this script',
     )
@@ -168,12 +235,16 @@ async function main() {
   let ok = true
   for (const pair of PAIRS) {
     try {
-      const { client, server } = await runPair(pair)
+      const { client, server, cliChecks } = await runPair(pair)
       const passed = client.code === 0 && server.code === 0
       ok &&= passed
       lines.push(
         `${passed ? '✓' : '✗'} ${pair.client}: ${describeExit(client)}; ${pair.server}: ${describeExit(server)} after SIGTERM`,
       )
+      for (const check of cliChecks) {
+        ok &&= check.ok
+        lines.push(`${check.ok ? '✓' : '✗'} ${check.name}: ${describeExit(check.got)}`)
+      }
     } catch (err) {
       ok = false
       console.error(`  ${err.message}`)
