@@ -1,0 +1,69 @@
+import { Code, RpcError } from '@srpc/protocol'
+import type { ReceivingCall } from './calls'
+
+const DONE: IteratorResult<Uint8Array, undefined> = Object.freeze({ done: true, value: undefined })
+
+/**
+ * A server stream as the page reads it: `for await (const chunk of stream)`. The call opens at
+ * the first `next()`, where its errors surface too; `break` (or `return()`) cancels it on the
+ * server, whose handler sees `ctx.signal` abort.
+ */
+export class WebStream implements AsyncIterableIterator<Uint8Array> {
+  #open: () => Promise<ReceivingCall>
+  #call: ReceivingCall | undefined
+  #opening: Promise<ReceivingCall> | undefined
+  #finished = false
+
+  /** @internal made by WebClient.callStream */
+  constructor(open: () => Promise<ReceivingCall>) {
+    this.#open = open
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this
+  }
+
+  async next(): Promise<IteratorResult<Uint8Array, undefined>> {
+    if (this.#finished) return DONE
+    const call = this.#call ?? (await this.#start())
+    try {
+      const chunk = await call.receive()
+      if (chunk === undefined) {
+        this.#finished = true
+        return DONE
+      }
+      return { done: false, value: chunk }
+    } catch (err) {
+      this.#finished = true
+      throw err
+    }
+  }
+
+  /** Stops reading and cancels the stream on the server if it still runs. */
+  async return(): Promise<IteratorResult<Uint8Array, undefined>> {
+    this.#finished = true
+    const reason = new RpcError(Code.CANCELLED, 'stream cancelled by the client')
+    if (this.#call) this.#call.abort(reason)
+    else
+      this.#opening?.then(
+        (call) => call.abort(reason),
+        () => {},
+      )
+    return DONE
+  }
+
+  #start(): Promise<ReceivingCall> {
+    this.#opening ??= this.#open().then(
+      (call) => {
+        this.#call = call
+        if (this.#finished) call.abort(new RpcError(Code.CANCELLED, 'stream cancelled by the client'))
+        return call
+      },
+      (err) => {
+        this.#finished = true
+        throw err
+      },
+    )
+    return this.#opening
+  }
+}
