@@ -9,7 +9,10 @@ const TIMEOUT = 500
 function watched() {
   const sent: Uint8Array[] = []
   const failed: RpcError[] = []
-  const keepalive = new Keepalive({ sendEncoded: (frame) => sent.push(frame), destroy: (error) => failed.push(error) })
+  const keepalive = new Keepalive({
+    sendEncoded: (frame) => sent.push(frame),
+    destroy: (error) => failed.push(error),
+  })
   return { keepalive, sent, failed }
 }
 
@@ -108,7 +111,10 @@ describe('Keepalive', () => {
 
   it('leaves no timer when the ping itself stops it (the send closed the connection)', () => {
     const failed: RpcError[] = []
-    const keepalive: Keepalive = new Keepalive({ sendEncoded: () => keepalive.stop(), destroy: (e) => failed.push(e) })
+    const keepalive: Keepalive = new Keepalive({
+      sendEncoded: () => keepalive.stop(),
+      destroy: (e) => failed.push(e),
+    })
     keepalive.start(INTERVAL, TIMEOUT)
     vi.advanceTimersByTime(INTERVAL)
     expect(vi.getTimerCount()).toBe(0)
