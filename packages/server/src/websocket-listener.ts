@@ -6,6 +6,9 @@ import type { ServerLifecycle, Stoppable } from './lifecycle'
 import type { ResolvedServerOptions } from './options'
 import { WebSocketTransport } from './websocket-transport'
 
+/** Sockets beyond maxConnections the listener accepts, to answer page requests and refusals (503). */
+const SOCKET_HEADROOM = 64
+
 /** Where browsers reach srpc unless told otherwise. */
 export const DEFAULT_WEBSOCKET_PATH = '/srpc'
 
@@ -91,7 +94,11 @@ export async function listenWebSocket(
       host.clientError(err)
     })
   }
-  server.maxConnections = host.options.maxConnections
+  // A socket idle this long (no HTTP request yet, or an idle page connection) is dropped;
+  // upgraded sockets leave this timer (see 'upgrade') for srpc's own idle and keepalive checks.
+  server.timeout = handshakeTimeout
+  // A hard cap on sockets, pages and refusals included; srpc connections past maxConnections get 503.
+  server.maxConnections = host.options.maxConnections + SOCKET_HEADROOM
   server.on('clientError', (err: Error, socket: Socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
     socket.destroy()
@@ -114,6 +121,7 @@ export async function listenWebSocket(
   server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
     // A reset during the upgrade must not become an uncaught 'error'.
     socket.on('error', () => {})
+    socket.setTimeout(0)
     const refusal = refusalOf(request, resolved, host)
     if (refusal !== undefined) {
       reject(socket, refusal[0], refusal[1])
