@@ -42,7 +42,7 @@ export interface WebClientOptions {
   /** The WebSocket class: default `globalThis.WebSocket`; on Node 20 pass `ws`'s `WebSocket`. */
   WebSocket?: WebSocketConstructor
   connectTimeout?: number
-  /** Default timeout of calls, streams and sessions that set none, ms; 0 for none. */
+  /** Timeout of request-response calls that set none, ms; 0 for none. */
   defaultTimeout?: number
   helloTimeout?: number
   /** Reconnect in the background after a connection drops (default true), with `backoff` between attempts. */
@@ -61,7 +61,10 @@ export interface WebClientOptions {
 }
 
 export interface CallOptions {
-  /** Milliseconds until the call fails with DEADLINE_EXCEEDED (the server is told too). */
+  /**
+   * Milliseconds until the call fails with DEADLINE_EXCEEDED (the server is told too); 0 for no
+   * deadline. Unset: request-response calls get `defaultTimeout`, streams and sessions none.
+   */
   timeout?: number
   /** Aborting it cancels the call with CANCELLED (and the server's `ctx.signal`). */
   signal?: AbortSignal

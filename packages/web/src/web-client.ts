@@ -85,7 +85,8 @@ export class WebClient {
 
   /**
    * A request-response call: resolves with the reply, rejects with an RpcError. A call without
-   * `timeout` gets the client's `defaultTimeout`, enforced here and not sent to the server.
+   * `timeout` gets the client's `defaultTimeout`, enforced here and not sent to the server;
+   * `timeout: 0` means no deadline.
    */
   call(
     route: string,
@@ -100,7 +101,7 @@ export class WebClient {
     } catch (err) {
       return Promise.reject(err)
     }
-    return this.#unary(route, bytes, options, this.#timeoutOf(options), 0)
+    return this.#unary(route, bytes, options, this.#timeoutOf(options, this.#defaultTimeout), 0)
   }
 
   /** A server stream: iterate the chunks with `for await`; `break` cancels it on the server. */
@@ -200,8 +201,14 @@ export class WebClient {
     return all
   }
 
-  #timeoutOf(options: CallOptions): number | undefined {
-    if (options.timeout !== undefined) return options.timeout
+  /** A call's deadline, ms: its own `timeout` (0: none), else `fallback`. */
+  #timeoutOf(options: CallOptions, fallback: number | undefined = undefined): number | undefined {
+    if (options.timeout !== undefined) return options.timeout > 0 ? options.timeout : undefined
+    return fallback
+  }
+
+  /** Request-response calls that set no timeout get the client's default (streams and sessions do not). */
+  get #defaultTimeout(): number | undefined {
     return this.options.defaultTimeout > 0 ? this.options.defaultTimeout : undefined
   }
 
@@ -393,7 +400,7 @@ function remaining(timeout: number | undefined, started: number): number | undef
 
 /** The deadline told to the server: only one the caller set (a default timeout stays local). */
 function sent(options: CallOptions, left: number | undefined): number | undefined {
-  return options.timeout === undefined ? undefined : left
+  return options.timeout === undefined || options.timeout === 0 ? undefined : left
 }
 
 /** `promise`, or DEADLINE_EXCEEDED after `timeout` ms, or CANCELLED when `signal` aborts. */
