@@ -15,6 +15,7 @@ import {
   SendWindow,
 } from '@srpc/protocol'
 import type { ConnectionCall, WebConnection } from './connection'
+import type { Deadline } from './deadlines'
 import { BACKPRESSURE_POLL_MS } from './options'
 
 /** The error of a call whose AbortSignal fired. */
@@ -29,13 +30,17 @@ const EMPTY = new Uint8Array(0)
  * extensions, and its deadline and signal. `abort` gives up locally and tells the server
  * (CANCEL); `fail` is for a connection that is already gone.
  */
-abstract class Call implements ConnectionCall {
+abstract class Call implements ConnectionCall, Deadline {
   readonly id: FrameId
   protected readonly conn: WebConnection
   /** The id was opened after the server's HELLO: metadata, CANCEL and flow control apply to it. */
   protected readonly extended: boolean
-  #timer: ReturnType<typeof setTimeout> | undefined
+  /** Deadline bookkeeping for the client's DeadlineHeap (no timer of its own). */
+  at = 0
+  slot = -1
+  #timeout = 0
   #signal: AbortSignal | undefined
+  #onAbort: (() => void) | undefined
   protected done = false
 
   constructor(conn: WebConnection, id: FrameId) {
@@ -44,21 +49,22 @@ abstract class Call implements ConnectionCall {
     this.extended = conn.extended
   }
 
-  /** Starts the deadline and listens to the signal; both end in `abort`. */
-  protected watch(timeout: number | undefined, signal: AbortSignal | undefined): void {
+  /** Starts the deadline and listens to the signal; both end in `abort`. Call after the opening frame. */
+  start(timeout: number | undefined, signal: AbortSignal | undefined): void {
     if (timeout !== undefined && timeout > 0) {
-      this.#timer = setTimeout(
-        () => this.abort(new RpcError(Code.DEADLINE_EXCEEDED, `deadline of ${formatMs(timeout)} exceeded`)),
-        timeout,
-      )
+      this.#timeout = timeout
+      this.conn.deadlines.add(this, timeout)
     }
     if (signal !== undefined) {
       this.#signal = signal
+      this.#onAbort = () => this.abort(abortedError(signal))
       signal.addEventListener('abort', this.#onAbort, { once: true })
     }
   }
 
-  #onAbort = (): void => this.abort(abortedError(this.#signal!))
+  fire(): void {
+    this.abort(new RpcError(Code.DEADLINE_EXCEEDED, `deadline of ${formatMs(this.#timeout)} exceeded`))
+  }
 
   /** Gives up on the call: the server is told (CANCEL, where agreed) and late frames are dropped. */
   abort(error: RpcError): void {
@@ -77,8 +83,8 @@ abstract class Call implements ConnectionCall {
   /** The call is over for this side: stop the timer and the signal, leave the connection. */
   protected settle(): void {
     this.done = true
-    clearTimeout(this.#timer)
-    this.#signal?.removeEventListener('abort', this.#onAbort)
+    if (this.slot >= 0) this.conn.deadlines.remove(this)
+    if (this.#onAbort !== undefined) this.#signal?.removeEventListener('abort', this.#onAbort)
     this.conn.forget(this.id)
   }
 
@@ -99,11 +105,6 @@ export class UnaryCall extends Call {
       this.#resolve = resolve
       this.#reject = reject
     })
-  }
-
-  start(opening: Uint8Array, timeout: number | undefined, signal: AbortSignal | undefined): void {
-    this.watch(timeout, signal)
-    this.conn.write(opening)
   }
 
   onFrame(frame: Frame): void {
@@ -165,11 +166,6 @@ export class ReceivingCall extends Call {
 
   get remoteEnded(): boolean {
     return this.#remoteEnded
-  }
-
-  start(opening: Uint8Array, timeout: number | undefined, signal: AbortSignal | undefined): void {
-    this.watch(timeout, signal)
-    this.conn.write(opening)
   }
 
   onFrame(frame: Frame): void {

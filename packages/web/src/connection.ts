@@ -20,7 +20,9 @@ import {
   RpcError,
   TIMEOUT_KEY,
   typeByteLength,
+  writeHeader,
 } from '@srpc/protocol'
+import type { DeadlineHeap } from './deadlines'
 import type { ResolvedWebClientOptions } from './options'
 import type { WebSocketLink } from './websocket-link'
 
@@ -69,16 +71,26 @@ export class WebConnection {
   #peer: Capabilities | undefined
   #helloWaiters: Array<() => void> = []
   #goawayLastId: FrameId | undefined
-  #batch: Uint8Array[] = []
+  /** Frames written in this turn, encoded back to back; sent as one message (a copy) at the flush. */
+  #batch = new Uint8Array(MAX_BATCH)
   #batchBytes = 0
   #flushScheduled = false
   #heard = false
   #keepaliveTimer: ReturnType<typeof setTimeout> | undefined
   #pongTimer: ReturnType<typeof setTimeout> | undefined
 
-  constructor(link: WebSocketLink, options: ResolvedWebClientOptions, events: ConnectionEvents) {
+  /** The client's deadlines (one timer for all its calls). */
+  readonly deadlines: DeadlineHeap
+
+  constructor(
+    link: WebSocketLink,
+    options: ResolvedWebClientOptions,
+    events: ConnectionEvents,
+    deadlines: DeadlineHeap,
+  ) {
     this.#link = link
     this.options = options
+    this.deadlines = deadlines
     this.#events = events
     this.#decoder = new FrameDecoder({
       maxFrameSize: options.maxFrameSize,
@@ -146,11 +158,14 @@ export class WebConnection {
     })
   }
 
-  /** Takes the next id for `call`; the caller then sends its opening frame with `open()`. */
-  register(call: (id: FrameId) => ConnectionCall): ConnectionCall {
-    const created = call(this.#nextId++)
-    this.#calls.set(created.id, created)
-    return created
+  /** The id the next call opened on this connection takes (ids are never reused). */
+  nextId(): number {
+    return this.#nextId++
+  }
+
+  /** Routes the frames of `call`'s id to it until `forget`. */
+  register(call: ConnectionCall): void {
+    this.#calls.set(call.id, call)
   }
 
   /** The call's frames stop here: it ended, or gave up (CANCEL was sent if it could be). */
@@ -160,38 +175,35 @@ export class WebConnection {
   }
 
   /**
-   * Encodes the opening frame of a call: the route as type, metadata (with the deadline) when
-   * the connection agreed to it. RESOURCE_EXHAUSTED when it would pass the server's frame limit.
+   * Writes the opening frame of a call: the route as type, metadata (with the deadline) when the
+   * connection agreed to it. RESOURCE_EXHAUSTED when it would pass the server's frame limit;
+   * FAILED_PRECONDITION for metadata a plain v1 server could not read.
    */
-  openingFrame(
+  open(
     flags: number,
     id: FrameId,
     route: string,
     payload: Uint8Array,
     metadata: Metadata | undefined,
     timeout: number | undefined,
-  ): Uint8Array {
-    let value = payload
+  ): void {
     if (this.has('metadata') && (metadata !== undefined || timeout !== undefined)) {
       const entries: Metadata = { ...metadata }
       if (timeout !== undefined) entries[TIMEOUT_KEY] = String(Math.ceil(timeout))
-      const block = encodeMetadata(entries)
-      value = new Uint8Array(block.length + payload.length)
-      value.set(block)
-      value.set(payload, block.length)
-      flags |= Flags.METADATA
-    } else if (metadata !== undefined && Object.keys(metadata).length > 0) {
+      this.writeFrame(flags | Flags.METADATA, id, route, payload, encodeMetadata(entries))
+      return
+    }
+    if (metadata !== undefined && Object.keys(metadata).length > 0) {
       throw new RpcError(
         Code.FAILED_PRECONDITION,
         'the server did not agree to metadata (a plain v1 server?)',
       )
     }
-    return this.frame(flags, id, route, value)
+    this.writeFrame(flags, id, route, payload)
   }
 
-  /** Encodes a frame, refusing one the server would take for a protocol violation. */
-  frame(flags: number, id: FrameId, type: string, value: Uint8Array): Uint8Array {
-    const size = HEADER_SIZE + typeByteLength(type) + value.length
+  /** Throws RESOURCE_EXHAUSTED for a frame of `size` bytes the server would refuse. */
+  #checkSize(size: number): void {
     const limit = this.#peer?.maxFrameSize ?? V1_MAX_FRAME_SIZE
     if (size > limit) {
       throw new RpcError(
@@ -199,20 +211,62 @@ export class WebConnection {
         `frame of ${size} bytes is larger than the server's limit of ${limit}`,
       )
     }
+  }
+
+  /** Encodes a frame for later (a message waiting for credit), refusing one the server would not take. */
+  frame(flags: number, id: FrameId, type: string, value: Uint8Array): Uint8Array {
+    this.#checkSize(HEADER_SIZE + typeByteLength(type) + value.length)
     return encodeFrame(flags, id, type, value)
+  }
+
+  /** Encodes a frame straight into this turn's batch (`prefix`, if any, goes before the value). */
+  writeFrame(flags: number, id: FrameId, type: string, value: Uint8Array, prefix?: Uint8Array): void {
+    const typeLength = typeByteLength(type)
+    const valueLength = (prefix?.length ?? 0) + value.length
+    const size = HEADER_SIZE + typeLength + valueLength
+    this.#checkSize(size)
+    if (this.#state === 'closed') return
+    if (size > this.#batchLimit()) {
+      const frame = new Uint8Array(size)
+      const at = writeHeader(frame, 0, flags, id, type, typeLength, valueLength)
+      if (prefix) frame.set(prefix, at)
+      frame.set(value, at + (prefix?.length ?? 0))
+      this.write(frame)
+      return
+    }
+    const offset = this.#reserve(size)
+    const batch = this.#batch
+    const at = writeHeader(batch, offset, flags, id, type, typeLength, valueLength)
+    if (prefix) batch.set(prefix, at)
+    batch.set(value, at + (prefix?.length ?? 0))
   }
 
   /** Queues an encoded frame; what is queued in one turn leaves as one message. */
   write(frame: Uint8Array): void {
     if (this.#state === 'closed') return
-    const limit = Math.min(MAX_BATCH, this.#peer?.maxFrameSize ?? MAX_BATCH)
-    if (this.#batchBytes + frame.length > limit) this.#flush()
-    this.#batch.push(frame)
-    this.#batchBytes += frame.length
+    if (frame.length > this.#batchLimit()) {
+      // Larger than a batch: alone, after what is queued, in order.
+      this.#flush()
+      this.#link.send(frame)
+      return
+    }
+    this.#batch.set(frame, this.#reserve(frame.length))
+  }
+
+  #batchLimit(): number {
+    return Math.min(MAX_BATCH, this.#peer?.maxFrameSize ?? MAX_BATCH)
+  }
+
+  /** Room for `size` more bytes in the batch (flushing it first when full); returns where they go. */
+  #reserve(size: number): number {
+    if (this.#batchBytes + size > this.#batchLimit()) this.#flush()
+    const offset = this.#batchBytes
+    this.#batchBytes += size
     if (!this.#flushScheduled) {
       this.#flushScheduled = true
       queueMicrotask(this.#flush)
     }
+    return offset
   }
 
   /** Tells the server we gave up on a call, when it agreed to CANCEL (else it only forgets it). */
@@ -237,22 +291,11 @@ export class WebConnection {
 
   #flush = (): void => {
     this.#flushScheduled = false
-    const batch = this.#batch
-    if (batch.length === 0) return
-    this.#batch = []
     const bytes = this.#batchBytes
+    if (bytes === 0) return
     this.#batchBytes = 0
-    if (batch.length === 1) {
-      this.#link.send(batch[0])
-      return
-    }
-    const message = new Uint8Array(bytes)
-    let offset = 0
-    for (const frame of batch) {
-      message.set(frame, offset)
-      offset += frame.length
-    }
-    this.#link.send(message)
+    // A copy: the batch buffer is reused, and a WebSocket may hold what it was given.
+    this.#link.send(this.#batch.slice(0, bytes))
   }
 
   #onData(bytes: Uint8Array): void {
@@ -363,7 +406,6 @@ export class WebConnection {
     this.#error = error
     clearTimeout(this.#keepaliveTimer)
     clearTimeout(this.#pongTimer)
-    this.#batch = []
     this.#batchBytes = 0
     for (const done of this.#helloWaiters.splice(0)) done()
     const lastId = this.#goawayLastId

@@ -1,6 +1,7 @@
 import { Code, checkRoute, Flags, formatMs, payloadBytes, RpcError } from '@srpc/protocol'
 import { abortedError, ReceivingCall, SessionCall, UnaryCall } from './calls'
 import { WebConnection } from './connection'
+import { DeadlineHeap } from './deadlines'
 import {
   type CallOptions,
   checkTimeout,
@@ -55,6 +56,7 @@ export class WebClient {
   #retryTimer: ReturnType<typeof setTimeout> | undefined
   #listeners = new Set<(change: StateChange) => void>()
   #closing: Promise<void> | undefined
+  #deadlines = new DeadlineHeap()
 
   constructor(options: WebClientOptions) {
     this.options = resolveWebClientOptions(options)
@@ -118,23 +120,8 @@ export class WebClient {
       const started = Date.now()
       const connection = await this.#ready(options, timeout, true)
       const left = remaining(timeout, started)
-      return this.#open(
-        connection,
-        (id) => new ReceivingCall(connection, id, route),
-        (call) =>
-          call.start(
-            connection.openingFrame(
-              Flags.REQUEST | Flags.STREAM,
-              call.id,
-              route,
-              bytes,
-              options.metadata,
-              sent(options, left),
-            ),
-            left,
-            options.signal,
-          ),
-      )
+      const call = new ReceivingCall(connection, connection.nextId(), route)
+      return this.#open(connection, call, Flags.REQUEST | Flags.STREAM, route, bytes, options, left)
     })
   }
 
@@ -149,16 +136,8 @@ export class WebClient {
     const started = Date.now()
     const connection = await this.#ready(options, timeout, true)
     const left = remaining(timeout, started)
-    const call = this.#open(
-      connection,
-      (id) => new SessionCall(connection, id, route),
-      (call) =>
-        call.start(
-          connection.openingFrame(Flags.STREAM, call.id, route, EMPTY, options.metadata, sent(options, left)),
-          left,
-          options.signal,
-        ),
-    )
+    const call = new SessionCall(connection, connection.nextId(), route)
+    this.#open(connection, call, Flags.STREAM, route, EMPTY, options, left)
     return new WebSession(call, options.closeTimeout ?? DEFAULT_SESSION_CLOSE_TIMEOUT)
   }
 
@@ -187,6 +166,7 @@ export class WebClient {
       await new Promise((resolve) => setTimeout(resolve, 10))
     }
     for (const connection of connections) connection.close()
+    this.#deadlines.clear()
   }
 
   #shutDown(): void {
@@ -219,29 +199,20 @@ export class WebClient {
     timeout: number | undefined,
     resends: number,
   ): Promise<Uint8Array> {
+    const negotiate = options.metadata !== undefined || options.waitForExtensions === true
     const started = Date.now()
-    const connection = await this.#ready(
-      options,
-      timeout,
-      options.metadata !== undefined || options.waitForExtensions === true,
-    )
+    // The usual case, connected and nothing to wait for, takes no promise and no timer here.
+    const connection =
+      this.#usableNow(negotiate, options.signal) ?? (await this.#ready(options, timeout, negotiate))
     const left = remaining(timeout, started)
     const call = this.#open(
       connection,
-      (id) => new UnaryCall(connection, id),
-      (call) =>
-        call.start(
-          connection.openingFrame(
-            Flags.REQUEST,
-            call.id,
-            route,
-            bytes,
-            options.metadata,
-            sent(options, left),
-          ),
-          left,
-          options.signal,
-        ),
+      new UnaryCall(connection, connection.nextId()),
+      Flags.REQUEST,
+      route,
+      bytes,
+      options,
+      left,
     )
     try {
       return await call.promise
@@ -255,11 +226,15 @@ export class WebClient {
     }
   }
 
-  /** Registers a call on `connection` and sends its opening frame; a frame that cannot be built fails it. */
+  /** Registers `call`, writes its opening frame and starts its deadline; a frame that cannot be written fails it. */
   #open<C extends UnaryCall | ReceivingCall>(
     connection: WebConnection,
-    make: (id: number) => C,
-    start: (call: C) => void,
+    call: C,
+    flags: number,
+    route: string,
+    payload: Uint8Array,
+    options: CallOptions,
+    timeout: number | undefined,
   ): C {
     if (connection.inFlight >= connection.maxConcurrentStreams) {
       throw new RpcError(
@@ -268,14 +243,24 @@ export class WebClient {
         { refused: true },
       )
     }
-    const call = connection.register((id) => make(id as number)) as C
+    connection.register(call)
     try {
-      start(call)
+      connection.open(flags, call.id, route, payload, options.metadata, sent(options, timeout))
     } catch (err) {
       connection.forget(call.id)
       throw err
     }
+    call.start(timeout, options.signal)
     return call
+  }
+
+  /** The open connection when a call can use it right now, without waiting for anything. */
+  #usableNow(negotiate: boolean, signal: AbortSignal | undefined): WebConnection | undefined {
+    const connection = this.#connection
+    if (connection === undefined || !connection.usable || (negotiate && !connection.extended))
+      return undefined
+    if (signal?.aborted || this.#state === 'closed') return undefined
+    return connection
   }
 
   /**
@@ -328,10 +313,12 @@ export class WebClient {
         link.close()
         throw new RpcError(Code.UNAVAILABLE, 'client closed')
       }
-      const connection = new WebConnection(link, this.options, {
-        onGoaway: (c) => this.#onGoaway(c),
-        onClose: (c, error) => this.#onClose(c, error),
-      })
+      const connection = new WebConnection(
+        link,
+        this.options,
+        { onGoaway: (c) => this.#onGoaway(c), onClose: (c, error) => this.#onClose(c, error) },
+        this.#deadlines,
+      )
       this.#connection = connection
       this.#failures = 0
       this.#setState('ready')
