@@ -11,8 +11,8 @@ import {
   type SessionOptions,
   type WebClientOptions,
 } from './options'
-import { WebSession } from './web-session'
-import { WebStream } from './web-stream'
+import { sessionOf, type WebSession } from './web-session'
+import { streamOf, type WebStream } from './web-stream'
 import { openLink } from './websocket-link'
 
 /**
@@ -112,7 +112,7 @@ export class WebClient {
     payload: Uint8Array | string = EMPTY,
     options: CallOptions = NO_OPTIONS,
   ): WebStream {
-    return new WebStream(async () => {
+    return streamOf(async () => {
       checkRoute(route)
       const bytes = payloadBytes(payload, 'payload')
       checkTimeout(options.timeout)
@@ -138,7 +138,7 @@ export class WebClient {
     const left = remaining(timeout, started)
     const call = new SessionCall(connection, connection.nextId(), route)
     this.#open(connection, call, Flags.STREAM, route, EMPTY, options, left)
-    return new WebSession(call, options.closeTimeout ?? DEFAULT_SESSION_CLOSE_TIMEOUT)
+    return sessionOf(call, options.closeTimeout ?? DEFAULT_SESSION_CLOSE_TIMEOUT)
   }
 
   /**

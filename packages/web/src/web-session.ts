@@ -1,6 +1,9 @@
 import type { RpcError } from '@srpc/protocol'
 import type { SessionCall } from './calls'
 
+/** Makes a WebSession (its constructor is private: users get one from `createBidirectionalSession`). */
+export let sessionOf!: (call: SessionCall, closeTimeout: number) => WebSession
+
 /**
  * A bidirectional session: messages both ways on one id, in order, until both halves end. The
  * same shape as the Node client's ClientSession (`send`, `receive`, `messages()`, `close`,
@@ -10,8 +13,11 @@ export class WebSession implements AsyncIterable<Uint8Array> {
   #call: SessionCall
   #closeTimeout: number
 
-  /** @internal made by WebClient.createBidirectionalSession */
-  constructor(call: SessionCall, closeTimeout: number) {
+  static {
+    sessionOf = (call, closeTimeout) => new WebSession(call, closeTimeout)
+  }
+
+  private constructor(call: SessionCall, closeTimeout: number) {
     this.#call = call
     this.#closeTimeout = closeTimeout
   }

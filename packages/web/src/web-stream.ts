@@ -3,6 +3,9 @@ import type { ReceivingCall } from './calls'
 
 const DONE: IteratorResult<Uint8Array, undefined> = Object.freeze({ done: true, value: undefined })
 
+/** Makes a WebStream (its constructor is private: users get one from `callStream`). */
+export let streamOf!: (open: () => Promise<ReceivingCall>) => WebStream
+
 /**
  * A server stream as the page reads it: `for await (const chunk of stream)`. The call opens at
  * the first `next()`, where its errors surface too; `break` (or `return()`) cancels it on the
@@ -14,8 +17,11 @@ export class WebStream implements AsyncIterableIterator<Uint8Array> {
   #opening: Promise<ReceivingCall> | undefined
   #finished = false
 
-  /** @internal made by WebClient.callStream */
-  constructor(open: () => Promise<ReceivingCall>) {
+  static {
+    streamOf = (open) => new WebStream(open)
+  }
+
+  private constructor(open: () => Promise<ReceivingCall>) {
     this.#open = open
   }
 
