@@ -1,6 +1,6 @@
 import { request } from 'node:https'
 import { type TLSSocket, connect as tlsConnect } from 'node:tls'
-import { encodeFrame, Flags, type Frame, FrameDecoder } from '@srpc/protocol'
+import { Code, encodeFrame, Flags, type Frame, FrameDecoder, RpcError } from '@srpc/protocol'
 import { selfSigned } from '@srpc/tlsutil'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
@@ -216,6 +216,31 @@ describe('listenWebSocket: hostile input, with a good connection served alongsid
 })
 
 describe('listenWebSocket and the rest of the server', () => {
+  it('interceptors see ctx.peer as websocket with the HTTP headers (authorization, cookie)', async () => {
+    const seen: Array<{ transport: string | undefined; cookie: unknown }> = []
+    const url = await start({
+      interceptors: [
+        (next) => async (call) => {
+          seen.push({ transport: call.peer?.transport, cookie: call.peer?.headers?.cookie })
+          if (call.peer?.headers?.authorization !== 'Bearer good') {
+            throw new RpcError(Code.UNAUTHENTICATED, 'no token')
+          }
+          return next(call)
+        },
+      ],
+    })
+    const anonymous = await RawWebSocket.open(url)
+    anonymous.send(request1(1, '/echo', 'x'))
+    expect(errorCode((await anonymous.next(1))[0])).toBe('UNAUTHENTICATED')
+    const known = await RawWebSocket.open(url, { authorization: 'Bearer good', cookie: 'session=abc' })
+    known.send(request1(1, '/echo', 'x'))
+    expect((await known.next(1))[0].flags).toBe(Flags.RESPONSE)
+    expect(seen).toEqual([
+      { transport: 'websocket', cookie: undefined },
+      { transport: 'websocket', cookie: 'session=abc' },
+    ])
+  })
+
   it('shutdown closes the listener; a new upgrade is refused', async () => {
     const url = await start()
     const open = await RawWebSocket.open(url)
