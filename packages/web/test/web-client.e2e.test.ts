@@ -198,20 +198,31 @@ describe('WebClient over wss to server.listenWebSocket()', () => {
     expect(client.state).toBe('ready')
   })
 
-  it('moves to a new connection on GOAWAY; a graceful shutdown lets the call in flight finish', async () => {
+  it('a graceful shutdown (GOAWAY) lets the call in flight finish, and new calls go to a new connection', async () => {
     let release!: () => void
     const gate = new Promise<void>((resolve) => {
       release = resolve
     })
-    const { server, url } = await h.server((s) => s.handle('/wait', () => gate.then(() => 'done')))
-    const client = await h.client(url)
-    await client.connect()
+    let entered!: () => void
+    const inHandler = new Promise<void>((resolve) => {
+      entered = resolve
+    })
+    const first = await h.server((s) =>
+      s.handle('/wait', () => {
+        entered()
+        return gate.then(() => 'done')
+      }),
+    )
+    const client = await h.client(first.url, { backoff: { initial: 50, max: 100 } })
     const call = client.call('/wait', '', { waitForExtensions: true })
-    await sleep(50)
-    const stopping = server.shutdown({ timeout: 2000 })
+    await inHandler
+    const stopping = first.server.shutdown({ timeout: 5000 })
     await sleep(50)
     release()
     expect(text(await call)).toBe('done')
     await stopping
+    // The old server is gone; one on the same port serves the next call on a new connection.
+    await h.server(routes, {}, { address: `127.0.0.1:${first.port}` })
+    expect(text(await client.call('/echo', 'again', { waitForReady: true, timeout: 5000 }))).toBe('again')
   })
 })
