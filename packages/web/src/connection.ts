@@ -236,7 +236,8 @@ export class WebConnection {
     }
     const offset = this.#reserve(size)
     const batch = this.#batch
-    const at = writeHeader(batch, offset, flags, id, type, typeLength, valueLength)
+    // writeHeader returns the bytes it wrote, not a position.
+    const at = offset + writeHeader(batch, offset, flags, id, type, typeLength, valueLength)
     if (prefix) batch.set(prefix, at)
     batch.set(value, at + (prefix?.length ?? 0))
   }

@@ -46,6 +46,23 @@ describe('WebClient over wss to server.listenWebSocket()', () => {
     expect(client.state).toBe('ready')
   })
 
+  it('keeps 200 concurrent calls apart: each gets its own reply, frames batched into shared messages', async () => {
+    const { url } = await h.server(routes)
+    const client = await h.client(url)
+    await client.connect()
+    const payloads = Array.from({ length: 200 }, (_, i) => `call ${i} ${'x'.repeat(i * 7)}`)
+    const replies = await Promise.all(payloads.map((p) => client.call('/echo', p)))
+    expect(replies.map(text)).toEqual(payloads)
+    const withMetadata = await Promise.all(
+      payloads
+        .slice(0, 50)
+        .map((p, i) => client.call('/peer', p, { metadata: { trace: `t${i}` }, timeout: 5000 })),
+    )
+    expect(withMetadata.map((r) => JSON.parse(text(r)!).meta)).toEqual(
+      payloads.slice(0, 50).map((_, i) => `t${i}`),
+    )
+  })
+
   it('fails with the server error code, NOT_FOUND for an unknown route, and a deadline with DEADLINE_EXCEEDED', async () => {
     let signalled: unknown
     const { url } = await h.server((s) => {
