@@ -37,7 +37,15 @@ export class WebSocketTransport implements Transport {
     ws.on('error', (err) => {
       if (this.#error === undefined) this.#error = err
     })
-    ws.on('close', () => this.#onClose())
+    ws.on('close', (code: number) => {
+      // 1006: the TCP connection went without a closing handshake (a reset, a crash, a cut cable).
+      if (code === 1006 && this.#error === undefined) {
+        this.#error = Object.assign(new Error('WebSocket connection lost without a close frame'), {
+          code: 'ECONNRESET',
+        })
+      }
+      this.#onClose()
+    })
   }
 
   get state(): TransportState {

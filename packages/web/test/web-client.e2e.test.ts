@@ -1,6 +1,10 @@
+import { createServer } from 'node:https'
+import type { AddressInfo } from 'node:net'
 import { Pool } from '@srpc/client'
+import { ControlKind, encodeControl } from '@srpc/protocol'
 import type { Context } from '@srpc/server'
 import { afterEach, describe, expect, it } from 'vitest'
+import { WebSocketServer } from 'ws'
 import { Code, RpcError } from '../src/index'
 import { aborted, certificates, errorOf, Harness, sleep, text } from './harness'
 
@@ -197,6 +201,56 @@ describe('WebClient over wss to server.listenWebSocket()', () => {
       expect(server.connections).toBe(2)
     } finally {
       await pool.destroy()
+    }
+  })
+
+  it("answers the server's keepalive PINGs: an idle connection outlives the server's ping timeout", async () => {
+    let disconnects = 0
+    const { server, url } = await h.server(routes, { keepalive: { interval: 100, timeout: 100 } })
+    server.on('disconnect', () => disconnects++)
+    const client = await h.client(url)
+    await client.call('/echo', 'first', { waitForExtensions: true })
+    const states: string[] = []
+    client.on('stateChange', ({ to }) => states.push(to))
+    await sleep(700)
+    expect(text(await client.call('/echo', 'second'))).toBe('second')
+    expect(disconnects).toBe(0)
+    expect(states).toEqual([])
+  })
+
+  it('its own keepalive closes a connection whose server stopped answering', async () => {
+    // A server that answers HELLO (agreeing to ping) and then never says anything again.
+    const { serverOptions } = await certificates()
+    const https = createServer(serverOptions)
+    const wss = new WebSocketServer({ server: https })
+    wss.on('connection', (ws) => {
+      ws.once('message', () => {
+        ws.send(
+          encodeControl(0, {
+            kind: ControlKind.HELLO,
+            capabilities: { version: 1, features: ['ping'], initialWindow: 65536 },
+          }),
+        )
+      })
+    })
+    await new Promise<void>((resolve) => https.listen(0, '127.0.0.1', resolve))
+    try {
+      const { port } = https.address() as AddressInfo
+      const client = await h.client(`wss://127.0.0.1:${port}/`, {
+        keepalive: { interval: 100, timeout: 100 },
+        reconnect: false,
+      })
+      const states: string[] = []
+      client.on('stateChange', ({ to }) => states.push(to))
+      const slow = client.call('/never', '', { waitForExtensions: true, timeout: 5000 })
+      const error = await errorOf(slow)
+      expect(error.code).toBe(Code.UNAVAILABLE)
+      expect(error.message).toMatch(/keepalive/)
+      expect(states).toContain('reconnecting')
+    } finally {
+      for (const ws of wss.clients) ws.terminate()
+      wss.close()
+      await new Promise((resolve) => https.close(resolve))
     }
   })
 
