@@ -7,12 +7,14 @@ import {
   type Frame,
   type FrameId,
   formatMs,
+  type Metadata,
   messageCost,
   payloadBytes,
   protocolError,
   ReceiveWindow,
   RpcError,
   SendWindow,
+  splitMetadata,
 } from '@srpc/protocol'
 import type { ConnectionCall, WebConnection } from './connection'
 import type { Deadline } from './deadlines'
@@ -62,6 +64,23 @@ abstract class Call implements ConnectionCall, Deadline {
     }
   }
 
+  /** What the server set in `ctx.responseMetadata`, from the call's last frame (`response-metadata`). */
+  responseMetadata: Metadata | undefined
+
+  /**
+   * Takes the response metadata block off `value` when `flags` carry METADATA; `allowed` says
+   * whether this frame may carry it. Anything else is a protocol error (docs/protocol.md 7.12).
+   */
+  protected withoutMetadata(flags: number, value: Uint8Array, allowed: boolean): Uint8Array {
+    if (!(flags & Flags.METADATA)) return value
+    if (!allowed || !this.extended || !this.conn.has('response-metadata')) {
+      throw protocolError(`flags 0x${flags.toString(16)}: metadata where none was agreed`)
+    }
+    const { metadata, payload } = splitMetadata(value, Number.MAX_SAFE_INTEGER)
+    this.responseMetadata = metadata
+    return payload
+  }
+
   fire(): void {
     this.abort(new RpcError(Code.DEADLINE_EXCEEDED, `deadline of ${formatMs(this.#timeout)} exceeded`))
   }
@@ -99,8 +118,11 @@ export class UnaryCall extends Call {
   #resolve!: (value: Uint8Array) => void
   #reject!: (error: RpcError) => void
 
-  constructor(conn: WebConnection, id: FrameId) {
+  #onResponseMetadata: ((metadata: Metadata) => void) | undefined
+
+  constructor(conn: WebConnection, id: FrameId, onResponseMetadata?: (metadata: Metadata) => void) {
     super(conn, id)
+    this.#onResponseMetadata = onResponseMetadata
     this.promise = new Promise((resolve, reject) => {
       this.#resolve = resolve
       this.#reject = reject
@@ -115,8 +137,10 @@ export class UnaryCall extends Call {
       return
     }
     if (!(flags & Flags.RESPONSE)) throw protocolError(`flags 0x${flags.toString(16)} on a reply`)
+    const value = this.withoutMetadata(flags, frame.value, true)
     this.settle()
-    this.#resolve(frame.value)
+    if (this.responseMetadata !== undefined) this.#onResponseMetadata?.(this.responseMetadata)
+    this.#resolve(value)
   }
 
   protected finish(error: RpcError, _dropQueued: boolean): void {
@@ -169,8 +193,17 @@ export class ReceivingCall extends Call {
   }
 
   onFrame(frame: Frame): void {
-    const { flags, value } = frame
-    if (flags & Flags.ERROR) return this.finish(decodeErrorValue(value), false)
+    const { flags } = frame
+    if (flags & Flags.ERROR) return this.finish(decodeErrorValue(frame.value), false)
+    let value = frame.value
+    if (flags & Flags.METADATA) {
+      // Only the end marker may carry it; the block alone, charged as a message of its length.
+      const allowed = (flags & Flags.STREAM_END) !== 0 && (flags & Flags.STREAM) !== 0
+      if (allowed && this.#window !== undefined) this.#window.receive(messageCost(value.length))
+      value = this.withoutMetadata(flags, value, allowed)
+      if (value.length > 0)
+        throw protocolError('a payload after the response metadata block of an end marker')
+    }
     if (!(flags & (Flags.STREAM | Flags.STREAM_END | Flags.RESPONSE))) {
       throw protocolError(`flags 0x${flags.toString(16)} on a stream`)
     }

@@ -26,8 +26,12 @@ import type { DeadlineHeap } from './deadlines'
 import type { ResolvedWebClientOptions } from './options'
 import type { WebSocketLink } from './websocket-link'
 
-/** The features this client offers. No `compression`: a browser has no synchronous deflate. */
-const FEATURES = ['cancel', 'ping', 'goaway', 'metadata', 'flow']
+/**
+ * The features this client offers. No `compression`: a browser has no synchronous deflate.
+ * `details` (error details) and `response-metadata` are the names @srpc/contract's extensions
+ * use; a server that does not know them leaves them out of its answer and nothing changes.
+ */
+const FEATURES = ['cancel', 'ping', 'goaway', 'metadata', 'flow', 'details', 'response-metadata']
 /** Frames written in one event-loop turn leave as one binary message, up to this many bytes. */
 const MAX_BATCH = 64 * 1024
 /** The frame limit of a server that announced none (docs/protocol.md, section 8). */
@@ -319,7 +323,8 @@ export class WebConnection {
       this.#onControl(frame)
       return
     }
-    if (flags & (Flags.METADATA | Flags.COMPRESSED | Flags.REQUEST)) {
+    // METADATA (response metadata) is checked by the call: only on its last frame, only where agreed.
+    if (flags & (Flags.COMPRESSED | Flags.REQUEST)) {
       throw protocolError(`the server sent flags 0x${flags.toString(16)}, which it may not`)
     }
     const id = normalizeId(frame.id)

@@ -74,6 +74,11 @@ export interface CallOptions {
   waitForReady?: boolean
   /** Wait for the server's HELLO before sending, so the call carries extensions even on a new connection. */
   waitForExtensions?: boolean
+  /**
+   * Request-response calls: called with what the server set in `ctx.responseMetadata`, before
+   * the call resolves (servers with `response-metadata`). Implies `waitForExtensions`.
+   */
+  onResponseMetadata?: (metadata: Metadata) => void
 }
 
 export interface SessionOptions extends CallOptions {

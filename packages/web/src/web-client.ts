@@ -199,7 +199,10 @@ export class WebClient {
     timeout: number | undefined,
     resends: number,
   ): Promise<Uint8Array> {
-    const negotiate = options.metadata !== undefined || options.waitForExtensions === true
+    const negotiate =
+      options.metadata !== undefined ||
+      options.waitForExtensions === true ||
+      options.onResponseMetadata !== undefined
     const started = Date.now()
     // The usual case, connected and nothing to wait for, takes no promise and no timer here.
     const connection =
@@ -207,7 +210,7 @@ export class WebClient {
     const left = remaining(timeout, started)
     const call = this.#open(
       connection,
-      new UnaryCall(connection, connection.nextId()),
+      new UnaryCall(connection, connection.nextId(), options.onResponseMetadata),
       Flags.REQUEST,
       route,
       bytes,

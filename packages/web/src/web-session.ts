@@ -1,4 +1,4 @@
-import type { RpcError } from '@srpc/protocol'
+import type { Metadata, RpcError } from '@srpc/protocol'
 import type { SessionCall } from './calls'
 
 /** Makes a WebSession (its constructor is private: users get one from `createBidirectionalSession`). */
@@ -32,6 +32,11 @@ export class WebSession implements AsyncIterable<Uint8Array> {
    */
   get bufferedAmount(): number {
     return this.#call.bufferedAmount
+  }
+
+  /** What the server set in `ctx.responseMetadata`, once its half ended (servers with `response-metadata`). */
+  get responseMetadata(): Metadata | undefined {
+    return this.#call.responseMetadata
   }
 
   /** Why the session failed, once it did. */

@@ -1,4 +1,4 @@
-import { Code, RpcError } from '@srpc/protocol'
+import { Code, type Metadata, RpcError } from '@srpc/protocol'
 import type { ReceivingCall } from './calls'
 
 const DONE: IteratorResult<Uint8Array, undefined> = Object.freeze({ done: true, value: undefined })
@@ -23,6 +23,11 @@ export class WebStream implements AsyncIterableIterator<Uint8Array> {
 
   private constructor(open: () => Promise<ReceivingCall>) {
     this.#open = open
+  }
+
+  /** What the server set in `ctx.responseMetadata`, once the stream ended (servers with `response-metadata`). */
+  get responseMetadata(): Metadata | undefined {
+    return this.#call?.responseMetadata
   }
 
   [Symbol.asyncIterator](): this {
