@@ -34,6 +34,8 @@ import type { WebSocketLink } from './websocket-link'
 const FEATURES = ['cancel', 'ping', 'goaway', 'metadata', 'flow', 'details', 'response-metadata']
 /** Frames written in one event-loop turn leave as one binary message, up to this many bytes. */
 const MAX_BATCH = 64 * 1024
+/** Calls in flight on one connection before the server announced its limit: the srpc server's default. */
+const DEFAULT_MAX_CONCURRENT_STREAMS = 1024
 /** The frame limit of a server that announced none (docs/protocol.md, section 8). */
 const V1_MAX_FRAME_SIZE = 16 * 1024 * 1024
 
@@ -138,8 +140,9 @@ export class WebConnection {
     return this.#peer?.initialWindow ?? 0
   }
 
+  /** The server's limit on calls in flight; srpc's default (1024) until it says, or for a v1 server. */
   get maxConcurrentStreams(): number {
-    return this.#peer?.maxConcurrentStreams ?? Number.POSITIVE_INFINITY
+    return this.#peer?.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS
   }
 
   get backedUp(): boolean {
