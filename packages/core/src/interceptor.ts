@@ -2,7 +2,7 @@ import { Code, invalidOption, type Metadata, RpcError } from '@srpc/protocol'
 
 /** Who is on the other end of a server's connection. */
 export interface PeerInfo {
-  /** The transport the client came over: `tls` from `listen()`, `memory` for an in-memory pair, … */
+  /** The transport the client came over: `tls` from `listen()`, `websocket` from `listenWebSocket()`, `memory` for an in-memory pair, … */
   transport: string
   address: string | undefined
   port: number | undefined
@@ -10,6 +10,11 @@ export interface PeerInfo {
   authorized: boolean
   /** Subject of the verified client certificate, when there is one. */
   certificateSubject: Record<string, string | string[]> | undefined
+  /**
+   * Headers of the HTTP request that opened a `websocket` transport (cookies, `authorization`,
+   * `origin`, lower-case names as Node gives them); undefined for TLS and memory transports.
+   */
+  headers?: Readonly<Record<string, string | string[] | undefined>>
 }
 
 export type CallSide = 'client' | 'server'

@@ -11,6 +11,8 @@ export interface TransportPeer {
   readonly authorized?: boolean
   /** Subject of the peer's verified certificate, when there is one. */
   readonly certificateSubject?: Record<string, string | string[]>
+  /** The HTTP request that opened the transport (WebSocket): cookies, `authorization`, `origin`, … */
+  readonly headers?: Readonly<Record<string, string | string[] | undefined>>
 }
 
 /**

@@ -44,3 +44,8 @@ export {
   type ServerOptions,
 } from './options'
 export { Server, type ServerEvents, type ServerState } from './server'
+export {
+  DEFAULT_WEBSOCKET_PATH,
+  type OriginPolicy,
+  type WebSocketListenOptions,
+} from './websocket-listener'

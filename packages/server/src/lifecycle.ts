@@ -26,7 +26,8 @@ export interface Listener {
  */
 export class ServerLifecycle<C extends Stoppable> {
   #state: ServerState = 'idle'
-  #listener: Listener | undefined
+  /** The TLS listener and the WebSocket listener, when started: a stop closes each. */
+  #listeners = new Set<Listener>()
   #connections = new Set<C>()
   #stopping: Promise<void> | undefined
   /** Set once a stop began: the reason calls' shutdownSignal carries. */
@@ -61,8 +62,13 @@ export class ServerLifecycle<C extends Stoppable> {
   }
 
   /** A listener is starting: a stop from now on closes it. */
-  attach(listener: Listener | undefined): void {
-    this.#listener = listener
+  attach(listener: Listener): void {
+    this.#listeners.add(listener)
+  }
+
+  /** A listener failed to start: nothing to close. */
+  detach(listener: Listener): void {
+    this.#listeners.delete(listener)
   }
 
   /** The listener is bound. */
@@ -98,10 +104,9 @@ export class ServerLifecycle<C extends Stoppable> {
     this.#state = 'draining'
     const reason = new RpcError(Code.UNAVAILABLE, 'server is shutting down')
     this.#reason = reason
-    const listener = this.#listener
-    const listenerClosed = listener
-      ? new Promise<void>((resolve) => listener.close(() => resolve()))
-      : Promise.resolve()
+    const listenerClosed = Promise.all(
+      [...this.#listeners].map((listener) => new Promise<void>((resolve) => listener.close(() => resolve()))),
+    )
     // Accepted transports count too: a server without a listener still waits for its clients.
     const allClosed =
       this.#connections.size === 0

@@ -359,5 +359,6 @@ function describePeer(peer: TransportPeer): PeerInfo {
     port: peer.port,
     authorized: peer.authorized === true,
     certificateSubject: peer.certificateSubject,
+    ...(peer.headers === undefined ? {} : { headers: peer.headers }),
   }
 }

@@ -16,6 +16,7 @@ import {
 import { Router } from './router'
 import { ServerConnection } from './server-connection'
 import { ServerHost } from './server-host'
+import { listenWebSocket, type WebSocketListenOptions } from './websocket-listener'
 
 export type { ServerState }
 
@@ -50,6 +51,8 @@ export class Server extends EventEmitter<ServerEvents> {
   #lifecycle = new ServerLifecycle<ServerConnection>()
   /** What connections see of this server; not part of its public surface. */
   #host: ServerHost
+  #listeningTls = false
+  #listeningWebSocket = false
 
   static {
     hostOf = (server) => server.#host
@@ -110,7 +113,7 @@ export class Server extends EventEmitter<ServerEvents> {
    */
   listen(): Promise<{ address: string; port: number }> {
     const state = this.#lifecycle.state
-    if (state !== 'idle') {
+    if (this.#lifecycle.draining || this.#listeningTls) {
       return Promise.reject(new RpcError(Code.FAILED_PRECONDITION, `cannot listen: server is ${state}`))
     }
     if (this.options.tls === undefined) {
@@ -126,6 +129,7 @@ export class Server extends EventEmitter<ServerEvents> {
       handshakeTimeout: this.options.handshakeTimeout,
     })
     this.#lifecycle.attach(tls)
+    this.#listeningTls = true
     tls.on('secureConnection', (socket: TLSSocket) => this.accept(tlsTransport(socket)))
     // Garbage, stalled handshakes and bad certificates: the socket is already gone; tell observers.
     // Node leaves the socket open when this event has a listener: close it ourselves.
@@ -135,7 +139,8 @@ export class Server extends EventEmitter<ServerEvents> {
     })
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => {
-        this.#lifecycle.attach(undefined)
+        this.#lifecycle.detach(tls)
+        this.#listeningTls = false
         reject(
           new RpcError(
             Code.UNAVAILABLE,
@@ -152,6 +157,41 @@ export class Server extends EventEmitter<ServerEvents> {
         const { address, port } = tls.address() as AddressInfo
         resolve({ address, port })
       })
+    })
+  }
+
+  /**
+   * Starts an HTTPS listener (the server's `tls` options) that upgrades requests on `path`
+   * (default `/srpc`) to WebSockets for browsers: each socket is served through `accept()` with
+   * the same routes, interceptors, limits and shutdown as `listen()`; `ctx.peer.transport` is
+   * `websocket` and `ctx.peer.headers` holds the HTTP request's headers. The `Origin` header is
+   * checked against `allowedOrigins` before the upgrade (default: same origin only). Resolves with
+   * the bound address and the `wss://` URL. May run beside `listen()`.
+   */
+  listenWebSocket(
+    options: WebSocketListenOptions = {},
+  ): Promise<{ address: string; port: number; url: string }> {
+    if (this.#lifecycle.draining || this.#listeningWebSocket) {
+      return Promise.reject(
+        new RpcError(
+          Code.FAILED_PRECONDITION,
+          `cannot listen for WebSockets: server is ${this.#lifecycle.state}`,
+        ),
+      )
+    }
+    this.#listeningWebSocket = true
+    return listenWebSocket(
+      {
+        options: this.options,
+        lifecycle: this.#lifecycle,
+        accept: (transport) => this.accept(transport),
+        clientError: (error) => this.emit('clientError', error),
+        error: (error) => this.emit('error', error),
+      },
+      options,
+    ).catch((err: unknown) => {
+      this.#listeningWebSocket = false
+      throw err
     })
   }
 
