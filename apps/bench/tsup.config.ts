@@ -1,8 +1,15 @@
 import { defineConfig } from 'tsup'
 
 export default defineConfig({
-  // The parent and the two worker processes it forks for every cell.
-  entry: ['src/main.ts', 'src/server-main.ts', 'src/client-main.ts'],
+  // The parent and the two worker processes it forks for every cell; the typed-services scenario's three.
+  entry: [
+    'src/main.ts',
+    'src/server-main.ts',
+    'src/client-main.ts',
+    'src/typed-main.ts',
+    'src/typed-server.ts',
+    'src/typed-client.ts',
+  ],
   format: ['esm'],
   sourcemap: true,
   clean: true,

@@ -3,16 +3,7 @@ import { Code, RpcError } from '@srpc/protocol'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import {
-  bytes,
-  type Codec,
-  contract,
-  implement,
-  json,
-  msgpack,
-  protobuf,
-  unary,
-} from '../src/index'
+import { bytes, type Codec, contract, implement, json, msgpack, protobuf, unary } from '../src/index'
 import type { Schema } from '../src/schema'
 import { readInput } from '../src/values'
 import { errorOf, Harness } from './harness'
