@@ -42,6 +42,18 @@ export interface CallOptions {
    * reply, the stream's end or the session's end; not called when the server sent none.
    */
   onResponseMetadata?: (metadata: Metadata) => void
+  /**
+   * On a new connection, wait (at most `helloTimeout`) for the server's answer to our HELLO
+   * before sending, so that even the first call gets the extensions: error details, response
+   * metadata. Implied by `metadata` and `onResponseMetadata`; `@srpc/contract` clients set it.
+   * Only calls opened before the answer pay for it (one round trip).
+   */
+  waitForExtensions?: boolean
+}
+
+/** The call needs the negotiated extensions: it waits for the HELLO answer on a new connection. */
+function wantsExtensions(options: CallOptions): boolean {
+  return !!options.metadata || options.onResponseMetadata !== undefined || options.waitForExtensions === true
 }
 
 /** What the pool passes down: a timeout it set itself is enforced here but not sent to the server. */
@@ -170,7 +182,7 @@ export class ClientConnection implements PeerRole<PendingCall> {
     resender?: Resender,
     resends = 0,
   ): Promise<Buffer> {
-    if (options.metadata && !this.#peer.extensions.has('metadata')) {
+    if (wantsExtensions(options) && !this.#peer.extensions.has('metadata')) {
       return this.#peer.negotiated.then(() => this.#call(route, payload, options, resender, resends))
     }
     return this.#call(route, payload, options, resender, resends)
@@ -216,7 +228,7 @@ export class ClientConnection implements PeerRole<PendingCall> {
 
   /** Metadata needs the negotiation's outcome; an aborted signal fails before an id is spent. */
   async #ready(options: CallOptions): Promise<void> {
-    if (options.metadata && !this.#peer.extensions.has('metadata')) await this.#peer.negotiated
+    if (wantsExtensions(options) && !this.#peer.extensions.has('metadata')) await this.#peer.negotiated
     if (options.signal?.aborted) throw abortedError(options.signal)
   }
 

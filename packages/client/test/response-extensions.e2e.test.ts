@@ -6,7 +6,7 @@ import { errorOf, Harness } from './harness'
 const h = new Harness()
 afterEach(() => h.cleanup())
 
-async function start(options: Parameters<Harness['pool']>[1] = {}) {
+async function start(options: Parameters<Harness['pool']>[1] = {}, fresh = false) {
   const { address } = await h.server((s) => {
     s.handle('/user', (ctx) => {
       if (ctx.payload.toString() !== '42')
@@ -41,6 +41,7 @@ async function start(options: Parameters<Harness['pool']>[1] = {}) {
     s.handle('/unary', () => 'one', { kind: 'unary' })
   })
   const pool = await h.pool(address, options)
+  if (fresh) return pool
   await pool.connect()
   await pool.ping()
   return pool
@@ -52,6 +53,27 @@ describe('error details', () => {
     const err = await errorOf(pool.call('/user', '7'))
     expect(err.code).toBe(Code.NOT_FOUND)
     expect(err.details).toEqual({ id: '7' })
+  })
+})
+
+describe('the first call of a new connection', () => {
+  it('waits for the negotiation when it asks for extensions, and then gets details and metadata', async () => {
+    const pool = await start({}, true)
+    let metadata: Metadata | undefined
+    const [reply, err] = await Promise.all([
+      pool.call('/user', '42', { onResponseMetadata: (md) => (metadata = { ...md }) }),
+      errorOf(pool.call('/user', '7', { waitForExtensions: true })),
+    ])
+    expect(reply.toString()).toBe('user 42')
+    expect(metadata).toEqual({ 'x-version': '7' })
+    expect(err.details).toEqual({ id: '7' })
+  })
+
+  it('goes out at once as plain v1 otherwise: code and message only', async () => {
+    const pool = await start({}, true)
+    const err = await errorOf(pool.call('/user', '7'))
+    expect(err.code).toBe(Code.NOT_FOUND)
+    expect(err.details).toBeUndefined()
   })
 })
 

@@ -5,6 +5,18 @@ import type { InputOf, OutputOf } from './schema'
 import { TypedClientSession, type Wire } from './typed-session'
 import { readOutput, writeInput } from './values'
 
+/**
+ * Every typed call waits for the connection's extension negotiation when the connection is new,
+ * so that even the first call of a connection gets error details (validation issues) and
+ * response metadata; later calls do not wait.
+ */
+const WAIT_FOR_EXTENSIONS: CallOptions = Object.freeze({ waitForExtensions: true })
+
+function typedOptions<O extends CallOptions>(options: O | undefined): O {
+  if (options === undefined) return WAIT_FOR_EXTENSIONS as O
+  return options.waitForExtensions === undefined ? { ...options, waitForExtensions: true } : options
+}
+
 /** The arguments of a call: the input may be left out when the schema accepts `undefined`. */
 type Args<In, Opts> = undefined extends In ? [input?: In, options?: Opts] : [input: In, options?: Opts]
 
@@ -80,20 +92,20 @@ function clientMethod(
           return Promise.reject(err)
         }
         return pool
-          .call(route, payload, callOptions)
+          .call(route, payload, typedOptions(callOptions))
           .then((reply) => readOutput(codec, output, reply, validate))
       }
     case 'server-stream':
       return (value?: unknown, callOptions?: CallOptions) =>
         new TypedClientStream(
-          () => pool.callStream(route, writeInput(codec, input, value), callOptions),
+          () => pool.callStream(route, writeInput(codec, input, value), typedOptions(callOptions)),
           wire,
           validate,
         )
     case 'session':
       return (sessionOptions?: CallOptions & SessionOptions) =>
         pool
-          .createBidirectionalSession(route, sessionOptions)
+          .createBidirectionalSession(route, typedOptions(sessionOptions))
           .then((session) => new TypedClientSession(session, wire, validate))
   }
 }

@@ -16,9 +16,10 @@ export class Harness {
   /** Errors the servers emitted (handler bugs), for assertions. */
   readonly serverErrors: Error[] = []
 
+  /** `fresh`: hand the pool over before it negotiated (its first calls race the HELLO answer). */
   async start(
     setup: (server: Server) => void,
-    options: { server?: Partial<ServerOptions>; pool?: Partial<PoolOptions> } = {},
+    options: { server?: Partial<ServerOptions>; pool?: Partial<PoolOptions>; fresh?: boolean } = {},
   ): Promise<{ server: Server; pool: Pool }> {
     const { serverOptions, clientOptions } = await certificates()
     const server = new Server({ address: '127.0.0.1:0', tls: serverOptions, ...options.server })
@@ -28,6 +29,7 @@ export class Harness {
     const { port } = await server.listen()
     const pool = new Pool({ address: `127.0.0.1:${port}`, tls: clientOptions, ...options.pool })
     this.#pools.push(pool)
+    if (options.fresh) return { server, pool }
     await pool.connect()
     // One round trip, so every later call is opened with the negotiated extensions.
     await pool.ping()

@@ -105,6 +105,14 @@ describe.each([
     expect(raw.details).toEqual({ issues: [{ path: ['id'], message: expect.any(String) }] })
   })
 
+  it('gets the issues even on the first call of a new connection', async () => {
+    const c = usersContract(codec)
+    const { pool } = await h.start(serveUsers(c), { fresh: true })
+    const bad = await errorOf(createClient(pool, c).get({ id: 7 as unknown as string }))
+    expect(bad.code).toBe(Code.INVALID_ARGUMENT)
+    expect(bad.details).toEqual({ issues: [{ path: ['id'], message: expect.any(String) }] })
+  })
+
   it('delivers a handler error with its details', async () => {
     const c = usersContract(codec)
     const { pool } = await h.start(serveUsers(c))
