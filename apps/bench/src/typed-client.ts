@@ -41,7 +41,8 @@ async function open(target: TypedTarget, port: number, ca: string): Promise<Targ
   switch (target) {
     case 'srpc-typed-json':
     case 'srpc-typed-msgpack':
-    case 'srpc-raw': {
+    case 'srpc-raw':
+    case 'srpc-raw-json': {
       const pool = new Pool({ address: `127.0.0.1:${port}`, tls: { ca }, size: 1 })
       await pool.connect()
       const close = () => pool.close()
@@ -53,6 +54,16 @@ async function open(target: TypedTarget, port: number, ca: string): Promise<Targ
               if (!reply.equals(request)) throw new Error(`wrong reply for call ${seq}`)
             })
           },
+          close,
+        }
+      }
+      if (target === 'srpc-raw-json') {
+        // The glue a user writes without a contract: stringify, call, parse, trust the type.
+        return {
+          call: (seq) =>
+            pool
+              .call(RAW_ROUTE, JSON.stringify(order(seq)))
+              .then((reply) => checked(seq, JSON.parse(reply.toString('utf8')) as Order)),
           close,
         }
       }

@@ -51,17 +51,18 @@ function firstLine(child: ChildProcess): Promise<string> {
 }
 
 async function cell(target: TypedTarget, keyFile: string, certFile: string, caFile: string): Promise<Result> {
-  const server = node('0', 'typed-server.js', [target, keyFile, certFile])
+  const profile = (side: string) =>
+    profileDir
+      ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${side}-${target}.cpuprofile`]
+      : []
+  const server = node('0', 'typed-server.js', [target, keyFile, certFile], profile('server'))
   try {
     const { port } = JSON.parse(await firstLine(server)) as { port: number }
-    const profile = profileDir
-      ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${target}.cpuprofile`]
-      : []
     const client = node(
       '1',
       'typed-client.js',
       [target, String(port), caFile, String(WARMUP_MS), String(MEASURE_MS)],
-      profile,
+      profile('client'),
     )
     return JSON.parse(await firstLine(client)) as Result
   } finally {

@@ -26,9 +26,11 @@ async function start(
   switch (target) {
     case 'srpc-typed-json':
     case 'srpc-typed-msgpack':
-    case 'srpc-raw': {
+    case 'srpc-raw':
+    case 'srpc-raw-json': {
       const server = new Server({ address: '127.0.0.1:0', tls: { key, cert } })
-      if (target === 'srpc-raw') server.handle(RAW_ROUTE, (ctx) => ctx.payload, { kind: 'unary' })
+      if (target === 'srpc-raw' || target === 'srpc-raw-json')
+        server.handle(RAW_ROUTE, (ctx) => ctx.payload, { kind: 'unary' })
       else
         implement(server, target === 'srpc-typed-json' ? JsonOrders : MsgpackOrders, {
           echo: (order) => order,

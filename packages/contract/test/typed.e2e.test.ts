@@ -352,3 +352,26 @@ describe('srpc under a contract', () => {
     await expect.poll(() => cancelled).toBe(1)
   })
 })
+
+describe('retries and compression under a contract', () => {
+  it('retries a typed call on UNAVAILABLE and carries a large compressible value', async () => {
+    const Doc = z.object({ lines: z.array(z.string()) })
+    const c = contract('docs', { put: unary({ input: Doc, output: Doc }) })
+    let attempts = 0
+    const { pool } = await h.start((s) =>
+      implement(s, c, {
+        put: (doc) => {
+          if (++attempts === 1) throw new RpcError(Code.UNAVAILABLE, 'try again')
+          return doc
+        },
+      }),
+    )
+    const doc = { lines: Array.from({ length: 2000 }, (_, i) => `line ${i} of a long document`) }
+    const out = await createClient(pool, c).put(doc, {
+      retry: { maxAttempts: 3, backoff: { initial: 1, max: 1 } },
+      timeout: 5000,
+    })
+    expect(out).toEqual(doc)
+    expect(attempts).toBe(2)
+  })
+})

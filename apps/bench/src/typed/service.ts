@@ -61,6 +61,7 @@ export const TYPED_TARGETS = [
   'srpc-typed-json',
   'srpc-typed-msgpack',
   'srpc-raw',
+  'srpc-raw-json',
   'trpc',
   'grpc-json',
 ] as const
@@ -69,7 +70,8 @@ export type TypedTarget = (typeof TYPED_TARGETS)[number]
 export const TARGET_NAMES: Record<TypedTarget, string> = {
   'srpc-typed-json': 'srpc typed (JSON)',
   'srpc-typed-msgpack': 'srpc typed (MessagePack)',
-  'srpc-raw': 'srpc raw bytes',
+  'srpc-raw': 'srpc raw bytes (pre-encoded)',
+  'srpc-raw-json': 'srpc raw + hand-written JSON',
   trpc: 'tRPC 11 (HTTP/1.1)',
   'grpc-json': 'grpc-js (JSON serialisers)',
 }
