@@ -113,6 +113,19 @@ describe.each([
     expect(bad.details).toEqual({ issues: [{ path: ['id'], message: expect.any(String) }] })
   })
 
+  it('ends a session with INVALID_ARGUMENT and the issues when a client message is invalid', async () => {
+    const c = usersContract(codec)
+    const { pool } = await h.start(serveUsers(c))
+    const chat = await createClient(pool, c).chat()
+    await chat.send({ text: 'ok' })
+    expect(await chat.receive()).toEqual({ text: 'OK', n: 1 })
+    await chat.send({ text: 42 as unknown as string })
+    const err = await errorOf(chat.receive())
+    expect(err.code).toBe(Code.INVALID_ARGUMENT)
+    expect(err.details).toEqual({ issues: [{ path: ['text'], message: expect.any(String) }] })
+    expect(h.serverErrors).toEqual([])
+  })
+
   it('delivers a handler error with its details', async () => {
     const c = usersContract(codec)
     const { pool } = await h.start(serveUsers(c))
