@@ -84,7 +84,9 @@ async function main(): Promise<void> {
     const loadBefore = loadavg()
     const rounds = new Map<TypedTarget, Result[]>(TYPED_TARGETS.map((t) => [t, []]))
     for (let rep = 1; rep <= reps; rep++) {
-      for (const target of TYPED_TARGETS) {
+      // The order rotates each round, so drift over the run (other load, heat) hits every target alike.
+      const order = TYPED_TARGETS.map((_, i) => TYPED_TARGETS[(i + rep - 1) % TYPED_TARGETS.length])
+      for (const target of order) {
         const result = await cell(target, keyFile, certFile, certFile)
         rounds.get(target)!.push(result)
         process.stderr.write(
