@@ -16,8 +16,21 @@ afterEach(async () => {
   await server?.shutdown({ timeout: 100 })
 })
 
+const results: (Record<string, string> | undefined)[] = []
+
 async function start(): Promise<RawClient> {
-  server = new Server({ address: '127.0.0.1:0', tls: tls.serverOptions })
+  results.length = 0
+  server = new Server({
+    address: '127.0.0.1:0',
+    tls: tls.serverOptions,
+    interceptors: [
+      (next) => async (call) => {
+        const result = await next(call)
+        results.push(result.metadata && { ...result.metadata })
+        return result
+      },
+    ],
+  })
   server.handle('/missing', () => {
     throw new RpcError(Code.NOT_FOUND, 'no user 42', { details: { id: '42' } })
   })
@@ -99,6 +112,9 @@ describe('error details and response metadata', () => {
       Flags.STREAM | Flags.STREAM_END | Flags.METADATA,
     ])
     expect({ ...splitMetadata(session[1].value).metadata }).toEqual({ bye: 'now' })
+    // Server interceptors see what went out (the failed call has no result).
+    await expect.poll(() => results.length).toBe(3)
+    expect(results).toEqual([{ 'x-cache': 'hit' }, { 'x-count': '2' }, { bye: 'now' }])
   })
 })
 
