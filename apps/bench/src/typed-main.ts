@@ -97,12 +97,13 @@ async function main(): Promise<void> {
     const median = (list: Result[]) => [...list].sort((a, b) => a.rate - b.rate)[Math.floor(list.length / 2)]
     const rows = TYPED_TARGETS.map((t) => median(rounds.get(t)!))
     const raw = rows.find((r) => r.target === 'srpc-raw')!
+    const rawJson = rows.find((r) => r.target === 'srpc-raw-json')!
     const lines = [
-      '| target | calls/s | p50 µs | p99 µs | client CPU µs/call | CPU vs srpc raw |',
-      '| --- | ---: | ---: | ---: | ---: | ---: |',
+      '| target | calls/s | p50 µs | p99 µs | client CPU µs/call | CPU vs raw bytes | CPU vs raw + JSON |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
       ...rows.map(
         (r) =>
-          `| ${TARGET_NAMES[r.target]} | ${n(r.rate)} | ${n(r.p50Us)} | ${n(r.p99Us)} | ${r.cpuUsPerCall.toFixed(1)} | ${(r.cpuUsPerCall / raw.cpuUsPerCall).toFixed(2)}× |`,
+          `| ${TARGET_NAMES[r.target]} | ${n(r.rate)} | ${n(r.p50Us)} | ${n(r.p99Us)} | ${r.cpuUsPerCall.toFixed(1)} | ${(r.cpuUsPerCall / raw.cpuUsPerCall).toFixed(2)}× | ${(r.cpuUsPerCall / rawJson.cpuUsPerCall).toFixed(2)}× |`,
       ),
     ]
     const meta = `Node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} × ${cpus().length}, ${reps} rep(s) × ${MEASURE_MS} ms, median by calls/s; load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadavg()
