@@ -2,6 +2,7 @@ import { Pool } from '@srpc/client'
 import { clientTlsOptions, ensureCertificateSet } from '@srpc/tlsutil'
 import { concurrencyCheck, echoChecks, healthChecks, timeStreamCheck } from './checks'
 import { CERT_HOSTS, loadConfig } from './config'
+import { notesChecks } from './notes-checks'
 import { runClient, summarize } from './report'
 
 const POOL_SIZE = 3
@@ -27,6 +28,7 @@ async function main(): Promise<number> {
     echoChecks(pool),
     timeStreamCheck(pool, config.tickMs),
     concurrencyCheck(pool),
+    notesChecks(pool),
   ])
   await pool.close()
 

@@ -6,7 +6,7 @@ import {
   type Session,
   type StreamSender,
 } from '@srpc/core'
-import { Code, Flags, RpcError } from '@srpc/protocol'
+import { Code, Flags, type Metadata, RpcError } from '@srpc/protocol'
 import { StreamingCall, type StreamingCallOptions } from './streaming-call'
 
 const EMPTY = Buffer.alloc(0)
@@ -124,6 +124,14 @@ export class ClientSession implements Session, AsyncIterable<Buffer> {
    */
   get bufferedAmount(): number {
     return this.#call.bufferedAmount
+  }
+
+  /**
+   * The metadata the server sent with the end of its half (`ctx.responseMetadata`), once it
+   * ended; undefined before, or when the server sent none.
+   */
+  get responseMetadata(): Metadata | undefined {
+    return this.#call.responseMetadata
   }
 
   /** The error that ended the session, if one did. */

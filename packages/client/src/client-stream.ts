@@ -1,4 +1,4 @@
-import { Code, RpcError } from '@srpc/protocol'
+import { Code, type Metadata, RpcError } from '@srpc/protocol'
 import type { StreamingCall } from './streaming-call'
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined }
@@ -23,6 +23,14 @@ export class ClientStream implements AsyncIterableIterator<Buffer> {
 
   private constructor(open: () => Promise<StreamingCall>) {
     this.#open = open
+  }
+
+  /**
+   * The metadata the server sent with the end of the stream (`ctx.responseMetadata`), once the
+   * stream ended; undefined before, or when the server sent none.
+   */
+  get responseMetadata(): Metadata | undefined {
+    return this.#call?.responseMetadata
   }
 
   [Symbol.asyncIterator](): this {

@@ -18,6 +18,7 @@ import {
   type Metadata,
   protocolError,
   RpcError,
+  splitMetadata,
   TIMEOUT_KEY,
 } from '@srpc/protocol'
 import { type ClientSession, SessionCall, type SessionOptions } from './client-session'
@@ -37,6 +38,23 @@ export interface CallOptions {
   signal?: AbortSignal
   /** Key/value pairs for the server (`ctx.metadata`); needs an srpc server. */
   metadata?: Metadata
+  /**
+   * Called with the server's response metadata (`ctx.responseMetadata`) when it arrives with the
+   * reply, the stream's end or the session's end; not called when the server sent none.
+   */
+  onResponseMetadata?: (metadata: Metadata) => void
+  /**
+   * On a new connection, wait (at most `helloTimeout`) for the server's answer to our HELLO
+   * before sending, so that even the first call gets the extensions: error details, response
+   * metadata. Implied by `metadata` and `onResponseMetadata`; `@srpc/contract` clients set it.
+   * Only calls opened before the answer pay for it (one round trip).
+   */
+  waitForExtensions?: boolean
+}
+
+/** The call needs the negotiated extensions: it waits for the HELLO answer on a new connection. */
+function wantsExtensions(options: CallOptions): boolean {
+  return !!options.metadata || options.onResponseMetadata !== undefined || options.waitForExtensions === true
 }
 
 /** What the pool passes down: a timeout it set itself is enforced here but not sent to the server. */
@@ -165,7 +183,7 @@ export class ClientConnection implements PeerRole<PendingCall> {
     resender?: Resender,
     resends = 0,
   ): Promise<Buffer> {
-    if (options.metadata && !this.#peer.extensions.has('metadata')) {
+    if (wantsExtensions(options) && !this.#peer.extensions.has('metadata')) {
       return this.#peer.negotiated.then(() => this.#call(route, payload, options, resender, resends))
     }
     return this.#call(route, payload, options, resender, resends)
@@ -211,7 +229,7 @@ export class ClientConnection implements PeerRole<PendingCall> {
 
   /** Metadata needs the negotiation's outcome; an aborted signal fails before an id is spent. */
   async #ready(options: CallOptions): Promise<void> {
-    if (options.metadata && !this.#peer.extensions.has('metadata')) await this.#peer.negotiated
+    if (wantsExtensions(options) && !this.#peer.extensions.has('metadata')) await this.#peer.negotiated
     if (options.signal?.aborted) throw abortedError(options.signal)
   }
 
@@ -292,11 +310,16 @@ export class ClientConnection implements PeerRole<PendingCall> {
       }
       throw protocolError('frame for id 0 that is not a control or error frame')
     }
-    if (flags & (Flags.REQUEST | Flags.METADATA)) {
+    if (flags & Flags.REQUEST || (flags & Flags.METADATA && !this.#responseMetadataAllowed(flags))) {
       throw protocolError(`unexpected flags 0x${flags.toString(16)} from a server`)
     }
     if (call === undefined) return this.#peer.orphan(id, 'answer for id')
     this.#answered = true
+    let metadata: Metadata | undefined
+    if (flags & Flags.METADATA) {
+      // The block comes first and is never compressed; a malformed one fails the connection.
+      ;({ metadata, payload: frame.value } = splitMetadata(frame.value))
+    }
     if (flags & Flags.COMPRESSED) {
       try {
         frame.value = this.#peer.decodePayload(flags, frame.value)
@@ -307,7 +330,16 @@ export class ClientConnection implements PeerRole<PendingCall> {
         return
       }
     }
-    call.onFrame(frame)
+    call.onFrame(frame, metadata)
+  }
+
+  /** Response metadata: agreed, and only on a call's last frame (a reply, a stream's or session's end). */
+  #responseMetadataAllowed(flags: number): boolean {
+    return (
+      this.#peer.extensions.has('response-metadata') &&
+      (flags & (Flags.RESPONSE | Flags.STREAM_END)) !== 0 &&
+      (flags & Flags.ERROR) === 0
+    )
   }
 
   /** A server does not cancel the client's calls: it answers them with an error. */

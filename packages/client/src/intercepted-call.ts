@@ -79,12 +79,19 @@ export function interceptUnary(
     let attempt: Promise<CallResult>
     try {
       const once = call.attemptOptions(info)
+      // The response metadata goes to the caller's callback and into the result interceptors see.
+      let responseMetadata: Metadata | undefined
+      const onResponseMetadata = once.onResponseMetadata
+      once.onResponseMetadata = (metadata) => {
+        responseMetadata = metadata
+        onResponseMetadata?.(metadata)
+      }
       call.stats.messagesSent = 1
       attempt = send(once).then(
         (value) => {
           call.stats.messagesReceived = 1
           call.end()
-          return okResult(call.stats, value)
+          return okResult(call.stats, value, responseMetadata)
         },
         (err: unknown) => {
           call.end()
@@ -149,7 +156,7 @@ export function interceptStreaming<T extends StreamingCall>(
             call.stats.messagesReceived = streaming.messagesReceived
             call.end()
             if (error) reject(error)
-            else resolve(okResult(call.stats, undefined))
+            else resolve(okResult(call.stats, undefined, streaming.responseMetadata))
           }
           streaming.onEnd = finish
           // It may have failed while it was being written (a frame too large, a dead connection).

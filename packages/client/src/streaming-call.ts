@@ -8,12 +8,22 @@ import {
   type MessageQueue,
   type StreamReceiver,
 } from '@srpc/core'
-import { Code, decodeErrorValue, Flags, type FrameId, formatMs, RpcError } from '@srpc/protocol'
+import {
+  Code,
+  decodeErrorValue,
+  Flags,
+  type FrameId,
+  formatMs,
+  type Metadata,
+  RpcError,
+} from '@srpc/protocol'
 import type { PendingCall } from './pending-call'
+import { deliverMetadata } from './unary-call'
 
 export interface StreamingCallOptions {
   timeout?: number
   signal?: AbortSignal
+  onResponseMetadata?: (metadata: Metadata) => void
 }
 
 /**
@@ -35,6 +45,9 @@ export class StreamingCall extends CallState implements PendingCall {
   #gaveUp = false
   /** Messages that arrived (chunks, session messages), counted for interceptors. */
   messagesReceived = 0
+  /** The metadata the server sent with the end of its half, once it did. */
+  responseMetadata: Metadata | undefined
+  #onResponseMetadata: ((metadata: Metadata) => void) | undefined
   /** Called once when the call is over: both halves ended (undefined) or it failed. */
   onEnd: ((error: RpcError | undefined) => void) | undefined
 
@@ -52,6 +65,7 @@ export class StreamingCall extends CallState implements PendingCall {
     this.#receiver = callReceiver(host, id, ext)
     this.queue = this.#receiver.queue
     this.#timeout = options.timeout
+    this.#onResponseMetadata = options.onResponseMetadata
     this.watch(options.timeout, options.signal)
   }
 
@@ -70,7 +84,7 @@ export class StreamingCall extends CallState implements PendingCall {
     return this.queue.tryNext()
   }
 
-  onFrame(frame: Frame): void {
+  onFrame(frame: Frame, metadata?: Metadata): void {
     const flags = frame.flags
     if (flags & Flags.ERROR) {
       this.host.forget(this.id)
@@ -78,6 +92,11 @@ export class StreamingCall extends CallState implements PendingCall {
       return
     }
     if (this.remoteEnded) return
+    if (metadata !== undefined) {
+      this.responseMetadata = metadata
+      const error = this.#onResponseMetadata && deliverMetadata(this.#onResponseMetadata, metadata)
+      if (error) return this.cancel(error)
+    }
     // Chunks come as RESPONSE|STREAM (0x06), the last as RESPONSE|STREAM|STREAM_END (0x0e), as v1
     // servers send them; srpc 0.1 servers sent 0x04/0x0c, as session messages still go. All of
     // them pass through the receiver, so flow control counts them alike.

@@ -1,5 +1,13 @@
 import { type CallHost, CallState, type Frame } from '@srpc/core'
-import { Code, decodeErrorValue, Flags, type FrameId, formatMs, RpcError } from '@srpc/protocol'
+import {
+  Code,
+  decodeErrorValue,
+  Flags,
+  type FrameId,
+  formatMs,
+  type Metadata,
+  RpcError,
+} from '@srpc/protocol'
 import type { CallOptions } from './connection'
 import type { PendingCall } from './pending-call'
 import type { RefusedCall, Resender } from './resend'
@@ -7,6 +15,22 @@ import type { RefusedCall, Resender } from './resend'
 /** The error of a call, stream, session or wait whose AbortSignal fired. */
 export function abortedError(signal: AbortSignal): RpcError {
   return new RpcError(Code.CANCELLED, 'call cancelled by its signal', { cause: signal.reason })
+}
+
+/**
+ * Hands response metadata to the caller's callback; what it throws becomes the call's error
+ * (never the connection's).
+ */
+export function deliverMetadata(
+  callback: (metadata: Metadata) => void,
+  metadata: Metadata,
+): RpcError | undefined {
+  try {
+    callback(metadata)
+    return undefined
+  } catch (err) {
+    return RpcError.from(err)
+  }
 }
 
 /**
@@ -70,7 +94,7 @@ export class UnaryCall extends CallState implements PendingCall, RefusedCall {
     return this.options.timeout === undefined ? undefined : this.at
   }
 
-  onFrame(frame: Frame): void {
+  onFrame(frame: Frame, metadata?: Metadata): void {
     if (frame.flags & Flags.ERROR) {
       this.#host.forget(this.id)
       this.fail(decodeErrorValue(frame.value))
@@ -78,6 +102,10 @@ export class UnaryCall extends CallState implements PendingCall, RefusedCall {
       this.#host.forget(this.id)
       this.endRemote()
       this.settle()
+      if (metadata !== undefined && this.options.onResponseMetadata !== undefined) {
+        const error = deliverMetadata(this.options.onResponseMetadata, metadata)
+        if (error !== undefined) return this.#reject(error)
+      }
       this.#resolve(frame.value)
     } else if (frame.flags & (Flags.STREAM | Flags.STREAM_END)) {
       // A stream answer to a plain call (a chunk is RESPONSE|STREAM): the route is a stream

@@ -12,8 +12,11 @@ export interface CallHost {
   readonly streamHighWaterMark: number
   /** Bytes one stream or session may queue for sending (maxBufferedBytes). */
   readonly maxBufferedBytes: number
-  /** Writes one frame of call `id` (its open went out already, so no type). False once backed up. */
-  send(flags: number, id: FrameId, value: Uint8Array): boolean
+  /**
+   * Writes one frame of call `id` (its open went out already, so no type), `prefix` (a metadata
+   * block) before the value. False once backed up.
+   */
+  send(flags: number, id: FrameId, value: Uint8Array, prefix?: Uint8Array): boolean
   /** False while the transport is backed up or closed. */
   readonly writable: boolean
   whenWritable(): Promise<void>

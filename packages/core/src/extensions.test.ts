@@ -49,7 +49,16 @@ describe('announce', () => {
   it('offers every feature, the codecs, the receive window and the frame limit, at revision 1', () => {
     expect(announce(settings())).toEqual({
       version: 1,
-      features: ['cancel', 'ping', 'goaway', 'metadata', 'flow', 'compression'],
+      features: [
+        'cancel',
+        'ping',
+        'goaway',
+        'metadata',
+        'flow',
+        'compression',
+        'details',
+        'response-metadata',
+      ],
       codecs: ['deflate'],
       initialWindow: MIB,
       maxFrameSize: 16 * MIB,

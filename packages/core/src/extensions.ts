@@ -2,7 +2,16 @@ import { type Capabilities, Code, EXTENSION_VERSION, Flags, RpcError } from '@sr
 import { Compressor, decompress, negotiateCodec, type ResolvedCompressionOptions } from './compression'
 
 /** Every extension this build implements. */
-export const ALL_FEATURES = ['cancel', 'ping', 'goaway', 'metadata', 'flow', 'compression'] as const
+export const ALL_FEATURES = [
+  'cancel',
+  'ping',
+  'goaway',
+  'metadata',
+  'flow',
+  'compression',
+  'details',
+  'response-metadata',
+] as const
 export type Feature = (typeof ALL_FEATURES)[number]
 
 /** What one side is willing to do, before it knows its peer. */

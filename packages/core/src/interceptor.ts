@@ -60,6 +60,11 @@ export interface CallResult extends CallStats {
   readonly code: 'OK'
   /** The reply of a unary call; undefined for streams and sessions. */
   readonly value: Buffer | undefined
+  /**
+   * Response metadata (the server's `ctx.responseMetadata`, sent with the reply, the stream's end
+   * or the session's end) when the peer sent any; undefined otherwise.
+   */
+  readonly metadata?: Metadata
 }
 
 /**
@@ -125,10 +130,11 @@ export function newCallStats(): CallStats {
 }
 
 /** The result of a call that ended well, from its counters. */
-export function okResult(stats: CallStats, value: Buffer | undefined): CallResult {
+export function okResult(stats: CallStats, value: Buffer | undefined, metadata?: Metadata): CallResult {
   return {
     code: 'OK',
     value,
+    metadata,
     messagesSent: stats.messagesSent,
     messagesReceived: stats.messagesReceived,
     durationMs: stats.durationMs,

@@ -188,8 +188,8 @@ export class PeerConnection<C extends PeerCall = PeerCall> implements CallHost {
   }
 
   // --- CallHost ---
-  send(flags: number, id: FrameId, value: Uint8Array): boolean {
-    return this.frames.sendFrame(flags, id, '', value)
+  send(flags: number, id: FrameId, value: Uint8Array, prefix?: Uint8Array): boolean {
+    return this.frames.sendFrame(flags, id, '', value, prefix)
   }
 
   get writable(): boolean {

@@ -169,7 +169,8 @@ export class StreamSender {
   }
 
   #write(flags: number, data: Buffer): Promise<void> {
-    const compressed = this.#ext.compress(data)
+    // A metadata block (response metadata on a stream's end) is never compressed.
+    const compressed = flags & Flags.METADATA ? undefined : this.#ext.compress(data)
     try {
       const written = compressed
         ? this.#out.write(flags | Flags.COMPRESSED, compressed)

@@ -53,6 +53,29 @@ describe('the ERROR frame value', () => {
     }
   })
 
+  it('carries details only when asked (the peer negotiated them), byte-for-byte v1 otherwise', () => {
+    const err = new RpcError(Code.NOT_FOUND, 'no user 42', { details: { id: '42' } })
+    expect(Buffer.from(encodeErrorValue(err)).toString('utf8')).toBe(
+      '{"code":"NOT_FOUND","message":"no user 42"}',
+    )
+    const value = encodeErrorValue(err, true)
+    expect(Buffer.from(value).toString('utf8')).toBe(
+      '{"code":"NOT_FOUND","message":"no user 42","details":{"id":"42"}}',
+    )
+    const decoded = decodeErrorValue(value)
+    expect(decoded.code).toBe(Code.NOT_FOUND)
+    expect(decoded.details).toEqual({ id: '42' })
+  })
+
+  it('leaves out details JSON cannot carry instead of failing the frame', () => {
+    const cyclic: Record<string, unknown> = {}
+    cyclic.self = cyclic
+    for (const details of [cyclic, { n: 10n }]) {
+      const value = encodeErrorValue(new RpcError(Code.INTERNAL, 'x', { details }), true)
+      expect(Buffer.from(value).toString('utf8')).toBe('{"code":"INTERNAL","message":"x"}')
+    }
+  })
+
   it('with a known code but no string message keeps the code and an empty message', () => {
     const decoded = decodeErrorValue(Buffer.from('{"code":"INTERNAL","message":42}'))
     expect(decoded.code).toBe(Code.INTERNAL)

@@ -20,11 +20,22 @@ export class RpcError extends Error {
    * connection's stream limit was reached): sending it again cannot repeat work.
    */
   readonly refused: boolean
+  /**
+   * Structured, JSON-serialisable facts about the failure (validation issues, the id that was
+   * not found, …). They travel to srpc peers that negotiated `details`; a v1 peer gets code and
+   * message only. Undefined when the error has none.
+   */
+  readonly details: unknown
 
-  constructor(code: Code, message: string, options?: { cause?: unknown; refused?: boolean }) {
+  constructor(
+    code: Code,
+    message: string,
+    options?: { cause?: unknown; refused?: boolean; details?: unknown },
+  ) {
     super(message, options)
     this.code = code
     this.refused = options?.refused ?? false
+    this.details = options?.details
   }
 
   static {
@@ -55,12 +66,24 @@ export class RpcError extends Error {
 
 /**
  * The ERROR frame's value: UTF-8 JSON `{"code":"NOT_FOUND","message":"…"}`, plus
- * `"refused":true` when no handler saw the call.
+ * `"refused":true` when no handler saw the call, plus `"details":…` when `withDetails` (the
+ * peer negotiated `details`) and the error has details that JSON can carry. Details JSON cannot
+ * encode (a cycle, a BigInt) are left out rather than failing the error frame.
  */
-export function encodeErrorValue(err: RpcError): Uint8Array {
-  const body = err.refused
-    ? { code: err.code, message: err.message, refused: true }
-    : { code: err.code, message: err.message }
+export function encodeErrorValue(err: RpcError, withDetails = false): Uint8Array {
+  const body: { code: Code; message: string; refused?: true; details?: unknown } = {
+    code: err.code,
+    message: err.message,
+  }
+  if (err.refused) body.refused = true
+  if (withDetails && err.details !== undefined) {
+    body.details = err.details
+    try {
+      return encodeUtf8(JSON.stringify(body))
+    } catch {
+      delete body.details
+    }
+  }
   return encodeUtf8(JSON.stringify(body))
 }
 
@@ -74,9 +97,17 @@ export function decodeErrorValue(value: Uint8Array): RpcError {
     try {
       const parsed: unknown = JSON.parse(text)
       if (parsed !== null && typeof parsed === 'object') {
-        const { code, message, refused } = parsed as { code?: unknown; message?: unknown; refused?: unknown }
+        const { code, message, refused, details } = parsed as {
+          code?: unknown
+          message?: unknown
+          refused?: unknown
+          details?: unknown
+        }
         if (isCode(code)) {
-          return new RpcError(code, typeof message === 'string' ? message : '', { refused: refused === true })
+          return new RpcError(code, typeof message === 'string' ? message : '', {
+            refused: refused === true,
+            details,
+          })
         }
       }
     } catch {

@@ -17,6 +17,14 @@ export interface ServerStream {
 /** Builds a call's Context (server-call.ts); set in Context's static block, as its constructor is private. */
 let create: (call: ServerCall) => Context
 
+/** The call behind a Context (for the server's own wrappers; the constructor is private). */
+let callOf: (ctx: Context) => ServerCall
+
+/** The call behind `ctx`, for checks the server runs around handlers (route kinds). */
+export function callOfContext(ctx: Context): ServerCall {
+  return callOf(ctx)
+}
+
 /** A call's Context; the server makes one per call. */
 export function contextFor(call: ServerCall): Context {
   return create(call)
@@ -31,6 +39,7 @@ export class Context {
 
   static {
     create = (call) => new Context(call)
+    callOf = (ctx) => ctx.#call
   }
 
   private constructor(call: ServerCall) {
@@ -87,6 +96,17 @@ export class Context {
    */
   get bufferedAmount(): number {
     return this.#call.bufferedAmount
+  }
+
+  /**
+   * Response metadata: entries set here (lowercase keys, string values, 8 KiB in all) go to the
+   * client with the reply, the stream's end or the session's end, whichever ends our half, so
+   * set them before that. Only srpc clients that negotiated `response-metadata` get them; a v1
+   * client gets the usual frames. A bad entry is a handler bug: the call fails with INTERNAL.
+   */
+  get responseMetadata(): Metadata {
+    this.#call.responseMetadata ??= Object.create(null) as Metadata
+    return this.#call.responseMetadata
   }
 
   /** Answers a request. Only once; a session cannot reply. A wrong type: see `sendMessage`. */

@@ -1,6 +1,7 @@
 import type { CallKind } from '@srpc/core'
 import { Code, checkRoute, RpcError } from '@srpc/protocol'
 import type { Context } from './context'
+import { guardKind } from './route-kind'
 
 /** What a handler may return: a reply for a request (when it did not call ctx.reply), or nothing. */
 export type HandlerResult = undefined | Uint8Array | string
@@ -48,7 +49,8 @@ export class Mux {
     if (typeof handler !== 'function')
       throw new RpcError(Code.INVALID_ARGUMENT, `handler for ${route} must be a function`)
     if (this.#routes.has(route)) throw new RpcError(Code.ALREADY_EXISTS, `route ${route} is already handled`)
-    this.#routes.set(route, handler)
+    // A declared kind is enforced for every call to the route (route-kind.ts).
+    this.#routes.set(route, info?.kind === undefined ? handler : guardKind(route, info.kind, handler))
     if (info !== undefined) this.#info.set(route, { ...info })
     return this
   }

@@ -12,6 +12,7 @@ import type { CallHost, CallKind } from './call-host'
 import type { Job } from './concurrency-limiter'
 import { type Context, contextFor, type ServerStream } from './context'
 import type { Handler, HandlerResult } from './mux'
+import { type OpenedAs, openedAs } from './route-kind'
 import { SessionCall } from './session-call'
 import { StreamWriter } from './stream-writer'
 import { replyWithResult, sendReply } from './unary-reply'
@@ -43,6 +44,12 @@ export class ServerCall extends CallState implements Job {
   messagesReceived: number
   /** Called once when the call is finished (interceptors wait for it). */
   onFinished: (() => void) | undefined
+  /** How the client opened the call (route kinds are checked against it). */
+  openedAs: OpenedAs = NOT_OPENED
+  /** The response metadata that went out with the last frame (for interceptors). */
+  sentMetadata: Metadata | undefined
+  /** What the handler set for the response; created when it first asks (`ctx.responseMetadata`). */
+  responseMetadata: Metadata | undefined
   #handler: Handler
   /** Behind ctx.shutdownSignal; created on first read, like `signal`. */
   #shutdown: AbortController | undefined
@@ -254,7 +261,7 @@ export class ServerCall extends CallState implements Job {
     if (!this.endLocal()) return
     this.#status = error
     try {
-      this.host.send(Flags.ERROR, this.id, asBuffer(encodeErrorValue(error)))
+      this.host.send(Flags.ERROR, this.id, asBuffer(encodeErrorValue(error, this.ext.has('details'))))
     } catch {
       // A message too long for the client's frame limit: the code still reaches it.
       const short = new RpcError(error.code, 'error message too long to send')
@@ -367,6 +374,8 @@ export class ServerCall extends CallState implements Job {
     onFinished?.()
   }
 }
+
+const NOT_OPENED: OpenedAs = openedAs('request', false, false)
 
 function misuse(message: string): Promise<never> {
   return rejected(new RpcError(Code.FAILED_PRECONDITION, message))

@@ -26,6 +26,7 @@ import {
 import type { WorkerPool } from './concurrency-limiter'
 import type { Handler } from './mux'
 import type { ResolvedServerOptions } from './options'
+import { openedAs } from './route-kind'
 import { type CallHost, type CallKind, ServerCall } from './server-call'
 
 /** What a connection needs from its server. */
@@ -121,8 +122,8 @@ export class ServerConnection implements CallHost, PeerRole<ServerCall> {
   }
 
   // --- CallHost: the connection's CallHost, and what only server calls ask ---
-  send(flags: number, id: FrameId, value: Uint8Array): boolean {
-    return this.#frames.sendFrame(flags, id, '', value)
+  send(flags: number, id: FrameId, value: Uint8Array, prefix?: Uint8Array): boolean {
+    return this.#frames.sendFrame(flags, id, '', value, prefix)
   }
 
   get writable(): boolean {
@@ -330,17 +331,20 @@ export class ServerConnection implements CallHost, PeerRole<ServerCall> {
     }
     const handler = this.#host.lookup(route)
     const ext = this.#conn.extensions
+    const opened = openedAs(kind, (frame.flags & Flags.STREAM) !== 0, this.#conn.agreed !== undefined)
     if (kind === 'session') {
       if (!this.#host.openSession()) {
         return this.#refuse(id, new RpcError(Code.RESOURCE_EXHAUSTED, 'too many open sessions'))
       }
       const call = new ServerCall(this, id, route, kind, EMPTY_BUFFER, metadata, timeoutMs, handler, ext)
+      call.openedAs = opened
       this.#conn.register(call)
       if (payload.length > 0) call.deliver(payload)
       this.#host.run(call)
       return
     }
     const call = new ServerCall(this, id, route, kind, payload, metadata, timeoutMs, handler, ext)
+    call.openedAs = opened
     this.#conn.register(call)
     this.#host.run(call)
   }

@@ -93,7 +93,7 @@ export function interceptCall(
         stats.messagesReceived = call.messagesReceived
         const status = call.status
         if (status) reject(status)
-        else resolve(okResult(stats, info.kind === 'unary' ? call.replyValue : undefined))
+        else resolve(okResult(stats, info.kind === 'unary' ? call.replyValue : undefined, call.sentMetadata))
       }
     })
     done.catch(noop)

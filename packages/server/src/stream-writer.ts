@@ -1,6 +1,7 @@
 import { callSender, type Extensions, payloadBytes, type StreamSender } from '@srpc/core'
 import { Flags, type FrameId, type RpcError } from '@srpc/protocol'
 import type { CallHost } from './call-host'
+import { type ResponseMetadataOwner, responseBlock } from './response-metadata'
 
 /**
  * A server-stream chunk is framed as v1 peers frame it: RESPONSE|STREAM (0x06), the last one
@@ -22,8 +23,10 @@ const MESSAGES = {
 
 const EMPTY = Buffer.alloc(0)
 
+function noop(): void {}
+
 /** What the writer needs of its call: its state ("our half is over", core's CallState) and its failure paths. */
-export interface WriterCall {
+export interface WriterCall extends ResponseMetadataOwner {
   readonly id: FrameId
   readonly host: CallHost
   readonly ext: Extensions
@@ -62,15 +65,45 @@ export class StreamWriter {
       return this.#call.wrongType(err)
     }
     if (this.#call.localEnded) return this.#call.afterDone(framing.ended)
-    if (isLast) this.#call.endLocal()
+    if (isLast) {
+      let block: Uint8Array | undefined
+      try {
+        block = responseBlock(this.#call)
+      } catch (err) {
+        return this.#call.wrongType(err)
+      }
+      // With response metadata the last chunk goes as an ordinary one, the block on the end marker.
+      if (block !== undefined) {
+        this.#call.endLocal()
+        if (bytes.length > 0) this.#sender.send(framing.flags, bytes).catch(noop)
+        return this.#sender.send(
+          framing.lastFlags | Flags.METADATA,
+          Buffer.from(block.buffer, block.byteOffset, block.length),
+        )
+      }
+      this.#call.endLocal()
+    }
     // An empty last chunk is a bare end marker.
     return this.#sender.send(isLast ? framing.lastFlags : framing.flags, bytes)
   }
 
-  /** Ends our half with a bare end marker, behind whatever is still queued. */
+  /**
+   * Ends our half with a bare end marker, behind whatever is still queued; the marker carries the
+   * response metadata when there is some (a bad entry fails the call with INTERNAL instead).
+   */
   end(): Promise<void> {
+    let block: Uint8Array | undefined
+    try {
+      block = responseBlock(this.#call)
+    } catch (err) {
+      return this.#call.wrongType(err)
+    }
     this.#call.endLocal()
-    return this.#sender.send(this.#framing.lastFlags, EMPTY)
+    if (block === undefined) return this.#sender.send(this.#framing.lastFlags, EMPTY)
+    return this.#sender.send(
+      this.#framing.lastFlags | Flags.METADATA,
+      Buffer.from(block.buffer, block.byteOffset, block.length),
+    )
   }
 
   /** Bytes queued and not yet handed to the socket. */

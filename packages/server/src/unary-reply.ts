@@ -1,5 +1,6 @@
 import { rejected } from '@srpc/core'
 import { Code, Flags, RpcError } from '@srpc/protocol'
+import { responseBlock } from './response-metadata'
 import type { WriterCall } from './stream-writer'
 
 const RESOLVED = Promise.resolve()
@@ -17,12 +18,20 @@ export interface ReplyCall extends WriterCall {
 export function sendReply(call: ReplyCall, payload: Buffer): Promise<void> {
   if (call.localEnded) return call.afterDone('reply() called twice')
   const { host, id } = call
+  let block: Uint8Array | undefined
+  try {
+    block = responseBlock(call)
+  } catch (err) {
+    return call.wrongType(err)
+  }
   const compressed = call.ext.compress(payload)
+  // The metadata block goes before the payload, never compressed (as on a request).
+  const flags = block === undefined ? Flags.RESPONSE : Flags.RESPONSE | Flags.METADATA
   let written: boolean
   try {
     written = compressed
-      ? host.send(Flags.RESPONSE | Flags.COMPRESSED, id, compressed)
-      : host.send(Flags.RESPONSE, id, payload)
+      ? host.send(flags | Flags.COMPRESSED, id, compressed, block)
+      : host.send(flags, id, payload, block)
   } catch (err) {
     // Nothing went out: our half ends with the error frame instead.
     call.fail(RpcError.from(err))

@@ -1,0 +1,77 @@
+import { create } from '@bufbuild/protobuf'
+import { StringValueSchema } from '@bufbuild/protobuf/wkt'
+import { describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import { bytes } from './bytes'
+import { json } from './json'
+import { msgpack } from './msgpack'
+import { protobuf } from './protobuf'
+
+const any = z.any()
+
+describe('json', () => {
+  it('writes what JSON.stringify writes, and undefined as an empty payload', () => {
+    expect(Buffer.from(json.encode({ a: [1, 'x'] }, any)).toString()).toBe('{"a":[1,"x"]}')
+    expect(json.encode(undefined, any).length).toBe(0)
+    expect(json.decode(new Uint8Array(0), any)).toBeUndefined()
+    expect(() => json.encode(() => 1, any)).toThrow(/no JSON form/)
+  })
+
+  it('reads from a view into a larger buffer', () => {
+    const backing = Buffer.from('xx{"n":1}yy')
+    expect(json.decode(new Uint8Array(backing.buffer, backing.byteOffset + 2, 7), any)).toEqual({ n: 1 })
+  })
+
+  it('refuses __proto__ anywhere and constructor.prototype, but not a key merely named constructor', () => {
+    expect(() => json.decode(Buffer.from('{"a":[{"__proto__":{}}]}'), any)).toThrow(/__proto__/)
+    expect(() => json.decode(Buffer.from('{"constructor":{"prototype":{}}}'), any)).toThrow(/constructor/)
+    expect(json.decode(Buffer.from('{"constructor":"Foo","text":"__proto__"}'), any)).toEqual({
+      constructor: 'Foo',
+      text: '__proto__',
+    })
+  })
+})
+
+describe('msgpack', () => {
+  it('writes plain MessagePack maps (no msgpackr records) and keeps Date and bytes', () => {
+    // map16 of 1 entry (msgpackr reserves the size up front), "a" → 1: readable by any MessagePack library.
+    expect([...msgpack.encode({ a: 1 }, any)]).toEqual([0xde, 0x00, 0x01, 0xa1, 0x61, 0x01])
+    const value = msgpack.decode(
+      msgpack.encode({ at: new Date(1234), b: Uint8Array.of(1, 2) }, any),
+      any,
+    ) as {
+      at: Date
+      b: Uint8Array
+    }
+    expect(value.at.getTime()).toBe(1234)
+    expect([...value.b]).toEqual([1, 2])
+  })
+
+  it('refuses a __proto__ key (which msgpackr reads as __proto_)', () => {
+    const payload = Buffer.concat([Buffer.of(0x81, 0xa9), Buffer.from('__proto__'), Buffer.of(0x80)])
+    expect(() => msgpack.decode(payload, any)).toThrow(/__proto__/)
+  })
+})
+
+describe('protobuf', () => {
+  it('encodes a message or an init object alike, and decodes to a message', () => {
+    const fromInit = protobuf.encode({ value: 'hi' }, StringValueSchema)
+    const fromMessage = protobuf.encode(create(StringValueSchema, { value: 'hi' }), StringValueSchema)
+    expect([...fromInit]).toEqual([0x0a, 0x02, 0x68, 0x69])
+    expect([...fromMessage]).toEqual([...fromInit])
+    expect((protobuf.decode(fromInit, StringValueSchema) as { value: string }).value).toBe('hi')
+  })
+
+  it('needs a message type as its schema', () => {
+    expect(() => protobuf.encode({}, any)).toThrow(/message types/)
+  })
+})
+
+describe('bytes', () => {
+  it('passes Uint8Arrays through and refuses anything else', () => {
+    const payload = Uint8Array.of(9)
+    expect(bytes.encode(payload, any)).toBe(payload)
+    expect(bytes.decode(payload, any)).toBe(payload)
+    expect(() => bytes.encode('text', any)).toThrow(/Uint8Arrays/)
+  })
+})

@@ -1,0 +1,31 @@
+import type { Codec } from '../codec'
+import { findHostileKey } from '../hostile-keys'
+
+const EMPTY = new Uint8Array(0)
+
+/**
+ * JSON (the default codec): UTF-8 text, what `JSON.stringify` writes. `undefined` (a method that
+ * returns nothing) travels as an empty payload. Payloads with a `__proto__` key, or a
+ * `constructor` key holding a `prototype`, are refused (hostile-keys.ts).
+ */
+export const json: Codec = {
+  name: 'json',
+  encode(value) {
+    if (value === undefined) return EMPTY
+    const text = JSON.stringify(value)
+    if (text === undefined) throw new TypeError(`a ${typeof value} has no JSON form`)
+    return Buffer.from(text, 'utf8')
+  },
+  decode(bytes) {
+    if (bytes.length === 0) return undefined
+    const text = Buffer.isBuffer(bytes)
+      ? bytes.toString('utf8')
+      : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8')
+    const value: unknown = JSON.parse(text)
+    if (text.includes('__proto__') || text.includes('constructor')) {
+      const key = findHostileKey(value)
+      if (key !== undefined) throw new TypeError(`key ${key} is not allowed`)
+    }
+    return value
+  },
+}

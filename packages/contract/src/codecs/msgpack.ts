@@ -1,0 +1,34 @@
+import { Packr } from 'msgpackr'
+import type { Codec } from '../codec'
+import { findHostileKey } from '../hostile-keys'
+
+/**
+ * Plain MessagePack maps and arrays (no msgpackr records, so any MessagePack library can read
+ * them); `Date` travels as the timestamp extension and `Uint8Array` as bin, so both survive the
+ * round trip (bin decodes as a Buffer, a Uint8Array).
+ */
+const packr = new Packr({ useRecords: false, mapsAsObjects: true })
+
+const PROTO = Buffer.from('__proto_')
+const CONSTRUCTOR = Buffer.from('constructor')
+
+/**
+ * MessagePack through msgpackr. msgpackr renames a `__proto__` key to `__proto_` rather than
+ * setting a prototype; this codec refuses such payloads outright (and `constructor` keys holding
+ * a `prototype`), as the JSON codec does, so a genuine `__proto_` key is refused too.
+ */
+export const msgpack: Codec = {
+  name: 'msgpack',
+  encode(value) {
+    return packr.pack(value)
+  },
+  decode(bytes) {
+    const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
+    const value: unknown = packr.unpack(buffer)
+    if (buffer.includes(PROTO) || buffer.includes(CONSTRUCTOR)) {
+      const key = findHostileKey(value, '__proto_')
+      if (key !== undefined) throw new TypeError(`key ${key} is not allowed`)
+    }
+    return value
+  },
+}

@@ -1,0 +1,108 @@
+import type { Pool } from '@srpc/client'
+import type { Server } from '@srpc/server'
+import { describe, expectTypeOf, it } from 'vitest'
+import { z } from 'zod'
+import type { TypedClientSession } from '../src/index'
+import { contract, createClient, implement, serverStream, session, unary } from '../src/index'
+
+const User = z.object({ id: z.string(), name: z.string() })
+type User = z.infer<typeof User>
+const Users = contract('users', {
+  get: unary({ input: z.object({ id: z.string() }), output: User }),
+  list: serverStream({ input: z.object({ limit: z.number() }), output: User }),
+  chat: session({ input: z.object({ text: z.string() }), output: z.object({ text: z.string() }) }),
+})
+declare const server: Server
+declare const pool: Pool
+const user: User = { id: '1', name: 'a' }
+
+describe('createClient', () => {
+  const users = createClient(pool, Users)
+
+  it('types each method by its kind and schemas', () => {
+    expectTypeOf(users.get).parameter(0).toEqualTypeOf<{ id: string }>()
+    expectTypeOf(users.get).returns.toEqualTypeOf<Promise<User>>()
+    expectTypeOf(users.list({ limit: 1 })).toMatchTypeOf<AsyncIterable<User>>()
+    expectTypeOf(users.chat).returns.toEqualTypeOf<
+      Promise<TypedClientSession<{ text: string }, { text: string }>>
+    >()
+  })
+
+  it('refuses a wrong input shape', () => {
+    // @ts-expect-error id must be a string
+    users.get({ id: 42 })
+    // @ts-expect-error a missing field
+    users.get({})
+    // @ts-expect-error an unknown field in a literal
+    users.list({ limit: 1, offset: 2 })
+  })
+
+  it('refuses a unary call on a stream method and a stream read on a unary method', async () => {
+    // @ts-expect-error a stream is not a promise of one User
+    const one: User = await users.list({ limit: 1 })
+    // @ts-expect-error a unary reply cannot be iterated
+    for await (const _ of users.get({ id: '1' }));
+    // @ts-expect-error a session takes no input and sends typed messages
+    await (await users.chat()).send({ text: 1 })
+    void one
+  })
+
+  it('has no methods the contract lacks', () => {
+    // @ts-expect-error not in the contract
+    users.remove({ id: '1' })
+  })
+})
+
+describe('implement', () => {
+  it('accepts handlers of the right shapes', () => {
+    implement(server, Users, {
+      get: async ({ id }) => ({ id, name: 'x' }),
+      list: async function* ({ limit }) {
+        expectTypeOf(limit).toEqualTypeOf<number>()
+        yield user
+      },
+      chat: async (s) => {
+        for await (const m of s.messages()) await s.send({ text: m.text })
+      },
+    })
+  })
+
+  it('refuses a missing method', () => {
+    // @ts-expect-error chat is missing
+    implement(server, Users, {
+      get: () => user,
+      list: function* () {
+        yield user
+      },
+    })
+  })
+
+  it('refuses a wrong return type', () => {
+    implement(server, Users, {
+      // @ts-expect-error name is missing from the output
+      get: () => ({ id: '1' }),
+      list: function* () {
+        yield user
+      },
+      chat: async () => {},
+    })
+    implement(server, Users, {
+      get: () => user,
+      // @ts-expect-error a stream method must yield Users, not return one
+      list: async () => user,
+      chat: async () => {},
+    })
+  })
+
+  it('refuses a method the contract does not have', () => {
+    implement(server, Users, {
+      get: () => user,
+      list: function* () {
+        yield user
+      },
+      chat: async () => {},
+      // @ts-expect-error not in the contract
+      remove: () => undefined,
+    })
+  })
+})
