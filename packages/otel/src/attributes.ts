@@ -1,4 +1,5 @@
 import type { Attributes } from '@opentelemetry/api'
+import { Code } from '@srpc/protocol'
 
 /** `rpc.system` of every srpc span and measurement. */
 export const RPC_SYSTEM = 'srpc'
@@ -36,10 +37,12 @@ export function callAttributes(name: RouteName, extra: Attributes | undefined): 
   return Object.freeze(attributes)
 }
 
-/** The code of what ended a call: an RpcError's, else UNKNOWN. */
+const CODES: ReadonlySet<string> = new Set(Object.values(Code))
+
+/** The code of what ended a call: an RpcError's (one of the closed set), else UNKNOWN. */
 export function codeOf(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code
-  return typeof code === 'string' && /^[A-Z_]+$/.test(code) ? code : 'UNKNOWN'
+  return typeof code === 'string' && CODES.has(code) ? code : 'UNKNOWN'
 }
 
 /**

@@ -48,9 +48,16 @@ export interface OtelClientOptions extends OtelOptions {
   serverPort?: number
 }
 
+/** A route's name, its attributes, and those of its measurements per outcome code (built once each). */
+interface RouteEntry {
+  name: RouteName
+  attributes: Attributes
+  outcomes: Map<string, Attributes>
+}
+
 interface Instrumentation {
   /** The route's name and attributes, built once per route (bounded: see `routeName`). */
-  route(route: string): { name: RouteName; attributes: Attributes }
+  route(route: string): RouteEntry
   tracer: Tracer
   instruments: RpcInstruments
   propagator: TextMapPropagator | undefined
@@ -63,13 +70,13 @@ function instrument(options: OtelOptions, side: 'client' | 'server', extra: Attr
   countConnections(meter)
   const attributes = { ...options.attributes, ...extra }
   const shared = Object.keys(attributes).length > 0 ? attributes : undefined
-  const routes = new Map<string, { name: RouteName; attributes: Attributes }>()
+  const routes = new Map<string, RouteEntry>()
   return {
     route(route) {
       let entry = routes.get(route)
       if (entry === undefined) {
         const name = routeName(route)
-        entry = { name, attributes: callAttributes(name, shared) }
+        entry = { name, attributes: callAttributes(name, shared), outcomes: new Map() }
         if (routes.size < MAX_ROUTES) routes.set(route, entry)
       }
       return entry
@@ -92,14 +99,15 @@ export function otelClient(options: OtelClientOptions = {}): Interceptor {
   if (options.serverPort !== undefined) extra['server.port'] = options.serverPort
   const otel = instrument(options, 'client', extra)
   return (next) => (call) => {
-    const { name, attributes } = otel.route(call.route)
+    const route = otel.route(call.route)
+    const { name, attributes } = route
     const parent = context.active()
     const span = otel.tracer.startSpan(name.spanName, { kind: SpanKind.CLIENT, attributes }, parent)
     const active = trace.setSpan(parent, span)
     // Outgoing metadata: the server's span becomes this one's child.
     inject(otel.propagator, active, call.metadata as Record<string, string>)
     otel.instruments.activeCalls.add(1, attributes)
-    return finish(otel, span, call, attributes, context.with(active, next, undefined, call), 'client')
+    return finish(otel, span, call, route, context.with(active, next, undefined, call), 'client')
   }
 }
 
@@ -112,7 +120,8 @@ export function otelClient(options: OtelClientOptions = {}): Interceptor {
 export function otelServer(options: OtelOptions = {}): Interceptor {
   const otel = instrument(options, 'server', {})
   return (next) => (call) => {
-    const { name, attributes } = otel.route(call.route)
+    const route = otel.route(call.route)
+    const { name, attributes } = route
     const parent = extract(otel.propagator, context.active(), call.metadata)
     const spanAttributes: Attributes = { ...attributes }
     const peer = call.peer
@@ -125,7 +134,7 @@ export function otelServer(options: OtelOptions = {}): Interceptor {
     )
     otel.instruments.activeCalls.add(1, attributes)
     const active = trace.setSpan(parent, span)
-    return finish(otel, span, call, attributes, context.with(active, next, undefined, call), 'server')
+    return finish(otel, span, call, route, context.with(active, next, undefined, call), 'server')
   }
 }
 
@@ -153,17 +162,17 @@ function finish(
   otel: Instrumentation,
   span: Span,
   call: CallInfo,
-  attributes: Attributes,
+  route: RouteEntry,
   settled: Promise<CallResult>,
   side: 'client' | 'server',
 ): Promise<CallResult> {
   return settled.then(
     (result) => {
-      end(otel, span, call, attributes, 'OK', result.value, undefined, side)
+      end(otel, span, call, route, 'OK', result.value, undefined, side)
       return result
     },
     (error: unknown) => {
-      end(otel, span, call, attributes, codeOf(error), undefined, error, side)
+      end(otel, span, call, route, codeOf(error), undefined, error, side)
       throw error
     },
   )
@@ -173,7 +182,7 @@ function end(
   otel: Instrumentation,
   span: Span,
   call: CallInfo,
-  attributes: Attributes,
+  route: RouteEntry,
   code: string,
   reply: Buffer | undefined,
   error: unknown,
@@ -197,13 +206,21 @@ function end(
     }
   }
   span.end()
-  const measured: Attributes = { ...attributes, 'rpc.srpc.status_code': code }
-  if (error !== undefined) measured['error.type'] = code
+  let measured = route.outcomes.get(code)
+  if (measured === undefined) {
+    const attributes: Attributes = { ...route.attributes, 'rpc.srpc.status_code': code }
+    if (code !== 'OK') attributes['error.type'] = code
+    measured = Object.freeze(attributes)
+    route.outcomes.set(code, measured) // at most one per code: the set of codes is closed
+  }
   const instruments = otel.instruments
-  instruments.activeCalls.add(-1, attributes)
+  instruments.activeCalls.add(-1, route.attributes)
   instruments.duration.record(stats.durationMs, measured)
   if (kind !== 'session') instruments.requestSize.record(call.payload.length, measured)
   if (reply !== undefined) instruments.responseSize.record(reply.length, measured)
-  instruments.requestsPerRpc.record(fromClient, measured)
-  instruments.responsesPerRpc.record(fromServer, measured)
+  // Messages per call say something for streams and sessions; a unary call is always one and one.
+  if (kind !== 'unary') {
+    instruments.requestsPerRpc.record(fromClient, measured)
+    instruments.responsesPerRpc.record(fromServer, measured)
+  }
 }
