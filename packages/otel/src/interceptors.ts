@@ -20,7 +20,7 @@ import { metadataGetter, metadataSetter } from './propagation'
 
 /** The name and version spans and metrics are reported under (the instrumentation scope). */
 export const INSTRUMENTATION_NAME = '@srpc/otel'
-/** Routes whose attributes are kept; calls to more (made-up routes) build theirs each time. */
+/** Routes measured apart; calls to more (made-up routes) are measured together as `_OTHER`. */
 const MAX_ROUTES = 1024
 declare const __VERSION__: string | undefined
 const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : undefined
@@ -48,11 +48,22 @@ export interface OtelClientOptions extends OtelOptions {
   serverPort?: number
 }
 
-/** A route's name, its attributes, and those of its measurements per outcome code (built once each). */
+/** What the measurements of one route share: built once per route, counted without the SDK. */
+interface Measured {
+  /** Of the call (rpc.system, rpc.service, rpc.method, …). */
+  readonly attributes: Attributes
+  /** Of its measurements, per outcome code (at most one per code: the set is closed). */
+  readonly outcomes: Map<string, Attributes>
+  /** Calls in flight, reported by the observable `srpc.*.active_calls`. */
+  active: number
+}
+
+/** A route as spans and measurements name it. */
 interface RouteEntry {
-  name: RouteName
-  attributes: Attributes
-  outcomes: Map<string, Attributes>
+  readonly name: RouteName
+  /** The span's attributes: the route's own, even past the metric cap. */
+  readonly attributes: Attributes
+  readonly measured: Measured
 }
 
 interface Instrumentation {
@@ -71,18 +82,33 @@ function instrument(options: OtelOptions, side: 'client' | 'server', extra: Attr
   const attributes = { ...options.attributes, ...extra }
   const shared = Object.keys(attributes).length > 0 ? attributes : undefined
   const routes = new Map<string, RouteEntry>()
+  // Past MAX_ROUTES (a client calling made-up routes), measurements share one `_OTHER` series, so
+  // nobody can grow the metrics' cardinality without bound.
+  const other: Measured = {
+    attributes: callAttributes({ service: undefined, method: '_OTHER', spanName: '_OTHER' }, shared),
+    outcomes: new Map(),
+    active: 0,
+  }
+  const instruments = rpcInstruments(meter, side)
+  instruments.activeCalls.addCallback((result) => {
+    for (const entry of routes.values()) result.observe(entry.measured.active, entry.measured.attributes)
+    if (routes.size >= MAX_ROUTES) result.observe(other.active, other.attributes)
+  })
   return {
     route(route) {
       let entry = routes.get(route)
       if (entry === undefined) {
         const name = routeName(route)
-        entry = { name, attributes: callAttributes(name, shared), outcomes: new Map() }
-        if (routes.size < MAX_ROUTES) routes.set(route, entry)
+        const attributes = callAttributes(name, shared)
+        if (routes.size < MAX_ROUTES) {
+          entry = { name, attributes, measured: { attributes, outcomes: new Map(), active: 0 } }
+          routes.set(route, entry)
+        } else entry = { name, attributes, measured: other }
       }
       return entry
     },
     tracer: tracerProvider.getTracer(INSTRUMENTATION_NAME, VERSION),
-    instruments: rpcInstruments(meter, side),
+    instruments,
     propagator: options.propagator,
     attributes: shared,
   }
@@ -106,7 +132,7 @@ export function otelClient(options: OtelClientOptions = {}): Interceptor {
     const active = trace.setSpan(parent, span)
     // Outgoing metadata: the server's span becomes this one's child.
     inject(otel.propagator, active, call.metadata as Record<string, string>)
-    otel.instruments.activeCalls.add(1, attributes)
+    route.measured.active++
     return finish(otel, span, call, route, context.with(active, next, undefined, call), 'client')
   }
 }
@@ -132,7 +158,7 @@ export function otelServer(options: OtelOptions = {}): Interceptor {
       { kind: SpanKind.SERVER, attributes: spanAttributes },
       parent,
     )
-    otel.instruments.activeCalls.add(1, attributes)
+    route.measured.active++
     const active = trace.setSpan(parent, span)
     return finish(otel, span, call, route, context.with(active, next, undefined, call), 'server')
   }
@@ -206,15 +232,16 @@ function end(
     }
   }
   span.end()
-  let measured = route.outcomes.get(code)
+  const series = route.measured
+  series.active--
+  let measured = series.outcomes.get(code)
   if (measured === undefined) {
-    const attributes: Attributes = { ...route.attributes, 'rpc.srpc.status_code': code }
+    const attributes: Attributes = { ...series.attributes, 'rpc.srpc.status_code': code }
     if (code !== 'OK') attributes['error.type'] = code
     measured = Object.freeze(attributes)
-    route.outcomes.set(code, measured) // at most one per code: the set of codes is closed
+    series.outcomes.set(code, measured)
   }
   const instruments = otel.instruments
-  instruments.activeCalls.add(-1, route.attributes)
   instruments.duration.record(stats.durationMs, measured)
   if (kind !== 'session') instruments.requestSize.record(call.payload.length, measured)
   if (reply !== undefined) instruments.responseSize.record(reply.length, measured)

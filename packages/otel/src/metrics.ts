@@ -3,7 +3,7 @@ import {
   type Attributes,
   type Histogram,
   type Meter,
-  type UpDownCounter,
+  type ObservableUpDownCounter,
   ValueType,
 } from '@opentelemetry/api'
 import { type ConnectionMessage, DIAGNOSTICS_CHANNELS } from '@srpc/core'
@@ -20,8 +20,8 @@ export interface RpcInstruments {
   readonly requestsPerRpc: Histogram
   /** `rpc.{side}.responses_per_rpc`: messages from the server (chunks of a stream, messages of a session). */
   readonly responsesPerRpc: Histogram
-  /** `srpc.{side}.active_calls`: calls, streams and sessions in flight. */
-  readonly activeCalls: UpDownCounter
+  /** `srpc.{side}.active_calls`: calls, streams and sessions in flight (counted by us, read at collection). */
+  readonly activeCalls: ObservableUpDownCounter
 }
 
 export function rpcInstruments(meter: Meter, side: 'client' | 'server'): RpcInstruments {
@@ -44,7 +44,7 @@ export function rpcInstruments(meter: Meter, side: 'client' | 'server'): RpcInst
     }),
     requestsPerRpc: count('requests_per_rpc', 'Messages the client sent per call'),
     responsesPerRpc: count('responses_per_rpc', 'Messages the server sent per call'),
-    activeCalls: meter.createUpDownCounter(`srpc.${side}.active_calls`, {
+    activeCalls: meter.createObservableUpDownCounter(`srpc.${side}.active_calls`, {
       description: 'Calls, streams and sessions in flight',
       unit: '{call}',
       valueType: ValueType.INT,
