@@ -11,6 +11,10 @@ export type WatchedStatus = ServingStatus | 'SERVICE_UNKNOWN'
 export const HEALTH_CHECK_ROUTE = '/srpc.health/check'
 export const HEALTH_WATCH_ROUTE = '/srpc.health/watch'
 
+/** The route handlers, reaching the service's private state (set in HealthService's static block). */
+let serveCheck: (health: HealthService, ctx: Context) => string
+let serveWatch: (health: HealthService, ctx: Context) => Promise<void>
+
 /** The longest service name a request may name, bytes: names are identifiers, not payloads. */
 const MAX_SERVICE_NAME = 256
 
@@ -32,6 +36,11 @@ export class HealthService {
   #wakers = new Set<() => void>()
   #watchers = 0
   #terminal = false
+
+  static {
+    serveCheck = (health, ctx) => health.#check(ctx)
+    serveWatch = (health, ctx) => health.#watch(ctx)
+  }
 
   constructor(maxWatchers: number) {
     this.maxWatchers = maxWatchers
@@ -88,7 +97,7 @@ export class HealthService {
   }
 
   /** `/srpc.health/check` */
-  readonly check = (ctx: Context): string => {
+  #check(ctx: Context): string {
     const service = serviceOf(ctx.payload)
     const status = this.#statuses.get(service)
     if (status === undefined) throw new RpcError(Code.NOT_FOUND, `unknown service ${JSON.stringify(service)}`)
@@ -100,7 +109,7 @@ export class HealthService {
    * waits for a slow reader (older ones it never read are dropped: it learns the state, not every
    * step). Ends with the last status when the server shuts down, or when the client cancels.
    */
-  readonly watch = async (ctx: Context): Promise<void> => {
+  async #watch(ctx: Context): Promise<void> {
     const service = serviceOf(ctx.payload)
     if (this.#watchers >= this.maxWatchers)
       throw new RpcError(Code.RESOURCE_EXHAUSTED, `more than ${this.maxWatchers} health watchers`)
@@ -148,14 +157,14 @@ export class HealthService {
 
 /** Registers the health routes on `mux`, with their kinds (reflection lists them). */
 export function registerHealth(mux: Mux, health: HealthService): void {
-  mux.handle(HEALTH_CHECK_ROUTE, health.check, {
+  mux.handle(HEALTH_CHECK_ROUTE, (ctx) => serveCheck(health, ctx), {
     kind: 'unary',
     codec: 'json',
     input: REQUEST_SCHEMA,
     output: statusSchema(['SERVING', 'NOT_SERVING']),
     description: 'Health of a service ("" for the whole server)',
   })
-  mux.handle(HEALTH_WATCH_ROUTE, health.watch, {
+  mux.handle(HEALTH_WATCH_ROUTE, (ctx) => serveWatch(health, ctx), {
     kind: 'server-stream',
     codec: 'json',
     input: REQUEST_SCHEMA,
