@@ -99,12 +99,18 @@ export function probeConnection(
 }
 
 /**
- * One probe of the server's health service: passes only on `{"status":"SERVING"}`. NOT_SERVING,
- * an unknown service (NOT_FOUND) or a server without the service fail it.
+ * One probe of the server's health service: passes on `{"status":"SERVING"}`, and on
+ * RESOURCE_EXHAUSTED (the server answered but shed the probe with the rest of its load: closing
+ * the connection would only add reconnects to a busy server). NOT_SERVING, an unknown service
+ * (NOT_FOUND), a server without the service and a probe that got no answer fail it.
  */
 function checkHealthService(connection: ClientConnection, service: string, timeout: number): Promise<number> {
   const started = performance.now()
   const request = Buffer.from(JSON.stringify({ service }))
+  const busy = (err: unknown): number => {
+    if (RpcError.is(err) && err.code === Code.RESOURCE_EXHAUSTED) return performance.now() - started
+    throw err
+  }
   return connection.call(HEALTH_CHECK_ROUTE, request, { timeout }).then((reply) => {
     let status: unknown
     try {
@@ -116,7 +122,7 @@ function checkHealthService(connection: ClientConnection, service: string, timeo
       throw new RpcError(Code.UNAVAILABLE, `health of ${JSON.stringify(service)} is ${String(status)}`)
     }
     return performance.now() - started
-  })
+  }, busy)
 }
 
 const EMPTY = Buffer.alloc(0)

@@ -1,4 +1,4 @@
-import { Code } from '@srpc/server'
+import { Code, type Interceptor } from '@srpc/server'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { ClientStream, PoolEvents } from '../src/index'
 import { codeOf, Harness } from './harness'
@@ -141,6 +141,32 @@ describe('the pool probing with the health service', () => {
     const { error } = await unhealthy
     expect(error.code).toBe(Code.UNAVAILABLE)
     expect(error.message).toContain('NOT_SERVING')
+  })
+
+  it('keeps a connection whose server sheds the probe with RESOURCE_EXHAUSTED (busy is not unhealthy)', async () => {
+    let probes = 0
+    const counting: Interceptor = (next) => (call) => {
+      if (call.route === '/srpc.health/check') probes++
+      return next(call)
+    }
+    let release!: () => void
+    const busy = new Promise<string>((resolve) => {
+      release = () => resolve('done')
+    })
+    const { address } = await h.server((s) => s.handle('/busy', () => busy), {
+      workers: 1,
+      maxQueue: 0,
+      interceptors: [counting],
+    })
+    const pool = await h.pool(address, { size: 1, healthCheck: { interval: 20, timeout: 2000, service: '' } })
+    const unhealthy: unknown[] = []
+    pool.on('unhealthy', (info) => unhealthy.push(info))
+    const occupying = pool.call('/busy', '', { timeout: 10_000 })
+    await vi.waitFor(() => expect(probes).toBeGreaterThanOrEqual(3), { timeout: 5000 })
+    expect(unhealthy).toEqual([])
+    expect(pool.stats()[0].failures).toBe(0)
+    release()
+    await occupying
   })
 
   it('refuses a service combined with a route', async () => {
