@@ -99,7 +99,8 @@ export interface HealthCheckOptions {
   /**
    * Probe with the server's health service instead (`/srpc.health/check`, `{"service":…}`): the
    * probe passes only while the server answers SERVING for this service (`''`: the whole server),
-   * so a server that began shutting down or was set NOT_SERVING leaves rotation. Not with `route`.
+   * so a server that began shutting down or was set NOT_SERVING leaves rotation (a probe the server
+   * shed with RESOURCE_EXHAUSTED passes: busy is not unhealthy). Not with `route`.
    */
   service?: string
 }
