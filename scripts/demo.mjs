@@ -26,6 +26,8 @@ const PAIRS = [
   { server: 'test-server', client: 'test-client' },
 ]
 const CLI_BIN = join(ROOT, 'packages', 'cli', 'dist', 'bin.js')
+/** Programs that run on their own (server and client in one process) and must exit 0. */
+const SOLO = ['example-otel']
 
 /** Children still running, so an interrupt or a crash can stop exactly these. */
 const running = new Map()
@@ -222,7 +224,7 @@ async function runPair({ server: serverApp, client: clientApp, cli }) {
 }
 
 async function main() {
-  const apps = PAIRS.flatMap((p) => [p.server, p.client])
+  const apps = [...PAIRS.flatMap((p) => [p.server, p.client]), ...SOLO]
   const missing = [...apps.map(appEntry), CLI_BIN].filter((file) => !existsSync(file))
   if (missing.length > 0) {
     console.error(`demo: not built: ${missing.join(', ')}`)
@@ -250,6 +252,12 @@ async function main() {
       console.error(`  ${err.message}`)
       lines.push(`✗ ${pair.client}: not run, ${err.message}`)
     }
+  }
+  for (const app of SOLO) {
+    console.log(`\n── ${app}`)
+    const outcome = await runClient(app, process.env)
+    ok &&= outcome.code === 0
+    lines.push(`${outcome.code === 0 ? '✓' : '✗'} ${app}: ${describeExit(outcome)}`)
   }
   console.log('\n── summary')
   for (const line of lines) console.log(line)

@@ -2,7 +2,7 @@ import { defineConfig } from 'tsup'
 
 export default defineConfig({
   // The parent and the two worker processes it forks for every cell; the typed-services scenario's
-  // three; the WebSocket bench.
+  // three; the WebSocket bench; the observability benches.
   entry: [
     'src/main.ts',
     'src/server-main.ts',
@@ -11,6 +11,8 @@ export default defineConfig({
     'src/typed-server.ts',
     'src/typed-client.ts',
     'src/web-main.ts',
+    'src/observe-main.ts',
+    'src/observe-inprocess.ts',
   ],
   format: ['esm'],
   sourcemap: true,

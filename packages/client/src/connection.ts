@@ -2,10 +2,15 @@ import {
   ALL_FEATURES,
   callError,
   type ExtensionSettings,
+  errorFields,
   type Frame,
   type FrameConnection,
+  type Logger,
+  nextConnectionId,
   PeerConnection,
   type PeerRole,
+  publishConnectionClose,
+  publishConnectionOpen,
   type Transport,
 } from '@srpc/core'
 import {
@@ -86,6 +91,11 @@ export interface ConnectTarget {
  * core's PeerConnection, which the calls use as their host.
  */
 export class ClientConnection implements PeerRole<PendingCall> {
+  /** Process-wide id, in logs and on the diagnostics channels. */
+  readonly connectionId = nextConnectionId()
+  #transportPeer: Transport['peer']
+  #logger: Logger
+  #address: string
   #peer: PeerConnection<PendingCall>
   #events: ConnectionEvents
   #nextId = 1
@@ -116,6 +126,11 @@ export class ClientConnection implements PeerRole<PendingCall> {
   /** `address` (host:port) names the server in errors, e.g. when it turns out not to speak srpc. */
   constructor(transport: Transport, options: ResolvedPoolOptions, events: ConnectionEvents, address: string) {
     this.#events = events
+    this.#transportPeer = transport.peer
+    this.#logger = options.logger
+    this.#address = address
+    publishConnectionOpen('client', this.connectionId, transport.peer)
+    this.#logger.debug({ connectionId: this.connectionId, peer: address }, 'connection opened')
     this.#peer = new PeerConnection(transport, this, {
       side: 'client',
       settings: settingsOf(options),
@@ -383,6 +398,11 @@ export class ClientConnection implements PeerRole<PendingCall> {
   }
 
   onClosed(error: RpcError | undefined): void {
+    publishConnectionClose('client', this.connectionId, this.#transportPeer, error)
+    const fields = { connectionId: this.connectionId, peer: this.#address, ...errorFields(error) }
+    if (error?.code === Code.PROTOCOL_ERROR) this.#logger.warn(fields, 'connection closed: protocol error')
+    else if (error !== undefined) this.#logger.info(fields, 'connection closed with an error')
+    else this.#logger.debug(fields, 'connection closed')
     this.#events.onClose(this, error)
   }
 }

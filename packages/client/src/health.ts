@@ -5,7 +5,12 @@ export interface HealthCheck {
   interval: number
   timeout: number
   route: string | undefined
+  /** Ask the server's health service about this service instead (`''`: the whole server). */
+  service?: string | undefined
 }
+
+/** The server's health route (see @srpc/server's HealthService for the wire format). */
+export const HEALTH_CHECK_ROUTE = '/srpc.health/check'
 
 export interface HealthHooks {
   /** The connections to probe now (the ones in rotation). */
@@ -76,6 +81,7 @@ export function probeConnection(
   connection: ClientConnection,
   check: HealthCheck,
 ): Promise<number> | undefined {
+  if (check.service !== undefined) return checkHealthService(connection, check.service, check.timeout)
   if (check.route !== undefined) {
     const started = performance.now()
     return connection.call(check.route, EMPTY, { timeout: check.timeout }).then(
@@ -90,6 +96,33 @@ export function probeConnection(
   }
   if (!connection.features.has('ping')) return undefined
   return connection.ping(check.timeout)
+}
+
+/**
+ * One probe of the server's health service: passes on `{"status":"SERVING"}`, and on
+ * RESOURCE_EXHAUSTED (the server answered but shed the probe with the rest of its load: closing
+ * the connection would only add reconnects to a busy server). NOT_SERVING, an unknown service
+ * (NOT_FOUND), a server without the service and a probe that got no answer fail it.
+ */
+function checkHealthService(connection: ClientConnection, service: string, timeout: number): Promise<number> {
+  const started = performance.now()
+  const request = Buffer.from(JSON.stringify({ service }))
+  const busy = (err: unknown): number => {
+    if (RpcError.is(err) && err.code === Code.RESOURCE_EXHAUSTED) return performance.now() - started
+    throw err
+  }
+  return connection.call(HEALTH_CHECK_ROUTE, request, { timeout }).then((reply) => {
+    let status: unknown
+    try {
+      status = (JSON.parse(reply.toString('utf8')) as { status?: unknown })?.status
+    } catch {
+      status = undefined
+    }
+    if (status !== 'SERVING') {
+      throw new RpcError(Code.UNAVAILABLE, `health of ${JSON.stringify(service)} is ${String(status)}`)
+    }
+    return performance.now() - started
+  }, busy)
 }
 
 const EMPTY = Buffer.alloc(0)

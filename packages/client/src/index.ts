@@ -1,16 +1,22 @@
 export type {
+  CallEndMessage,
+  CallErrorMessage,
   CallInfo,
   CallKind,
   CallNext,
   CallResult,
   CallSide,
+  CallStartMessage,
   CallStats,
+  ConnectionMessage,
   Interceptor,
+  Logger,
   Session,
 } from '@srpc/core'
 export {
   type ConnectTlsOptions,
   connectTls,
+  DIAGNOSTICS_CHANNELS,
   type MemoryTransportOptions,
   memoryTransportPair,
   type TlsTarget,

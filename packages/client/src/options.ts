@@ -4,6 +4,7 @@ import {
   type CompressionOptions,
   type Interceptor,
   type KeepaliveOptions,
+  type Logger,
   parseAddress,
   type ResolvedCompressionOptions,
   resolvePeerOptions,
@@ -95,6 +96,13 @@ export interface HealthCheckOptions {
    * pings are pinged and plain v1 servers are not probed.
    */
   route?: string
+  /**
+   * Probe with the server's health service instead (`/srpc.health/check`, `{"service":…}`): the
+   * probe passes only while the server answers SERVING for this service (`''`: the whole server),
+   * so a server that began shutting down or was set NOT_SERVING leaves rotation (a probe the server
+   * shed with RESOURCE_EXHAUSTED passes: busy is not unhealthy). Not with `route`.
+   */
+  service?: string
 }
 
 export interface RetryPolicy {
@@ -190,6 +198,11 @@ export interface PoolOptions {
    */
   interceptors?: readonly Interceptor[]
   /**
+   * A pino-compatible logger (`{ debug, info, warn, error }`, fields first): connections opened,
+   * closed and failed, health checks, refused calls. Silent by default.
+   */
+  logger?: Logger
+  /**
    * Where the servers are, instead of `address`/`addresses`: your own service discovery (see
    * `Resolver`). A dynamic one is asked again every `resolveInterval` ms and after failures.
    */
@@ -229,7 +242,9 @@ export interface ResolvedPoolOptions
   compression: ResolvedCompressionOptions
   keepalive: { interval: number; timeout: number } | false
   backoff: BackoffSchedule
-  healthCheck: { interval: number; timeout: number; route: string | undefined } | false
+  healthCheck:
+    | { interval: number; timeout: number; route: string | undefined; service: string | undefined }
+    | false
   lookup: Lookup | undefined
   resolver: Resolver | undefined
 }
@@ -324,10 +339,16 @@ function resolveHealthCheck(
   if (route !== undefined && (typeof route !== 'string' || route.length === 0)) {
     invalidOption('healthCheck.route', `must be a non-empty string, got ${JSON.stringify(route)}`)
   }
+  const service = value?.service
+  if (service !== undefined && typeof service !== 'string')
+    invalidOption('healthCheck.service', `must be a string, got ${JSON.stringify(service)}`)
+  if (service !== undefined && route !== undefined)
+    invalidOption('healthCheck.service', 'cannot be combined with healthCheck.route: pick one probe')
   return {
     interval: positiveIntOption('healthCheck.interval', value?.interval, DEFAULT_HEALTH_CHECK.interval),
     timeout: positiveIntOption('healthCheck.timeout', value?.timeout, DEFAULT_HEALTH_CHECK.timeout),
     route,
+    service,
   }
 }
 

@@ -1,4 +1,4 @@
-import { type Interceptor, payloadBytes } from '@srpc/core'
+import { callsObserved, type Interceptor, observedInterceptors, payloadBytes } from '@srpc/core'
 import {
   Code,
   checkRoute,
@@ -27,6 +27,7 @@ import {
   resolveRetryPolicy,
 } from './options'
 import type { Picker } from './picker'
+import { logPoolEvents } from './pool-logging'
 import { type Resender, refusedCallResender } from './resend'
 import { resolverFor } from './resolver'
 import { retryInterceptor } from './retry'
@@ -107,6 +108,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       roundFailed: (error) => this.#rejectConnectWaiters(error),
       changed: () => this.#connectivity.update(),
     })
+    logPoolEvents(this, this.options.logger)
     this.#balancer = this.#lb.picker
     this.#ready = this.#lb.ready
     this.#connectivity = new ConnectivityState(
@@ -176,7 +178,8 @@ export class Pool extends EventEmitter<PoolEvents> {
       }
       if (options.waitForReady !== undefined) checkWaitForReady(options.waitForReady)
       // Without interceptors or a retry policy, the direct path: nothing allocated for them.
-      if (options.retry !== undefined || this.options.interceptors.length > 0) {
+      // The diagnostics channels' publisher joins only while someone subscribes (one check per call).
+      if (options.retry !== undefined || this.options.interceptors.length > 0 || callsObserved()) {
         return interceptUnary(this.#chainFor(options), route, bytes, options, (once) =>
           this.#send(route, bytes, once, 0),
         )
@@ -189,9 +192,10 @@ export class Pool extends EventEmitter<PoolEvents> {
 
   /** The pool's interceptors, with the call's retry policy innermost (user ones see one call, not each attempt). */
   #chainFor(options: CallOptions): readonly Interceptor[] {
-    if (options.retry === undefined) return this.options.interceptors
+    const interceptors = observedInterceptors(this.options.interceptors)
+    if (options.retry === undefined) return interceptors
     const retry = retryInterceptor(resolveRetryPolicy(options.retry), this.#closing$.signal)
-    return [...this.options.interceptors, retry]
+    return [...interceptors, retry]
   }
 
   /** A server stream: iterate the chunks with `for await`; `break` cancels it on the server. */
@@ -211,7 +215,7 @@ export class Pool extends EventEmitter<PoolEvents> {
         this.#withConnection(once, (connection, timeout) =>
           connection.openStream(route, bytes, withTimeout(once, timeout)),
         )
-      const interceptors = this.options.interceptors
+      const interceptors = observedInterceptors(this.options.interceptors)
       if (interceptors.length === 0) return open(options)
       return interceptStreaming(interceptors, 'server-stream', route, bytes, options, open)
     })
@@ -238,7 +242,7 @@ export class Pool extends EventEmitter<PoolEvents> {
       this.#withConnection(once, (connection, timeout) =>
         connection.openSession(route, withTimeout(once, timeout)),
       )
-    const interceptors = this.options.interceptors
+    const interceptors = observedInterceptors(this.options.interceptors)
     if (interceptors.length === 0) return open(options)
     // The interceptors see the call behind the session (its counts, its end); the caller gets the session.
     return interceptStreaming(interceptors, 'session', route, EMPTY, options, (once) =>

@@ -15,6 +15,20 @@ export {
 } from './compression'
 export { type Deadline, DeadlineScheduler, deadlines } from './deadline-scheduler'
 export {
+  type CallEndMessage,
+  type CallErrorMessage,
+  type CallStartMessage,
+  type ConnectionMessage,
+  type ConnectionPeer,
+  callsObserved,
+  DIAGNOSTICS_CHANNELS,
+  diagnosticsInterceptor,
+  nextConnectionId,
+  observedInterceptors,
+  publishConnectionClose,
+  publishConnectionOpen,
+} from './diagnostics'
+export {
   ALL_FEATURES,
   announce,
   answer,
@@ -44,6 +58,7 @@ export {
   type PeerInfo,
   runChain,
 } from './interceptor'
+export { errorFields, type LogFn, type Logger, loggerOption, SILENT_LOGGER } from './logger'
 export {
   DEFAULT_MEMORY_HIGH_WATER_MARK,
   type MemoryTransportOptions,

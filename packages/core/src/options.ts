@@ -13,6 +13,7 @@ import {
   resolveCompressionOptions,
 } from './compression'
 import { type Interceptor, interceptorsOption } from './interceptor'
+import { type Logger, loggerOption } from './logger'
 import { DEFAULT_STREAM_HIGH_WATER_MARK } from './stream-receiver'
 
 // Run-time options both ends resolve: addresses, keepalive and the per-connection options. The pure validators they use
@@ -63,6 +64,7 @@ export interface PeerOptions {
   compression?: CompressionOptions | boolean
   keepalive?: KeepaliveOptions | false
   interceptors?: readonly Interceptor[]
+  logger?: Logger
 }
 
 export interface ResolvedPeerOptions {
@@ -74,6 +76,7 @@ export interface ResolvedPeerOptions {
   compression: ResolvedCompressionOptions
   keepalive: { interval: number; timeout: number } | false
   interceptors: readonly Interceptor[]
+  logger: Logger
 }
 
 /**
@@ -97,5 +100,6 @@ export function resolvePeerOptions(
     compression: resolveCompressionOptions(options.compression),
     keepalive: resolveKeepalive(options.keepalive, keepaliveDefaults),
     interceptors: interceptorsOption(options.interceptors),
+    logger: loggerOption(options.logger),
   }
 }

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { Code, RpcError } from '@srpc/protocol'
 import { describe, expect, it } from 'vitest'
 import { ConcurrencyLimiter, type Job, WorkerPool } from './concurrency-limiter'
@@ -70,5 +71,25 @@ describe('WorkerPool', () => {
   it('is the same class as ConcurrencyLimiter, so code written from the seed keeps working', () => {
     expect(WorkerPool).toBe(ConcurrencyLimiter)
     expect(new WorkerPool(1, 0)).toBeInstanceOf(ConcurrencyLimiter)
+  })
+
+  it('starts a queued job in the async context it was submitted in, not in the one that freed the worker', () => {
+    const storage = new AsyncLocalStorage<string>()
+    const seen: (string | undefined)[] = []
+    const limiter = new ConcurrencyLimiter(1, 10)
+    const first = job([], 'first')
+    storage.run('first call', () => limiter.submit(first))
+    const queued: Job = {
+      abandoned: false,
+      deadline: undefined,
+      start: (release) => {
+        seen.push(storage.getStore())
+        release()
+      },
+      reject: () => {},
+    }
+    storage.run('second call', () => limiter.submit(queued))
+    storage.run('whoever finished', () => first.finish())
+    expect(seen).toEqual(['second call'])
   })
 })

@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks'
 import { Code, RpcError } from '@srpc/protocol'
 
 export interface Job {
@@ -51,7 +52,7 @@ export class ConcurrencyLimiter {
         `server busy: ${this.workers} workers busy and ${this.queued} calls queued`,
       )
     }
-    this.#queue.push(job)
+    this.#queue.push(new QueuedJob(job))
   }
 
   #onRelease(): void {
@@ -76,6 +77,36 @@ export class ConcurrencyLimiter {
       this.#active++
       job.start(this.#release)
     }
+  }
+}
+
+/**
+ * A job that waits in the queue keeps the async context it was submitted in (AsyncLocalStorage,
+ * so OpenTelemetry's active span): its handler runs there, not in the context of whichever call
+ * freed the worker. Only queued jobs pay for it.
+ */
+class QueuedJob implements Job {
+  readonly #job: Job
+  readonly #scope = new AsyncResource('srpc.QueuedCall')
+
+  constructor(job: Job) {
+    this.#job = job
+  }
+
+  get abandoned(): boolean {
+    return this.#job.abandoned
+  }
+
+  get deadline(): number | undefined {
+    return this.#job.deadline
+  }
+
+  start(release: () => void): void {
+    this.#scope.runInAsyncScope(this.#job.start, this.#job, release)
+  }
+
+  reject(error: RpcError): void {
+    this.#scope.runInAsyncScope(this.#job.reject, this.#job, error)
   }
 }
 

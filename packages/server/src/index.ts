@@ -1,14 +1,20 @@
 export type {
+  CallEndMessage,
+  CallErrorMessage,
   CallInfo,
   CallKind,
   CallNext,
   CallResult,
   CallSide,
+  CallStartMessage,
   CallStats,
+  ConnectionMessage,
   Interceptor,
+  Logger,
   Session,
 } from '@srpc/core'
 export {
+  DIAGNOSTICS_CHANNELS,
   type MemoryTransportOptions,
   memoryTransportPair,
   type Transport,
@@ -34,6 +40,13 @@ export type { ClusterPrimary } from './cluster-primary'
 export type { ClusterWorker } from './cluster-worker'
 export { ConcurrencyLimiter, type Job, WorkerPool } from './concurrency-limiter'
 export { Context, type PeerInfo, type ServerStream } from './context'
+export {
+  HEALTH_CHECK_ROUTE,
+  HEALTH_WATCH_ROUTE,
+  HealthService,
+  type ServingStatus,
+  type WatchedStatus,
+} from './health'
 export type { Middleware } from './middleware'
 export { type Handler, type HandlerResult, Mux, type RouteEntry, type RouteInfo } from './mux'
 export {
@@ -43,6 +56,7 @@ export {
   DEFAULT_WORKERS,
   type ServerOptions,
 } from './options'
+export { REFLECTION_LIST_ROUTE } from './reflection'
 export { Server, type ServerEvents, type ServerState } from './server'
 export {
   DEFAULT_WEBSOCKET_PATH,

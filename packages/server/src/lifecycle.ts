@@ -1,3 +1,4 @@
+import { type Logger, SILENT_LOGGER } from '@srpc/core'
 import { Code, RpcError } from '@srpc/protocol'
 
 export type ServerState = 'idle' | 'listening' | 'draining' | 'closed'
@@ -39,6 +40,8 @@ export class ServerLifecycle<C extends Stoppable> {
   /** Ends the grace period of a stop in progress at once. */
   #hurry: (() => void) | undefined
   #onAllClosed: (() => void) | undefined
+  /** Where the phases of a stop are logged (info): draining, cut, closed. */
+  logger: Logger = SILENT_LOGGER
 
   get state(): ServerState {
     return this.#state
@@ -80,9 +83,11 @@ export class ServerLifecycle<C extends Stoppable> {
     this.#connections.add(connection)
   }
 
-  delete(connection: C): void {
-    this.#connections.delete(connection)
+  /** Forgets a closed connection; false if it was never added (one refused at the door). */
+  delete(connection: C): boolean {
+    const known = this.#connections.delete(connection)
     if (this.#connections.size === 0) this.#onAllClosed?.()
+    return known
   }
 
   /** Graceful stop with `timeout` ms of grace; a second call gets the first one's promise. */
@@ -114,6 +119,10 @@ export class ServerLifecycle<C extends Stoppable> {
         : new Promise<void>((resolve) => {
             this.#onAllClosed = resolve
           })
+    this.logger.info(
+      { phase: 'draining', connections: this.#connections.size, timeout },
+      'shutdown: draining',
+    )
     for (const connection of this.#connections) connection.shutdown(reason)
     let timer: NodeJS.Timeout | undefined
     const grace = new Promise<void>((resolve) => {
@@ -123,6 +132,15 @@ export class ServerLifecycle<C extends Stoppable> {
     await Promise.race([Promise.all([listenerClosed, allClosed]), grace])
     clearTimeout(timer)
     this.#cut = true
+    if (this.#connections.size > 0) {
+      const phase = this.#destroyReason ? 'destroy' : 'cut'
+      this.logger.info(
+        { phase, connections: this.#connections.size },
+        phase === 'cut'
+          ? 'shutdown: grace period over, failing the calls left'
+          : 'shutdown: dropping connections',
+      )
+    }
     for (const connection of this.#connections) {
       if (this.#destroyReason) connection.destroy(this.#destroyReason)
       else connection.cut(reason)
@@ -130,5 +148,6 @@ export class ServerLifecycle<C extends Stoppable> {
     await listenerClosed
     await allClosed
     this.#state = 'closed'
+    this.logger.info({ phase: 'closed' }, 'shutdown: closed')
   }
 }

@@ -2,6 +2,7 @@ import type { TlsOptions } from 'node:tls'
 import {
   type CompressionOptions,
   type Interceptor,
+  type Logger,
   parseAddress,
   type ResolvedCompressionOptions,
   resolvePeerOptions,
@@ -13,6 +14,7 @@ import {
   nonNegativeIntOption,
   positiveIntOption,
 } from '@srpc/protocol'
+import { defaultReflection } from './reflection'
 
 export const DEFAULT_WORKERS = 64
 export const DEFAULT_MAX_QUEUE = 1024
@@ -81,6 +83,21 @@ export interface ServerOptions {
    * and the handler; the first one outermost. Their `next` settles with the call's final code.
    */
   interceptors?: readonly Interceptor[]
+  /**
+   * A pino-compatible logger (`{ debug, info, warn, error }`, fields first): connections, refused
+   * work, protocol errors and shutdown phases, with structured fields. Silent by default.
+   */
+  logger?: Logger
+  /**
+   * Serve `/srpc.reflection/list` (every route, its kind and schemas). Default: on, except when
+   * `NODE_ENV` is `production`.
+   */
+  reflection?: boolean
+  /**
+   * Most `/srpc.health/watch` streams open at once; past it a watch fails RESOURCE_EXHAUSTED. Each
+   * holds a worker while it runs (as every stream handler does): default a quarter of `workers`.
+   */
+  maxHealthWatchers?: number
 }
 
 export interface ResolvedServerOptions
@@ -97,12 +114,21 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   if (options.tls !== undefined && (options.tls === null || typeof options.tls !== 'object'))
     invalidOption('tls', 'must be an object (key and cert, see @srpc/tlsutil)')
   const { host, port } = parseAddress(options.address ?? '127.0.0.1:0', 'listen')
+  const workers = positiveIntOption('workers', options.workers, DEFAULT_WORKERS)
+  if (options.reflection !== undefined && typeof options.reflection !== 'boolean')
+    invalidOption('reflection', `must be true or false, got ${JSON.stringify(options.reflection)}`)
   return {
     ...resolvePeerOptions(options, DEFAULT_KEEPALIVE),
     host,
     port,
     tls: options.tls,
-    workers: positiveIntOption('workers', options.workers, DEFAULT_WORKERS),
+    workers,
+    reflection: options.reflection ?? defaultReflection(),
+    maxHealthWatchers: positiveIntOption(
+      'maxHealthWatchers',
+      options.maxHealthWatchers,
+      Math.max(1, Math.floor(workers / 4)),
+    ),
     maxQueue: nonNegativeIntOption('maxQueue', options.maxQueue, DEFAULT_MAX_QUEUE),
     maxSessions: positiveIntOption('maxSessions', options.maxSessions, DEFAULT_MAX_SESSIONS),
     maxRouteLength: positiveIntOption('maxRouteLength', options.maxRouteLength, DEFAULT_MAX_TYPE_LENGTH),

@@ -3,6 +3,7 @@ import {
   type ExtensionSettings,
   type Frame,
   type FrameConnection,
+  nextConnectionId,
   PeerConnection,
   type PeerInfo,
   type PeerRole,
@@ -42,9 +43,11 @@ export interface ConnectionHost {
   /** Starts a call: through the interceptors, then the worker pool (requests) and the handler. */
   run(call: ServerCall): void
   /** Reserves a session slot; false when maxSessions are open. */
-  openSession(): boolean
+  openSession(connection: ServerConnection, route: string): boolean
   closeSession(): void
   handlerFailed(error: unknown, call: ServerCall): void
+  /** Shed work that no log would show otherwise (calls past maxConcurrentStreams). */
+  shed(connection: ServerConnection, route: string, error: RpcError): void
   connectionClosed(connection: ServerConnection, error: RpcError | undefined): void
 }
 
@@ -58,6 +61,7 @@ const EMPTY_METADATA: Metadata = Object.freeze(Object.create(null))
  */
 export class ServerConnection implements CallHost, PeerRole<ServerCall> {
   readonly peer: PeerInfo
+  readonly connectionId = nextConnectionId()
   readonly streamHighWaterMark: number
   readonly maxBufferedBytes: number
   #conn: PeerConnection<ServerCall>
@@ -320,20 +324,19 @@ export class ServerConnection implements CallHost, PeerRole<ServerCall> {
     }
     const maxConcurrentStreams = this.#host.options.maxConcurrentStreams
     if (this.#conn.inFlight >= maxConcurrentStreams) {
-      return this.#refuse(
-        id,
-        new RpcError(
-          Code.RESOURCE_EXHAUSTED,
-          `more than ${maxConcurrentStreams} concurrent calls on one connection`,
-          { refused: true },
-        ),
+      const error = new RpcError(
+        Code.RESOURCE_EXHAUSTED,
+        `more than ${maxConcurrentStreams} concurrent calls on one connection`,
+        { refused: true },
       )
+      this.#host.shed(this, route, error)
+      return this.#refuse(id, error)
     }
     const handler = this.#host.lookup(route)
     const ext = this.#conn.extensions
     const opened = openedAs(kind, (frame.flags & Flags.STREAM) !== 0, this.#conn.agreed !== undefined)
     if (kind === 'session') {
-      if (!this.#host.openSession()) {
+      if (!this.#host.openSession(this, route)) {
         return this.#refuse(id, new RpcError(Code.RESOURCE_EXHAUSTED, 'too many open sessions'))
       }
       const call = new ServerCall(this, id, route, kind, EMPTY_BUFFER, metadata, timeoutMs, handler, ext)

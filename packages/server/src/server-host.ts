@@ -1,5 +1,13 @@
-import { ALL_FEATURES, type ExtensionSettings } from '@srpc/core'
-import type { RpcError } from '@srpc/protocol'
+import {
+  ALL_FEATURES,
+  type ExtensionSettings,
+  errorFields,
+  type Logger,
+  observedInterceptors,
+  publishConnectionClose,
+  publishConnectionOpen,
+} from '@srpc/core'
+import { Code, type RpcError } from '@srpc/protocol'
 import type { EventEmitter } from 'eventemitter3'
 import { ConcurrencyLimiter } from './concurrency-limiter'
 import type { ServerLifecycle } from './lifecycle'
@@ -27,6 +35,10 @@ export class ServerHost implements ConnectionHost {
   #sessions = 0
   /** Calls started since the server was made (every kind, every route): cluster stats read it. */
   calls = 0
+  readonly logger: Logger
+  /** The limiter refused a call (its queue is full): logged, as shed load is what an operator must see. */
+  readonly #shed = (call: ServerCall, error: RpcError): void =>
+    this.logger.warn({ ...connectionFields(call.host), route: call.route, code: error.code }, 'call shed')
 
   constructor(
     options: ResolvedServerOptions,
@@ -38,6 +50,7 @@ export class ServerHost implements ConnectionHost {
     this.#router = router
     this.#lifecycle = lifecycle
     this.#events = events
+    this.logger = options.logger
     this.pool = new ConcurrencyLimiter(options.workers, options.maxQueue)
     this.extensionSettings = {
       features: ALL_FEATURES,
@@ -64,13 +77,25 @@ export class ServerHost implements ConnectionHost {
   /** Interceptors first (when there are any), then the limiter, then middleware and handler. */
   run(call: ServerCall): void {
     this.calls++
-    const interceptors = this.options.interceptors
-    if (interceptors.length === 0) return startCall(call, this.pool)
-    interceptCall(call, interceptors, this.pool, (error) => this.handlerFailed(error, call))
+    // The diagnostics channels' publisher joins the chain only while someone subscribes.
+    const interceptors = observedInterceptors(this.options.interceptors)
+    if (interceptors.length === 0) return startCall(call, this.pool, this.#shed)
+    interceptCall(call, interceptors, this.pool, (error) => this.handlerFailed(error, call), this.#shed)
   }
 
-  openSession(): boolean {
-    if (this.#sessions >= this.options.maxSessions) return false
+  openSession(connection: ServerConnection, route: string): boolean {
+    if (this.#sessions >= this.options.maxSessions) {
+      this.logger.warn(
+        {
+          ...connectionFields(connection),
+          route,
+          code: Code.RESOURCE_EXHAUSTED,
+          maxSessions: this.options.maxSessions,
+        },
+        'session refused: too many open sessions',
+      )
+      return false
+    }
     this.#sessions++
     return true
   }
@@ -90,11 +115,50 @@ export class ServerHost implements ConnectionHost {
       err = new Error('handler failed with a value that cannot be reported', { cause: error })
       err.route = call.route
     }
+    this.logger.error({ ...connectionFields(call.host), route: call.route, err }, 'handler failed')
     this.#events.emit('error', err)
   }
 
+  shed(connection: ServerConnection, route: string, error: RpcError): void {
+    this.logger.warn(
+      { ...connectionFields(connection), route, code: error.code },
+      'call refused: stream limit',
+    )
+  }
+
+  /** A connection was accepted and counts against maxConnections. */
+  connectionOpened(connection: ServerConnection): void {
+    publishConnectionOpen('server', connection.connectionId, connection.peer)
+    this.logger.debug(
+      { ...connectionFields(connection), transport: connection.peer.transport },
+      'connection opened',
+    )
+  }
+
   connectionClosed(connection: ServerConnection, error: RpcError | undefined): void {
-    this.#lifecycle.delete(connection)
+    if (!this.#lifecycle.delete(connection)) return void this.#events.emit('disconnect', error)
+    publishConnectionClose('server', connection.connectionId, connection.peer, error)
+    const fields = { ...connectionFields(connection), ...errorFields(error) }
+    if (error?.code === Code.PROTOCOL_ERROR) this.logger.warn(fields, 'connection closed: protocol error')
+    else if (error !== undefined) this.logger.info(fields, 'connection closed with an error')
+    else this.logger.debug(fields, 'connection closed')
     this.#events.emit('disconnect', error)
+  }
+}
+
+/** How a log line names a connection: its id and the client's address. */
+export function connectionFields(connection: {
+  connectionId: number
+  peer: { address: string | undefined; port: number | undefined }
+}): { connectionId: number; peer: string | undefined } {
+  const { address, port } = connection.peer
+  return {
+    connectionId: connection.connectionId,
+    peer:
+      address === undefined
+        ? undefined
+        : address.includes(':')
+          ? `[${address}]:${port}`
+          : `${address}:${port}`,
   }
 }

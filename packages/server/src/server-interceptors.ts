@@ -16,12 +16,16 @@ import { Code, type Metadata, RpcError } from '@srpc/protocol'
 import type { ConcurrencyLimiter } from './concurrency-limiter'
 import type { ServerCall } from './server-call'
 
+/** Called when the limiter sheds a call (its queue is full), for the logs. */
+export type ShedReport = (call: ServerCall, error: RpcError) => void
+
 /** Starts a call past the interceptors: a request waits for a worker slot, a session runs at once. */
-export function startCall(call: ServerCall, limiter: ConcurrencyLimiter): void {
+export function startCall(call: ServerCall, limiter: ConcurrencyLimiter, shed?: ShedReport): void {
   if (call.kind === 'session') return call.runHandler()
   try {
     limiter.submit(call)
   } catch (err) {
+    shed?.(call, err as RpcError)
     call.reject(err as RpcError)
   }
 }
@@ -77,6 +81,7 @@ export function interceptCall(
   interceptors: readonly Interceptor[],
   limiter: ConcurrencyLimiter,
   report: (error: unknown) => void,
+  shed?: ShedReport,
 ): void {
   const info = new ServerCallInfo(call)
   let started = false
@@ -97,7 +102,7 @@ export function interceptCall(
       }
     })
     done.catch(noop)
-    startCall(call, limiter)
+    startCall(call, limiter, shed)
     return done
   }
   const wrap = (err: unknown): RpcError => {

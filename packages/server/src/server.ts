@@ -4,6 +4,7 @@ import { type Transport, tlsTransport } from '@srpc/core'
 import { Code, invalidOption, nonNegativeIntOption, RpcError } from '@srpc/protocol'
 import { EventEmitter } from 'eventemitter3'
 import type { ConcurrencyLimiter } from './concurrency-limiter'
+import { HealthService, registerHealth } from './health'
 import { ServerLifecycle, type ServerState } from './lifecycle'
 import type { Middleware } from './middleware'
 import type { Handler, Mux, RouteInfo } from './mux'
@@ -13,6 +14,7 @@ import {
   resolveServerOptions,
   type ServerOptions,
 } from './options'
+import { registerReflection } from './reflection'
 import { Router } from './router'
 import { ServerConnection } from './server-connection'
 import { ServerHost } from './server-host'
@@ -53,6 +55,11 @@ export class Server extends EventEmitter<ServerEvents> {
   #host: ServerHost
   #listeningTls = false
   #listeningWebSocket = false
+  /**
+   * The health every server serves (`/srpc.health/check`, `/srpc.health/watch`):
+   * `server.health.set('my.Service', 'NOT_SERVING')`; `''` is the whole server, SERVING from the start.
+   */
+  readonly health: HealthService
 
   static {
     hostOf = (server) => server.#host
@@ -62,6 +69,10 @@ export class Server extends EventEmitter<ServerEvents> {
     super()
     this.options = resolveServerOptions(options)
     this.#host = new ServerHost(this.options, this.#router, this.#lifecycle, this)
+    this.#lifecycle.logger = this.options.logger
+    this.health = new HealthService(this.options.maxHealthWatchers)
+    registerHealth(this.#router.mux, this.health)
+    if (this.options.reflection) registerReflection(this.#router.mux)
   }
 
   /** The route table (`handle`, `fallback`, `routes`); `server.handle` is the shorthand. */
@@ -134,6 +145,10 @@ export class Server extends EventEmitter<ServerEvents> {
     // Garbage, stalled handshakes and bad certificates: the socket is already gone; tell observers.
     // Node leaves the socket open when this event has a listener: close it ourselves.
     tls.on('tlsClientError', (err, socket) => {
+      this.options.logger.warn(
+        { peer: `${socket.remoteAddress}:${socket.remotePort}`, code: (err as { code?: string }).code, err },
+        'TLS handshake failed',
+      )
       socket.destroy()
       this.emit('clientError', err)
     })
@@ -196,7 +211,7 @@ export class Server extends EventEmitter<ServerEvents> {
   }
 
   /**
-   * Graceful stop: stops accepting, refuses new calls with UNAVAILABLE, tells srpc clients to go
+   * Graceful stop: sets every health status to NOT_SERVING (watchers hear it first), stops accepting, refuses new calls with UNAVAILABLE, tells srpc clients to go
    * away (GOAWAY), aborts `ctx.shutdownSignal` so long streams and sessions can say goodbye, lets
    * calls in flight finish for up to `timeout` ms (5 s by default), then fails what is left with
    * UNAVAILABLE "server is shutting down" and closes the connections. Safe to call twice: every
@@ -211,6 +226,8 @@ export class Server extends EventEmitter<ServerEvents> {
     } catch (err) {
       return Promise.reject(err)
     }
+    // Health first: watchers (balancers) hear NOT_SERVING before the drain begins.
+    this.health.shutdown()
     return this.#lifecycle.shutdown(timeout)
   }
 
@@ -232,6 +249,7 @@ export class Server extends EventEmitter<ServerEvents> {
         : RpcError.is(error)
           ? error
           : new RpcError(Code.UNAVAILABLE, `server destroyed: ${error.message}`, { cause: error })
+    this.health.shutdown()
     return this.#lifecycle.destroy(reason)
   }
 
@@ -257,11 +275,17 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     const connection = new ServerConnection(transport, this.#host)
     this.#lifecycle.add(connection)
+    this.#host.connectionOpened(connection)
     const { peer } = connection
     this.emit('connection', { transport: peer.transport, address: peer.address, port: peer.port })
   }
 
   #refuse(transport: Transport, error: RpcError): void {
+    const { address, port } = transport.peer
+    this.options.logger.warn(
+      { peer: `${address}:${port}`, code: error.code, err: error },
+      'connection refused',
+    )
     new ServerConnection(transport, this.#host).frames.failConnection(error)
   }
 }

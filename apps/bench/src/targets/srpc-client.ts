@@ -3,6 +3,7 @@ import { clientTlsOptions } from '@srpc/tlsutil'
 import { encodeStreamRequest } from '../payloads'
 import type { BenchClient, OpenOptions } from './client-target'
 import { srpcCompression } from './compression'
+import { observeFromEnv } from './observe'
 import { SRPC_ROUTES } from './srpc-routes'
 
 /** How long session.close() may wait for the sink's summary before srpc cancels the session. */
@@ -16,6 +17,9 @@ export async function openSrpcClient(options: OpenOptions): Promise<BenchClient>
     size: options.size,
     compression: srpcCompression(options.compression),
   }
+  const observe = observeFromEnv() // observe-main.ts: the cost of diagnostics channels and OpenTelemetry
+  if (observe)
+    poolOptions.interceptors = await (await import('./observe')).observeInterceptors(observe, 'client')
   const pool = new Pool(poolOptions)
   pool.on('error', () => {}) // background reconnect failures surface as failed calls
   await pool.connect()

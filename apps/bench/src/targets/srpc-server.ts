@@ -3,6 +3,7 @@ import { serverTlsOptions } from '@srpc/tlsutil'
 import type { ServerJob } from '../messages'
 import { decodeStreamRequest, maybeCorrupt, SinkChecker, streamChunk } from '../payloads'
 import { srpcCompression } from './compression'
+import { observeFromEnv } from './observe'
 import type { TargetServer, Warn } from './server-target'
 import { SRPC_ROUTES } from './srpc-routes'
 
@@ -13,6 +14,8 @@ export async function startSrpcServer(job: ServerJob, warn: Warn): Promise<Targe
     tls: serverTlsOptions({ key: job.key, cert: job.cert, ca: job.ca }),
     compression: srpcCompression(job.compression),
   }
+  const observe = observeFromEnv() // observe-main.ts: the cost of diagnostics channels and OpenTelemetry
+  if (observe) options.interceptors = await (await import('./observe')).observeInterceptors(observe, 'server')
   const server = new Server(options)
   server.on('error', (err) => warn(`srpc server error: ${err.message}`))
   server.handle(SRPC_ROUTES.echo, (ctx) => maybeCorrupt(ctx.payload))
