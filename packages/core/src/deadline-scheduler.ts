@@ -1,5 +1,3 @@
-import { performance } from 'node:perf_hooks'
-
 /**
  * Something with a deadline. A hot object (a unary call) implements it itself and is added with
  * `add`, so scheduling it allocates nothing; `schedule` wraps a plain callback.
@@ -20,11 +18,12 @@ export interface Deadline {
  * timer: the timer is moved only when a deadline earlier than the armed time arrives, and is left
  * running when the heap empties (it then fires once for nothing). So a call that finishes in
  * time costs no timer operation at all. The timer is unref'd: deadlines never keep the process
- * alive on their own (the sockets they belong to do).
+ * alive on their own (the sockets they belong to do). Browser-safe (no `node:` import): the web
+ * client uses it through `@srpc/core/portable`.
  */
 export class DeadlineScheduler {
   #heap: Deadline[] = []
-  #timer: NodeJS.Timeout | null = null
+  #timer: ReturnType<typeof setTimeout> | null = null
   #armedAt = Number.POSITIVE_INFINITY
   #onTimer = () => this.#run()
 
@@ -81,8 +80,10 @@ export class DeadlineScheduler {
     if (this.#timer) clearTimeout(this.#timer)
     const top = this.#heap[0]
     this.#armedAt = top.at
-    this.#timer = setTimeout(this.#onTimer, Math.max(0, Math.ceil(top.at - performance.now())))
-    this.#timer.unref()
+    const timer = setTimeout(this.#onTimer, Math.max(0, Math.ceil(top.at - performance.now())))
+    // Node's timers can be unref'd; a browser's are plain numbers.
+    ;(timer as { unref?: () => void }).unref?.()
+    this.#timer = timer
   }
 
   #up(i: number): void {
