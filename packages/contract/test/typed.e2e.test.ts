@@ -243,7 +243,9 @@ describe('schemas from any Standard Schema library', () => {
     }
     // What the reflection route tells any client (the server's standard routes come first).
     type Listed = { route: string; kind: string; codec: string; input?: unknown }
-    const { routes } = JSON.parse((await pool.call('/srpc.reflection/list')).toString()) as { routes: Listed[] }
+    const { routes } = JSON.parse((await pool.call('/srpc.reflection/list')).toString()) as {
+      routes: Listed[]
+    }
     const mine = routes.filter((r) => r.route.startsWith('/mixed/'))
     expect(mine.map((r) => [r.route, r.kind, r.codec])).toEqual([
       ['/mixed/zod', 'unary', 'json'],

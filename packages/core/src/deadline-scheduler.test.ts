@@ -180,4 +180,20 @@ describe('DeadlineScheduler', () => {
     expect(fired).toEqual(['early'])
     expect(vi.getTimerCount()).toBe(1)
   })
+
+  it('clear() forgets every deadline and stops its timer: nothing fires, entries can be added again', () => {
+    const scheduler = new DeadlineScheduler()
+    const fired: string[] = []
+    const kept = scheduler.schedule(10, () => fired.push('a'))
+    scheduler.schedule(20, () => fired.push('b'))
+    scheduler.clear()
+    expect(scheduler.size).toBe(0)
+    expect(kept.index).toBe(-1)
+    expect(vi.getTimerCount()).toBe(0)
+    vi.advanceTimersByTime(50)
+    expect(fired).toEqual([])
+    scheduler.add(kept, 5)
+    vi.advanceTimersByTime(5)
+    expect(fired).toEqual(['a'])
+  })
 })

@@ -63,6 +63,15 @@ export class DeadlineScheduler {
     }
   }
 
+  /** Forgets every deadline (none fires) and stops the timer: for a scheduler of one client that closed. */
+  clear(): void {
+    for (const entry of this.#heap) entry.index = -1
+    this.#heap = []
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = null
+    this.#armedAt = Number.POSITIVE_INFINITY
+  }
+
   #run(): void {
     this.#timer = null
     this.#armedAt = Number.POSITIVE_INFINITY

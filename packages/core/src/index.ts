@@ -2,6 +2,7 @@ export { allocBuffer, asBuffer, type Frame, payloadBytes, toBuffer } from './buf
 export { callReceiver, callSender } from './call-halves'
 export type { CallHost, PeerCall } from './call-host'
 export { type CallPhase, CallState } from './call-state'
+export { CallStream, type StreamSource } from './call-stream'
 export {
   type CompressionOptions,
   Compressor,

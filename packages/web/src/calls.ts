@@ -1,3 +1,4 @@
+import type { Deadline } from '@srpc/core/portable'
 import {
   Code,
   ControlKind,
@@ -17,7 +18,6 @@ import {
   splitMetadata,
 } from '@srpc/protocol'
 import type { ConnectionCall, WebConnection } from './connection'
-import type { Deadline } from './deadlines'
 import { BACKPRESSURE_POLL_MS } from './options'
 
 /** The error of a call whose AbortSignal fired. */
@@ -37,9 +37,9 @@ abstract class Call implements ConnectionCall, Deadline {
   protected readonly conn: WebConnection
   /** The id was opened after the server's HELLO: metadata, CANCEL and flow control apply to it. */
   protected readonly extended: boolean
-  /** Deadline bookkeeping for the client's DeadlineHeap (no timer of its own). */
+  /** Deadline bookkeeping for the client's DeadlineScheduler (no timer of its own). */
   at = 0
-  slot = -1
+  index = -1
   #timeout = 0
   #signal: AbortSignal | undefined
   #onAbort: (() => void) | undefined
@@ -92,6 +92,11 @@ abstract class Call implements ConnectionCall, Deadline {
     this.finish(error, true)
   }
 
+  /** `abort` by the name core's CallStream uses (a WebStream cancels its call with it). */
+  cancel(error: RpcError): void {
+    this.abort(error)
+  }
+
   fail(error: RpcError): void {
     if (this.done) return
     this.finish(error, false)
@@ -102,7 +107,7 @@ abstract class Call implements ConnectionCall, Deadline {
   /** The call is over for this side: stop the timer and the signal, leave the connection. */
   protected settle(): void {
     this.done = true
-    if (this.slot >= 0) this.conn.deadlines.remove(this)
+    if (this.index >= 0) this.conn.deadlines.cancel(this)
     if (this.#onAbort !== undefined) this.#signal?.removeEventListener('abort', this.#onAbort)
     this.conn.forget(this.id)
   }

@@ -1,3 +1,4 @@
+import type { DeadlineScheduler } from '@srpc/core/portable'
 import {
   type Capabilities,
   Code,
@@ -22,7 +23,6 @@ import {
   typeByteLength,
   writeHeader,
 } from '@srpc/protocol'
-import type { DeadlineHeap } from './deadlines'
 import type { ResolvedWebClientOptions } from './options'
 import type { WebSocketLink } from './websocket-link'
 
@@ -86,13 +86,13 @@ export class WebConnection {
   #pongTimer: ReturnType<typeof setTimeout> | undefined
 
   /** The client's deadlines (one timer for all its calls). */
-  readonly deadlines: DeadlineHeap
+  readonly deadlines: DeadlineScheduler
 
   constructor(
     link: WebSocketLink,
     options: ResolvedWebClientOptions,
     events: ConnectionEvents,
-    deadlines: DeadlineHeap,
+    deadlines: DeadlineScheduler,
   ) {
     this.#link = link
     this.options = options

@@ -1,7 +1,7 @@
+import { DeadlineScheduler } from '@srpc/core/portable'
 import { Code, checkRoute, Flags, formatMs, payloadBytes, RpcError } from '@srpc/protocol'
 import { abortedError, ReceivingCall, SessionCall, UnaryCall } from './calls'
 import { WebConnection } from './connection'
-import { DeadlineHeap } from './deadlines'
 import {
   type CallOptions,
   checkTimeout,
@@ -56,7 +56,7 @@ export class WebClient {
   #retryTimer: ReturnType<typeof setTimeout> | undefined
   #listeners = new Set<(change: StateChange) => void>()
   #closing: Promise<void> | undefined
-  #deadlines = new DeadlineHeap()
+  #deadlines = new DeadlineScheduler()
 
   constructor(options: WebClientOptions) {
     this.options = resolveWebClientOptions(options)
