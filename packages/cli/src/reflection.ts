@@ -1,4 +1,5 @@
 import { type Pool, RpcError } from '@srpc/client'
+import { msgpack } from '@srpc/contract'
 import { Code } from '@srpc/protocol'
 import { UsageError } from './errors'
 import { parseJson } from './output'
@@ -82,10 +83,14 @@ export function checkKind(info: ReflectedRoute | undefined, expected: RouteKind,
   )
 }
 
+/** The MessagePack codec ignores the method's schema (only protobuf needs one). */
+const NO_SCHEMA = undefined as unknown as Parameters<typeof msgpack.encode>[1]
+
 /**
  * The request bytes for a route: with the `json` codec the input must be JSON and is sent
- * compact; with no codec (or `bytes`) the bytes go as they are. Other codecs (msgpack,
- * protobuf) need their schema to encode: the CLI sends the bytes as given and says so.
+ * compact; with `msgpack` it must be JSON too and is encoded as MessagePack (as @srpc/contract's
+ * codec does); with no codec (or `bytes`) the bytes go as they are. protobuf needs the message
+ * type, which reflection does not carry: the CLI sends the bytes as given and says so.
  */
 export function encodeInput(
   info: ReflectedRoute | undefined,
@@ -95,16 +100,33 @@ export function encodeInput(
 ): Buffer {
   const codec = info?.codec
   if (codec === undefined || codec === 'bytes') return bytes
-  if (codec === 'json') {
+  if (codec === 'json' || codec === 'msgpack') {
     if (bytes.length === 0) return bytes
     const json = parseJson(bytes)
     if (json === undefined) {
-      throw new UsageError(`${info!.route} takes JSON (codec json), and ${what} is not JSON`)
+      throw new UsageError(`${info!.route} takes JSON (codec ${codec}), and ${what} is not JSON`)
     }
-    return Buffer.from(JSON.stringify(json.value))
+    if (codec === 'json') return Buffer.from(JSON.stringify(json.value))
+    const packed = msgpack.encode(json.value, NO_SCHEMA)
+    return Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength)
   }
   warn(
     `note: ${info!.route} uses the ${codec} codec, which srpc cannot encode from JSON: ${what} is sent as raw bytes`,
   )
   return bytes
+}
+
+/**
+ * A reply as the user reads it: a MessagePack one becomes its JSON text (Dates as ISO strings),
+ * unless raw or hex bytes were asked for; anything else is shown as it came.
+ */
+export function decodeOutput(info: ReflectedRoute | undefined, bytes: Uint8Array, mode: string): Uint8Array {
+  if (info?.codec !== 'msgpack' || mode === 'raw' || mode === 'hex' || bytes.length === 0) return bytes
+  let value: unknown
+  try {
+    value = msgpack.decode(bytes, NO_SCHEMA)
+  } catch (err) {
+    throw new RpcError(Code.DATA_LOSS, `the reply is not valid MessagePack: ${(err as Error).message}`)
+  }
+  return Buffer.from(JSON.stringify(value) ?? 'null')
 }

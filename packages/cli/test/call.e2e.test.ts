@@ -241,13 +241,28 @@ describe('usage errors', () => {
 })
 
 describe('srpc call, less common paths', () => {
-  it('a codec the CLI cannot encode (msgpack): bytes sent as given, said on stderr, reply printed as hex', async () => {
-    const run = await runCli(['call', f.address, '/packed', '-d', 'k', ...certs()])
+  it('a msgpack route: the JSON input is sent as MessagePack and the reply shown as JSON (hex on request)', async () => {
+    const run = await runCli(['call', f.address, '/packed', '-d', '{"k":[1,"x"]}', ...certs()])
+    expect(run.stderr).toBe('')
+    expect(run.code).toBe(0)
+    expect(JSON.parse(run.stdout)).toEqual({ got: { k: [1, 'x'] }, at: '1970-01-01T00:00:00.000Z' })
+    expect(run.stdout).toContain('\n  "got"')
+    const hex = await runCli(['call', f.address, '/packed', '-d', '{"k":1}', '-o', 'hex', ...certs()])
+    expect(hex.code).toBe(0)
+    // map16 of 2: "got" → map16 {k: 1}, "at" → Date(0) as the timestamp extension (fixext4, type -1).
+    expect(hex.stdout).toBe('de0002a3676f74de0001a16b01a26174d6ff00000000\n')
+    const notJson = await runCli(['call', f.address, '/packed', '-d', 'not json', ...certs()])
+    expect(notJson.code).toBe(2)
+    expect(notJson.stderr).toContain('/packed takes JSON (codec msgpack), and the -d payload is not JSON')
+  })
+
+  it('a codec the CLI cannot encode (protobuf): bytes sent as given, said on stderr, reply printed as hex', async () => {
+    const run = await runCli(['call', f.address, '/proto', '-d', 'k', ...certs()])
     expect(run.code).toBe(0)
     expect(run.stderr).toBe(
-      'srpc: note: /packed uses the msgpack codec, which srpc cannot encode from JSON: the -d payload is sent as raw bytes\n',
+      'srpc: note: /proto uses the protobuf codec, which srpc cannot encode from JSON: the -d payload is sent as raw bytes\n',
     )
-    expect(run.stdout).toBe('81a16b01\n')
+    expect(run.stdout).toBe('6b\n')
   })
 
   it('--servername sets the name the certificate must carry', async () => {

@@ -3,9 +3,13 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { msgpack } from '@srpc/contract'
 import { Code, RpcError } from '@srpc/protocol'
 import { type Context, Server } from '@srpc/server'
 import { ensureCertificateSet, serverTlsOptions } from '@srpc/tlsutil'
+
+/** MessagePack needs no schema (only protobuf does). */
+const NO_SCHEMA = undefined as unknown as Parameters<typeof msgpack.encode>[1]
 
 /** The built binary: the tests run what users run (build first). */
 export const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url))
@@ -112,9 +116,18 @@ function registerRoutes(server: Server, onForeverAbort: (code: string) => void):
   )
   server.handle(
     '/packed',
-    (ctx) => Buffer.concat([Buffer.from([0x81, 0xa1]), ctx.payload.subarray(0, 1), Buffer.from([0x01])]),
-    { kind: 'unary', codec: 'msgpack', description: 'A msgpack route: the CLI cannot encode it' },
+    // A MessagePack route as @srpc/contract's codec writes one: the request decoded, an answer encoded.
+    (ctx) => {
+      const got = msgpack.decode(ctx.payload, NO_SCHEMA)
+      return Buffer.from(msgpack.encode({ got, at: new Date(0) }, NO_SCHEMA))
+    },
+    { kind: 'unary', codec: 'msgpack', description: 'A msgpack route' },
   )
+  server.handle('/proto', (ctx) => ctx.payload, {
+    kind: 'unary',
+    codec: 'protobuf',
+    description: 'A protobuf route: the CLI cannot encode it',
+  })
   server.handle(
     '/json-chat',
     async (ctx) => {

@@ -5,7 +5,7 @@ import { EXIT_OK } from '../exit-codes'
 import { type Io, warnTo, write } from '../io'
 import { formatMessage, OUTPUT_MODES, type OutputMode, parseOutputMode } from '../output'
 import { readPayload } from '../payload'
-import { checkKind, encodeInput } from '../reflection'
+import { checkKind, decodeOutput, encodeInput } from '../reflection'
 
 /** A request-response call waits this long unless --timeout says otherwise. */
 export const DEFAULT_CALL_TIMEOUT = '30s'
@@ -43,7 +43,10 @@ export function callCommand(io: Io): Command {
         checkKind(info, 'unary', 'call')
         const request = encodeInput(info, payload, 'the -d payload', warnTo(io))
         const reply = await pool.call(target.route, request, { timeout, metadata: target.metadata })
-        await write(io.stdout, formatMessage(reply, outputFor(output, info?.codec), false))
+        await write(
+          io.stdout,
+          formatMessage(decodeOutput(info, reply, output), outputFor(output, info?.codec), false),
+        )
         return EXIT_OK
       } finally {
         await pool.close({ timeout: 1000 })
@@ -58,8 +61,8 @@ export function addOutputOption(command: Command): Command {
   )
 }
 
-/** A codec the CLI cannot decode (msgpack, protobuf) prints as hex unless the user chose a mode. */
+/** A codec the CLI cannot decode (protobuf, one of a user's own) prints as hex unless the user chose a mode. */
 export function outputFor(mode: OutputMode, codec: string | undefined): OutputMode {
-  if (mode !== 'auto' || codec === undefined || codec === 'json' || codec === 'bytes') return mode
+  if (mode !== 'auto' || codec === undefined || ['json', 'bytes', 'msgpack'].includes(codec)) return mode
   return 'hex'
 }

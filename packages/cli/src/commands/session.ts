@@ -8,7 +8,7 @@ import { UsageError } from '../errors'
 import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK } from '../exit-codes'
 import { type Io, interruptSignal, warnTo, write } from '../io'
 import { formatMessage, parseOutputMode } from '../output'
-import { checkKind, encodeInput } from '../reflection'
+import { checkKind, decodeOutput, encodeInput } from '../reflection'
 import { addOutputOption, outputFor } from './call'
 
 /** After stdin ends, how long the server gets to end its half before the session is cancelled. */
@@ -62,15 +62,21 @@ export function sessionCommand(io: Io): Command {
         if (io.stdin.isTTY)
           warn(`session open on ${target.route}: type a message per line, Ctrl-D to end, Ctrl-C to cancel`)
         const warnOnce = once(warn)
-        const rejected = await converse(session, io, mode, (line, n) => {
-          try {
-            return encodeInput(info, Buffer.from(line, 'utf8'), `line ${n}`, warnOnce)
-          } catch (err) {
-            if (!(err instanceof UsageError)) throw err
-            warn(`${err.message}: not sent`)
-            return undefined
-          }
-        })
+        const rejected = await converse(
+          session,
+          io,
+          mode,
+          (message) => decodeOutput(info, message, mode),
+          (line, n) => {
+            try {
+              return encodeInput(info, Buffer.from(line, 'utf8'), `line ${n}`, warnOnce)
+            } catch (err) {
+              if (!(err instanceof UsageError)) throw err
+              warn(`${err.message}: not sent`)
+              return undefined
+            }
+          },
+        )
         return rejected > 0 ? EXIT_FAILURE : EXIT_OK
       } catch (err) {
         if (interrupt.interrupted()) {
@@ -95,12 +101,13 @@ async function converse(
   session: ClientSession,
   io: Io,
   mode: ReturnType<typeof parseOutputMode>,
+  decode: (message: Uint8Array) => Uint8Array,
   encode: (line: string, n: number) => Buffer | undefined,
 ): Promise<number> {
   const lines = createInterface({ input: io.stdin, terminal: false, crlfDelay: Number.POSITIVE_INFINITY })
   const printing = (async () => {
     try {
-      for await (const message of session) await write(io.stdout, formatMessage(message, mode, true))
+      for await (const message of session) await write(io.stdout, formatMessage(decode(message), mode, true))
     } finally {
       // The server is done talking (or the session failed): stop reading what the user types.
       lines.close()

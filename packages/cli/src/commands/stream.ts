@@ -5,7 +5,7 @@ import { EXIT_INTERRUPTED, EXIT_OK } from '../exit-codes'
 import { type Io, interruptSignal, warnTo, write } from '../io'
 import { formatMessage, parseOutputMode } from '../output'
 import { readPayload } from '../payload'
-import { checkKind, encodeInput } from '../reflection'
+import { checkKind, decodeOutput, encodeInput } from '../reflection'
 import { addOutputOption, outputFor } from './call'
 
 interface StreamFlags extends ConnectionFlags {
@@ -46,7 +46,8 @@ export function streamCommand(io: Io): Command {
           metadata: target.metadata,
           signal: interrupt.signal,
         })
-        for await (const chunk of stream) await write(io.stdout, formatMessage(chunk, mode, true))
+        for await (const chunk of stream)
+          await write(io.stdout, formatMessage(decodeOutput(info, chunk, mode), mode, true))
         return EXIT_OK
       } catch (err) {
         // Ctrl-C cancelled the stream on the server; that is how a user ends one, not a failure to report.
