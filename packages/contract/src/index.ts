@@ -26,5 +26,12 @@ export {
   type SessionHandler,
   type UnaryHandler,
 } from './implement'
+export type {
+  RpcCallOptions,
+  RpcClientLike,
+  RpcSession,
+  RpcSessionOptions,
+  RpcStream,
+} from './rpc-client'
 export type { InputOf, Issue, OutputOf, Schema } from './schema'
 export { type ServerSession, TypedClientSession } from './typed-session'

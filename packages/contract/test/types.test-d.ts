@@ -1,8 +1,9 @@
 import type { Pool } from '@srpc/client'
 import type { Server } from '@srpc/server'
+import type { WebClient } from '@srpc/web'
 import { describe, expectTypeOf, it } from 'vitest'
 import { z } from 'zod'
-import type { TypedClientSession } from '../src/index'
+import type { RpcClientLike, RpcSession, TypedClientSession } from '../src/index'
 import { contract, createClient, implement, serverStream, session, unary } from '../src/index'
 
 const User = z.object({ id: z.string(), name: z.string() })
@@ -14,6 +15,7 @@ const Users = contract('users', {
 })
 declare const server: Server
 declare const pool: Pool
+declare const webClient: WebClient
 const user: User = { id: '1', name: 'a' }
 
 describe('createClient', () => {
@@ -50,6 +52,49 @@ describe('createClient', () => {
   it('has no methods the contract lacks', () => {
     // @ts-expect-error not in the contract
     users.remove({ id: '1' })
+  })
+})
+
+describe('the client underneath', () => {
+  it('accepts a Node Pool and a browser WebClient', () => {
+    expectTypeOf(pool).toMatchTypeOf<RpcClientLike>()
+    expectTypeOf(webClient).toMatchTypeOf<RpcClientLike>()
+    expectTypeOf<Awaited<ReturnType<Pool['createBidirectionalSession']>>>().toMatchTypeOf<RpcSession>()
+    expectTypeOf<Awaited<ReturnType<WebClient['createBidirectionalSession']>>>().toMatchTypeOf<RpcSession>()
+    const web = createClient(webClient, Users)
+    expectTypeOf(web.get).returns.toEqualTypeOf<Promise<User>>()
+    expectTypeOf(web.chat).returns.toEqualTypeOf<
+      Promise<TypedClientSession<{ text: string }, { text: string }>>
+    >()
+  })
+
+  it('passes through the options of the client underneath, and only those', () => {
+    const viaPool = createClient(pool, Users)
+    viaPool.get({ id: '1' }, { retry: { maxAttempts: 2 }, timeout: 10 })
+    const viaWeb = createClient(webClient, Users)
+    viaWeb.get({ id: '1' }, { timeout: 10, waitForReady: true })
+    // @ts-expect-error a WebClient has no retry
+    viaWeb.get({ id: '1' }, { retry: { maxAttempts: 2 } })
+    viaWeb.chat({ closeTimeout: 100 })
+  })
+
+  it('refuses something that is not a client', () => {
+    createClient(
+      {
+        // @ts-expect-error replies that are strings, not bytes
+        call: async () => 'x',
+        callStream: pool.callStream,
+        createBidirectionalSession: pool.createBidirectionalSession,
+      },
+      Users,
+    )
+    // @ts-expect-error no sessions
+    createClient({ call: pool.call, callStream: pool.callStream }, Users)
+    // @ts-expect-error a session without cancel
+    const noCancel: RpcSession = { ...({} as RpcSession), cancel: undefined }
+    void noCancel
+    // @ts-expect-error not a client at all
+    createClient(fetch, Users)
   })
 })
 
