@@ -8,10 +8,10 @@ import { encodeUtf8, includesBytes } from './utf8'
  * them); `Date` travels as the timestamp extension and `Uint8Array` as bin, so both survive the
  * round trip (bin decodes as a Uint8Array; on Node, a Buffer).
  */
-const packr = new Packr({ useRecords: false, mapsAsObjects: true })
+const packr = /* @__PURE__ */ new Packr({ useRecords: false, mapsAsObjects: true })
 
-const PROTO = encodeUtf8('__proto_')
-const CONSTRUCTOR = encodeUtf8('constructor')
+const PROTO = /* @__PURE__ */ encodeUtf8('__proto_')
+const CONSTRUCTOR = /* @__PURE__ */ encodeUtf8('constructor')
 
 /**
  * MessagePack through msgpackr. msgpackr renames a `__proto__` key to `__proto_` rather than
