@@ -33,5 +33,6 @@ export type {
   RpcSessionOptions,
   RpcStream,
 } from './rpc-client'
+export type { HandlerContext, RouteDescription, RpcServerLike } from './rpc-server'
 export type { InputOf, Issue, OutputOf, Schema } from './schema'
 export { type ServerSession, TypedClientSession } from './typed-session'

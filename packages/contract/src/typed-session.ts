@@ -1,7 +1,7 @@
 import type { Metadata, RpcError } from '@srpc/protocol'
-import type { Session } from '@srpc/server'
 import type { Codec } from './codec'
 import type { RpcSession } from './rpc-client'
+import type { RpcServerSession } from './rpc-server'
 import type { Schema } from './schema'
 import { readInput, readOutput, writeInput } from './values'
 
@@ -28,12 +28,16 @@ export interface Wire {
 }
 
 export class TypedServerSession<In, Out> implements ServerSession<In, Out> {
-  #raw: Session
+  #raw: RpcServerSession
   #wire: Wire
   #encode: (value: unknown) => Uint8Array | Promise<Uint8Array>
 
   /** `encode` validates (unless the server turned that off) and encodes one outgoing message. */
-  constructor(raw: Session, wire: Wire, encode: (value: unknown) => Uint8Array | Promise<Uint8Array>) {
+  constructor(
+    raw: RpcServerSession,
+    wire: Wire,
+    encode: (value: unknown) => Uint8Array | Promise<Uint8Array>,
+  ) {
     this.#raw = raw
     this.#wire = wire
     this.#encode = encode

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runInNewContext } from 'node:vm'
@@ -91,5 +91,19 @@ describe('the browser bundle of createClient with the json and msgpack codecs', 
     expect(bareBuffers(text)).toHaveLength(1)
     const loaded = runInPage(text)
     expect(() => (loaded.encode as (s: string) => unknown)('x')).toThrow(/Buffer is not defined/)
+  })
+})
+
+describe('the types of @srpc/contract', () => {
+  it('import neither @srpc/client nor @srpc/server (optional peers: a browser app has neither)', () => {
+    const src = new URL('../src/', import.meta.url).pathname
+    const files = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter(
+      (file) => file.endsWith('.ts') && !file.endsWith('.test.ts'),
+    )
+    expect(files.length).toBeGreaterThan(5)
+    const offenders = files.filter((file) =>
+      /from '@srpc\/(client|server)'/.test(readFileSync(join(src, file), 'utf8')),
+    )
+    expect(offenders).toEqual([])
   })
 })

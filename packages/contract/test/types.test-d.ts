@@ -1,5 +1,5 @@
 import type { Pool } from '@srpc/client'
-import type { Server } from '@srpc/server'
+import type { Context, Server } from '@srpc/server'
 import type { WebClient } from '@srpc/web'
 import { describe, expectTypeOf, it } from 'vitest'
 import { z } from 'zod'
@@ -101,14 +101,28 @@ describe('the client underneath', () => {
 describe('implement', () => {
   it('accepts handlers of the right shapes', () => {
     implement(server, Users, {
-      get: async ({ id }) => ({ id, name: 'x' }),
+      get: async ({ id }, ctx) => {
+        // The server's own context type, inferred from the server passed in.
+        expectTypeOf(ctx).toEqualTypeOf<Context>()
+        return { id, name: 'x' }
+      },
       list: async function* ({ limit }) {
         expectTypeOf(limit).toEqualTypeOf<number>()
         yield user
       },
-      chat: async (s) => {
+      chat: async (s, ctx) => {
+        expectTypeOf(ctx).toEqualTypeOf<Context>()
         for await (const m of s.messages()) await s.send({ text: m.text })
       },
+    })
+  })
+
+  it('refuses something that is not a server', () => {
+    // @ts-expect-error no handle()
+    implement({ listen: server.listen }, Users, {
+      get: () => user,
+      list: function* () {},
+      chat: async () => {},
     })
   })
 
