@@ -52,10 +52,10 @@ export interface ClientOptions {
 /**
  * A typed client for `contract` over `rpc`, a Node `Pool` or a browser `WebClient`:
  * `client.get({ id })` is `rpc.call('/users/get', …)` with the input encoded and the reply
- * decoded. Call options (timeout, signal, metadata, onResponseMetadata, and what else the client
- * underneath accepts, such as a pool's retry) pass through unchanged. Inputs are not validated here (the
- * server does it, and answers INVALID_ARGUMENT with the issues); a value the codec cannot encode
- * fails with INVALID_ARGUMENT before anything is sent.
+ * decoded. Call options (timeout, signal, metadata, onResponseMetadata, and whatever else the
+ * client underneath accepts, such as a pool's retry) pass through unchanged. Inputs are not
+ * validated here (the server does it, and answers INVALID_ARGUMENT with the issues); a value the
+ * codec cannot encode fails with INVALID_ARGUMENT before anything is sent.
  */
 export function createClient<C extends Contract, O extends RpcCallOptions = RpcCallOptions>(
   rpc: RpcClientLike<O>,
