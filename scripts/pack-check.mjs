@@ -28,6 +28,9 @@
  *               .mts and a .cts file, so the import and the require conditions are checked) and
  *               bundler (module ESNext). Under NodeNext skipLibCheck is off, so the shipped .d.ts
  *               and .d.cts are checked too.
+ *   types browser  a browser app's project: @srpc/protocol, @srpc/web and @srpc/contract only
+ *               (no @srpc/client or @srpc/server, no @types/node), a typed client over a WebClient
+ *               under tsc --strict with lib DOM and skipLibCheck off.
  *   publint     publint --strict on every tarball (warnings fail too).
  *   attw        @arethetypeswrong/cli on every tarball, all four resolution modes (node10,
  *               node16 from CJS, node16 from ESM, bundler) and no rule ignored: every package
@@ -306,6 +309,102 @@ async function typecheck(projectDir, mode) {
   const libs = skipLibCheck ? 'skipLibCheck' : 'shipped .d.ts checked too'
   return `module ${config.module}, moduleResolution ${config.moduleResolution}: ${config.files.join(' + ')} clean (${libs})`
 }
+
+/** What a browser app installs: the contract and the web client, without @srpc/client or @srpc/server. */
+const BROWSER_PACKAGES = ['@srpc/protocol', '@srpc/web', '@srpc/contract']
+
+/**
+ * A browser app's project: only BROWSER_PACKAGES (the Node packages are optional peers of
+ * @srpc/contract, so npm installs neither) and typescript, no @types/node; a typed client over a
+ * WebClient under `tsc --strict` with lib DOM and skipLibCheck off, so every shipped .d.ts it
+ * loads must resolve without the Node packages and without Node's types.
+ */
+async function typecheckBrowser(packages, dir) {
+  const tarballs = BROWSER_PACKAGES.map((name) => packages.find((p) => p.name === name).tarball)
+  await writeFile(
+    join(dir, 'package.json'),
+    `${JSON.stringify({ name: 'srpc-pack-check-browser', version: '0.0.0', private: true }, null, 2)}\n`,
+  )
+  await mustRun(
+    'npm install',
+    'npm',
+    ['install', '--no-audit', '--no-fund', '--loglevel=error', ...tarballs, TYPESCRIPT],
+    {
+      cwd: dir,
+      timeout: 120_000,
+    },
+  )
+  const present = ['@srpc/client', '@srpc/server', '@srpc/core', '@types/node'].filter((name) =>
+    existsSync(join(dir, 'node_modules', name)),
+  )
+  if (present.length > 0) throw new StepError('a browser app got Node packages', present.join(', '))
+  await writeFile(join(dir, 'page.ts'), BROWSER_CONSUMER_SOURCE)
+  await writeFile(
+    join(dir, 'tsconfig.json'),
+    `${JSON.stringify(
+      {
+        compilerOptions: {
+          strict: true,
+          noEmit: true,
+          target: 'ES2022',
+          lib: ['ES2022', 'DOM'],
+          module: 'ESNext',
+          moduleResolution: 'bundler',
+          types: [],
+          skipLibCheck: false,
+        },
+        files: ['page.ts'],
+      },
+      null,
+      2,
+    )}\n`,
+  )
+  const tsc = join(dir, 'node_modules', 'typescript', 'bin', 'tsc')
+  await mustRun('tsc (browser)', process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: dir })
+  return `${BROWSER_PACKAGES.join(', ')} alone, lib DOM, no @types/node: page.ts and the shipped .d.ts clean`
+}
+
+const BROWSER_CONSUMER_SOURCE = `import { contract, createClient, json, msgpack, session, unary } from '@srpc/contract'
+import { RpcError, WebClient } from '@srpc/web'
+
+/** A Standard Schema by hand: the page needs no schema library to type-check. */
+interface Shape<T> {
+  readonly '~standard': {
+    readonly version: 1
+    readonly vendor: string
+    readonly validate: (value: unknown) => { value: T } | { issues: { message: string }[] }
+    readonly types?: { readonly input: T; readonly output: T }
+  }
+}
+function shape<T>(check: (value: unknown) => value is T): Shape<T> {
+  return {
+    '~standard': {
+      version: 1,
+      vendor: 'pack-check',
+      validate: (value: unknown) => (check(value) ? { value } : { issues: [{ message: 'invalid' }] }),
+    },
+  }
+}
+const Text = shape((v): v is { text: string } => typeof v === 'object' && v !== null && typeof (v as { text?: unknown }).text === 'string')
+const Chat = contract('chat', {
+  say: unary({ input: Text, output: Text }),
+  room: session({ input: Text, output: Text, codec: msgpack }),
+}, { codec: json })
+
+export async function page(): Promise<string> {
+  const chat = createClient(new WebClient({ url: 'wss://127.0.0.1:1/srpc' }), Chat)
+  try {
+    const reply: { text: string } = await chat.say({ text: 'hi' }, { timeout: 1000 })
+    const room = await chat.room({ closeTimeout: 100 })
+    await room.send({ text: 'x' })
+    // @ts-expect-error: a message is { text }, not a string. Fails to compile if the types collapsed to any.
+    await room.send('x')
+    return reply.text
+  } catch (err) {
+    return RpcError.is(err) ? err.code : 'error'
+  }
+}
+`
 
 /** Runs a root devDependency's binary on every tarball, two at a time. */
 async function lintEach(packages, bin, argsFor) {
@@ -664,11 +763,12 @@ async function step(name, fn, { skip } = {}) {
 const started = performance.now()
 const packDir = await mkdtemp(join(tmpdir(), 'srpc-pack-'))
 const projectDir = await mkdtemp(join(tmpdir(), 'srpc-consumer-'))
+const browserDir = await mkdtemp(join(tmpdir(), 'srpc-browser-'))
 // Interrupted (Ctrl-C, a CI timeout): still leave no temp folders behind.
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, () => {
     for (const child of children) kill(child)
-    for (const dir of [packDir, projectDir]) rmSync(dir, { recursive: true, force: true })
+    for (const dir of [packDir, projectDir, browserDir]) rmSync(dir, { recursive: true, force: true })
     process.exit(130)
   })
 }
@@ -685,6 +785,7 @@ try {
     await step(`types ${mode}`, () => typecheck(projectDir, mode), { skip: noInstall })
   }
   const noTarballs = !packed && 'pack failed'
+  await step('types browser', () => typecheckBrowser(packages, browserDir), { skip: noTarballs })
   await step('publint', () => lintEach(packages, 'publint', (tgz) => ['run', tgz, '--strict']), {
     skip: noTarballs,
   })
@@ -693,11 +794,12 @@ try {
     skip: noTarballs,
   })
 } finally {
-  if (keep) console.log(`kept ${packDir} and ${projectDir}`)
+  if (keep) console.log(`kept ${packDir}, ${projectDir} and ${browserDir}`)
   else
     await Promise.all([
       rm(packDir, { recursive: true, force: true }),
       rm(projectDir, { recursive: true, force: true }),
+      rm(browserDir, { recursive: true, force: true }),
     ])
 }
 const failed = results.filter((r) => r === 'failed').length

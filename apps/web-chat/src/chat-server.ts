@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { extname, join, normalize } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Server, type ServerOptions } from '@srpc/server'
+import { implement } from '@srpc/contract'
+import { type Context, Server, type ServerOptions } from '@srpc/server'
+import { ChatContract } from './chat-contract'
 import { ChatRoom } from './chat-room'
 
 /** The page and its scripts: `public/` (HTML) and `dist/public/` (bundled TypeScript). */
@@ -31,8 +33,8 @@ export interface ChatServer {
 }
 
 /**
- * The chat server: one srpc Server with the room (`/chat/join`) and two demo routes for a page
- * (`/ticks`, a server stream; `/echo`), listening for browsers with `listenWebSocket()` (which
+ * The chat server: one srpc Server implementing ChatContract, the room (`/chat/join`) and two
+ * demo methods for a page (`/chat/ticks`, a server stream; `/chat/echo`), listening for browsers with `listenWebSocket()` (which
  * also serves the page, so page and WebSocket share an origin), and, when `tlsAddress` is given,
  * for Node clients over TLS.
  */
@@ -41,20 +43,20 @@ export async function startChatServer(options: {
   webAddress: string
   tlsAddress?: string
   allowedOrigins?: readonly string[]
-  onTick?: (ctx: import('@srpc/server').Context) => void
+  onTick?: (ctx: Context) => void
 }): Promise<ChatServer> {
   const server = new Server({ address: options.tlsAddress ?? '127.0.0.1:0', tls: options.tls })
   const room = new ChatRoom()
-  room.register(server)
-  server.handle('/echo', (ctx) => ctx.payload)
-  server.handle('/ticks', async (ctx) => {
-    options.onTick?.(ctx)
-    const count = Math.min(Number(ctx.payload.toString()) || 10, 100_000)
-    const stream = ctx.stream()
-    for (let i = 1; i <= count && !ctx.signal.aborted; i++) {
-      await stream.writeChunk(`tick ${i}`, i === count)
-      await new Promise((resolve) => setTimeout(resolve, 20))
-    }
+  implement(server, ChatContract, {
+    join: (session, ctx) => room.serve(session, ctx),
+    ticks: async function* ({ count }, ctx) {
+      options.onTick?.(ctx)
+      for (let n = 1; n <= count && !ctx.signal.aborted; n++) {
+        yield { n }
+        if (n < count) await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    },
+    echo: (payload) => payload,
   })
   const { url, port, address } = await server.listenWebSocket({
     address: options.webAddress,

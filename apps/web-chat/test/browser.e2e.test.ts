@@ -3,10 +3,12 @@ import { createServer, type Server as HttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { Pool } from '@srpc/client'
+import { createClient } from '@srpc/contract'
 import type { Context } from '@srpc/server'
 import { type SelfSignedResult, selfSigned } from '@srpc/tlsutil'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { ChatContract, MAX_TEXT_LENGTH } from '../src/chat-contract'
 import { type ChatServer, startChatServer } from '../src/chat-server'
 
 // Real Chromium (Debian's, see scripts/ensure-chromium.mjs), real wss with a real certificate:
@@ -88,11 +90,11 @@ describe('the chat room in a real browser', () => {
 
     const pool = new Pool({ address: `127.0.0.1:${chat.tlsPort}`, tls: tls.clientOptions })
     pools.push(pool)
-    const carol = await pool.createBidirectionalSession('/chat/join', { metadata: { name: 'carol' } })
+    // The Node member speaks the same contract through the Pool.
+    const carol = await createClient(pool, ChatContract).join({ metadata: { name: 'carol' } })
     const carolSaw: string[] = []
     const reading = (async () => {
-      for await (const bytes of carol) {
-        const { seq, from, text } = JSON.parse(bytes.toString())
+      for await (const { seq, from, text } of carol) {
         carolSaw.push(`${seq}|${from === 'room' ? '' : `${from}: `}${text}`)
       }
     })()
@@ -101,7 +103,7 @@ describe('the chat room in a real browser', () => {
     const ROUNDS = 6
     for (let i = 0; i < ROUNDS; i++) {
       await say(alice, `a${i}`)
-      await carol.send(`c${i}`)
+      await carol.send({ text: `c${i}` })
       await say(bob, `b${i}`)
     }
     const total = ROUNDS * 3
@@ -127,6 +129,28 @@ describe('the chat room in a real browser', () => {
     await bob.screenshot({ path: `${SCREENSHOTS}chat-room-bob.png` })
     await carol.close()
     await reading
+  })
+
+  it("a line the room's schema refuses comes back to the page as INVALID_ARGUMENT with the issues; the page rejoins", async () => {
+    const chat = await chatServer()
+    const page = await newPage()
+    await page.goto(`${chat.pageUrl}?name=eve`)
+    await page.waitForSelector('body[data-state=joined]')
+    // The input's maxlength keeps a person under the limit; a script is not kept.
+    await page.$eval('#text', (input) => input.removeAttribute('maxlength'))
+    await say(page, 'x'.repeat(MAX_TEXT_LENGTH + 1))
+    await page.waitForSelector('body[data-refused]', { state: 'attached', timeout: 5000 })
+    const refusal = JSON.parse((await page.getAttribute('body', 'data-refused')) ?? '{}')
+    expect(refusal.code).toBe('INVALID_ARGUMENT')
+    expect(refusal.issues).toHaveLength(1)
+    expect(refusal.issues[0].path).toEqual(['text'])
+    expect(refusal.issues[0].message).toMatch(/length/i)
+    await page.waitForSelector('#messages li.refused')
+    // Nobody saw it, and the page is back in the room.
+    expect((await rendered(page)).some((line) => line.includes('xxxxxxxxxx'))).toBe(false)
+    await page.waitForSelector('body[data-state=joined]', { timeout: 5000 })
+    await say(page, 'short enough')
+    await page.waitForSelector('#messages li:has-text("eve: short enough")', { timeout: 5000 })
   })
 
   it('a page survives the server restarting: it reconnects, rejoins and chats again', async () => {

@@ -1,6 +1,8 @@
 import { Pool } from '@srpc/client'
+import { createClient } from '@srpc/contract'
 import { type SelfSignedResult, selfSigned } from '@srpc/tlsutil'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { ChatContract } from '../src/chat-contract'
 import { type ChatServer, startChatServer } from '../src/chat-server'
 
 let tls: SelfSignedResult
@@ -16,10 +18,14 @@ afterEach(async () => {
   chat = undefined
 })
 
-async function member(name: string, initialWindow?: number) {
+function poolWith(initialWindow?: number): Pool {
   const pool = new Pool({ address: `127.0.0.1:${chat!.tlsPort}`, tls: tls.clientOptions, initialWindow })
   pools.push(pool)
-  return pool.createBidirectionalSession('/chat/join', { metadata: { name } })
+  return pool
+}
+
+function member(name: string) {
+  return createClient(poolWith(), ChatContract).join({ metadata: { name } })
 }
 
 describe('the chat room', () => {
@@ -29,16 +35,18 @@ describe('the chat room', () => {
       webAddress: '127.0.0.1:0',
       tlsAddress: '127.0.0.1:0',
     })
-    const slow = await member('slow', 16 * 1024)
+    // The slow member never reads: a raw session on the same route, so its queue can be counted.
+    const slow = await poolWith(16 * 1024).createBidirectionalSession('/chat/join', {
+      metadata: { name: 'slow' },
+    })
     const fast = await member('fast')
     const talker = await member('talker')
     await expect.poll(() => chat!.room.size).toBe(3)
     const line = 'x'.repeat(1000)
     const started = Date.now()
-    for (let i = 0; i < 300; i++) await talker.send(`${i} ${line}`)
+    for (let i = 0; i < 300; i++) await talker.send({ text: `${i} ${line}` })
     const got: number[] = []
-    for await (const bytes of fast) {
-      const { from, text } = JSON.parse(bytes.toString())
+    for await (const { from, text } of fast) {
       if (from === 'talker') got.push(Number(text.split(' ')[0]))
       if (got.length === 300) break
     }

@@ -1,6 +1,6 @@
-import type { CallOptions, ClientStream, Pool, SessionOptions } from '@srpc/client'
 import type { Metadata, RpcError } from '@srpc/protocol'
 import { type Contract, codecOf, type Method, type Methods, routeOf } from './contract'
+import type { RpcCallOptions, RpcClientLike, RpcSessionOptions, RpcStream } from './rpc-client'
 import type { InputOf, OutputOf } from './schema'
 import { TypedClientSession, type Wire } from './typed-session'
 import { readOutput, writeInput } from './values'
@@ -10,9 +10,9 @@ import { readOutput, writeInput } from './values'
  * so that even the first call of a connection gets error details (validation issues) and
  * response metadata; later calls do not wait.
  */
-const WAIT_FOR_EXTENSIONS: CallOptions = Object.freeze({ waitForExtensions: true })
+const WAIT_FOR_EXTENSIONS: RpcCallOptions = Object.freeze({ waitForExtensions: true })
 
-function typedOptions<O extends CallOptions>(options: O | undefined): O {
+function typedOptions<O extends RpcCallOptions>(options: O | undefined): O {
   if (options === undefined) return WAIT_FOR_EXTENSIONS as O
   return options.waitForExtensions === undefined ? { ...options, waitForExtensions: true } : options
 }
@@ -26,17 +26,18 @@ export interface TypedStream<T> extends AsyncIterableIterator<T> {
   readonly responseMetadata: Metadata | undefined
 }
 
-export type ClientMethod<M extends Method> = M['kind'] extends 'unary'
-  ? (...args: Args<InputOf<M['input']>, CallOptions>) => Promise<OutputOf<M['output']>>
+/** One method of a typed client; `O` is the call options of the client underneath (a pool's or a WebClient's). */
+export type ClientMethod<M extends Method, O = RpcCallOptions> = M['kind'] extends 'unary'
+  ? (...args: Args<InputOf<M['input']>, O>) => Promise<OutputOf<M['output']>>
   : M['kind'] extends 'server-stream'
-    ? (...args: Args<InputOf<M['input']>, CallOptions>) => TypedStream<OutputOf<M['output']>>
+    ? (...args: Args<InputOf<M['input']>, O>) => TypedStream<OutputOf<M['output']>>
     : (
-        options?: CallOptions & SessionOptions,
+        options?: O & RpcSessionOptions,
       ) => Promise<TypedClientSession<InputOf<M['input']>, OutputOf<M['output']>>>
 
 /** One function per method of the contract, each typed by its method. */
-export type Client<C extends Contract> = {
-  readonly [K in keyof C['methods']]: ClientMethod<C['methods'][K]>
+export type Client<C extends Contract, O = RpcCallOptions> = {
+  readonly [K in keyof C['methods']]: ClientMethod<C['methods'][K], O>
 }
 
 export interface ClientOptions {
@@ -49,17 +50,18 @@ export interface ClientOptions {
 }
 
 /**
- * A typed client for `contract` over `pool`: `client.get({ id })` is `pool.call('/users/get', …)`
- * with the input encoded and the reply decoded. Call options (timeout, signal, metadata, retry,
- * onResponseMetadata) pass through to the pool unchanged. Inputs are not validated here (the
- * server does it, and answers INVALID_ARGUMENT with the issues); a value the codec cannot encode
- * fails with INVALID_ARGUMENT before anything is sent.
+ * A typed client for `contract` over `rpc`, a Node `Pool` or a browser `WebClient`:
+ * `client.get({ id })` is `rpc.call('/users/get', …)` with the input encoded and the reply
+ * decoded. Call options (timeout, signal, metadata, onResponseMetadata, and whatever else the
+ * client underneath accepts, such as a pool's retry) pass through unchanged. Inputs are not
+ * validated here (the server does it, and answers INVALID_ARGUMENT with the issues); a value the
+ * codec cannot encode fails with INVALID_ARGUMENT before anything is sent.
  */
-export function createClient<C extends Contract>(
-  pool: Pick<Pool, 'call' | 'callStream' | 'createBidirectionalSession'>,
+export function createClient<C extends Contract, O extends RpcCallOptions = RpcCallOptions>(
+  rpc: RpcClientLike<O>,
   contract: C,
   options: ClientOptions = {},
-): Client<C> {
+): Client<C, O> {
   const validate = options.validateOutput ?? false
   const client: Record<string, unknown> = {}
   const methods: Methods = contract.methods
@@ -70,13 +72,13 @@ export function createClient<C extends Contract>(
       input: method.input,
       output: method.output,
     }
-    client[name] = clientMethod(pool, method, wire, validate)
+    client[name] = clientMethod(rpc, method, wire, validate)
   }
-  return Object.freeze(client) as Client<C>
+  return Object.freeze(client) as Client<C, O>
 }
 
 function clientMethod(
-  pool: Pick<Pool, 'call' | 'callStream' | 'createBidirectionalSession'>,
+  rpc: RpcClientLike<RpcCallOptions>,
   method: Method,
   wire: Wire,
   validate: boolean,
@@ -84,40 +86,40 @@ function clientMethod(
   const { route, codec, input, output } = wire
   switch (method.kind) {
     case 'unary':
-      return (value?: unknown, callOptions?: CallOptions) => {
+      return (value?: unknown, callOptions?: RpcCallOptions) => {
         let payload: Uint8Array
         try {
           payload = writeInput(codec, input, value)
         } catch (err) {
           return Promise.reject(err)
         }
-        return pool
+        return rpc
           .call(route, payload, typedOptions(callOptions))
           .then((reply) => readOutput(codec, output, reply, validate))
       }
     case 'server-stream':
-      return (value?: unknown, callOptions?: CallOptions) =>
+      return (value?: unknown, callOptions?: RpcCallOptions) =>
         new TypedClientStream(
-          () => pool.callStream(route, writeInput(codec, input, value), typedOptions(callOptions)),
+          () => rpc.callStream(route, writeInput(codec, input, value), typedOptions(callOptions)),
           wire,
           validate,
         )
     case 'session':
-      return (sessionOptions?: CallOptions & SessionOptions) =>
-        pool
+      return (sessionOptions?: RpcSessionOptions) =>
+        rpc
           .createBidirectionalSession(route, typedOptions(sessionOptions))
           .then((session) => new TypedClientSession(session, wire, validate))
   }
 }
 
-/** A ClientStream whose chunks are decoded; an encoding failure of the input fails the first `next()`. */
+/** A raw stream whose chunks are decoded; an encoding failure of the input fails the first `next()`. */
 class TypedClientStream<T> implements TypedStream<T> {
-  #open: () => ClientStream
-  #raw: ClientStream | undefined
+  #open: () => RpcStream
+  #raw: RpcStream | undefined
   #wire: Wire
   #validate: boolean
 
-  constructor(open: () => ClientStream, wire: Wire, validate: boolean) {
+  constructor(open: () => RpcStream, wire: Wire, validate: boolean) {
     this.#open = open
     this.#wire = wire
     this.#validate = validate
@@ -134,7 +136,7 @@ class TypedClientStream<T> implements TypedStream<T> {
   async next(): Promise<IteratorResult<T, undefined>> {
     this.#raw ??= this.#open()
     const result = await this.#raw.next()
-    if (result.done) return result
+    if (result.done) return { done: true, value: undefined }
     try {
       return {
         done: false,

@@ -1,6 +1,6 @@
 import { Code, RpcError } from '@srpc/protocol'
-import type { Context, Handler, Server } from '@srpc/server'
 import { type Contract, codecOf, type Method, type Methods, routeOf } from './contract'
+import type { HandlerContext, RpcServerLike, ServingContext } from './rpc-server'
 import { type InputOf, jsonSchemaOf, type OutputOf } from './schema'
 import { type ServerSession, TypedServerSession, type Wire } from './typed-session'
 import { readInput, settle, writeOutput } from './values'
@@ -8,32 +8,33 @@ import { readInput, settle, writeOutput } from './values'
 type Awaitable<T> = T | PromiseLike<T>
 
 /** A unary method's handler: the validated input in, the output (or a promise of it) out; throw RpcError to fail. */
-export type UnaryHandler<M extends Method> = (
+export type UnaryHandler<M extends Method, Ctx = HandlerContext> = (
   input: OutputOf<M['input']>,
-  ctx: Context,
+  ctx: Ctx,
 ) => Awaitable<InputOf<M['output']>>
 
 /** A server-stream method's handler: an async generator (or any iterable) of outputs. */
-export type ServerStreamHandler<M extends Method> = (
+export type ServerStreamHandler<M extends Method, Ctx = HandlerContext> = (
   input: OutputOf<M['input']>,
-  ctx: Context,
+  ctx: Ctx,
 ) => AsyncIterable<InputOf<M['output']>> | Iterable<InputOf<M['output']>>
 
 /** A session method's handler: reads and writes the typed session until it returns. */
-export type SessionHandler<M extends Method> = (
+export type SessionHandler<M extends Method, Ctx = HandlerContext> = (
   session: ServerSession<OutputOf<M['input']>, InputOf<M['output']>>,
-  ctx: Context,
+  ctx: Ctx,
 ) => Awaitable<void>
 
-export type HandlerFor<M extends Method> = M['kind'] extends 'unary'
-  ? UnaryHandler<M>
+/** The handler of method `M`; `Ctx` is the server's context type (`Context` of `@srpc/server`). */
+export type HandlerFor<M extends Method, Ctx = HandlerContext> = M['kind'] extends 'unary'
+  ? UnaryHandler<M, Ctx>
   : M['kind'] extends 'server-stream'
-    ? ServerStreamHandler<M>
-    : SessionHandler<M>
+    ? ServerStreamHandler<M, Ctx>
+    : SessionHandler<M, Ctx>
 
 /** One handler per method of the contract, each typed by its method. */
-export type Implementation<C extends Contract> = {
-  [K in keyof C['methods']]: HandlerFor<C['methods'][K]>
+export type Implementation<C extends Contract, Ctx = HandlerContext> = {
+  [K in keyof C['methods']]: HandlerFor<C['methods'][K], Ctx>
 }
 
 export interface ImplementOptions {
@@ -51,10 +52,10 @@ export interface ImplementOptions {
  * Inputs are decoded and validated before the handler runs: a bad one is INVALID_ARGUMENT with
  * the issues in `err.details.issues`.
  */
-export function implement<C extends Contract>(
-  server: Pick<Server, 'handle'>,
+export function implement<C extends Contract, Ctx>(
+  server: RpcServerLike<Ctx>,
   contract: C,
-  handlers: Implementation<C>,
+  handlers: Implementation<C, Ctx>,
   options: ImplementOptions = {},
 ): void {
   if (handlers === null || typeof handlers !== 'object')
@@ -82,7 +83,8 @@ export function implement<C extends Contract>(
     return { method, wire, handler: serve(method, wire, handler as AnyHandler, validateOutput) }
   })
   for (const { method, wire, handler } of routes) {
-    server.handle(wire.route, handler, {
+    // The server's context is a ServingContext too (it has payload, stream() and session()).
+    ;(server as RpcServerLike<ServingContext>).handle(wire.route, handler, {
       kind: method.kind,
       codec: wire.codec.name,
       input: jsonSchemaOf(method.input, 'input'),
@@ -92,9 +94,10 @@ export function implement<C extends Contract>(
   }
 }
 
-type AnyHandler = (first: unknown, ctx: Context) => unknown
+type AnyHandler = (first: unknown, ctx: ServingContext) => unknown
+type RawHandler = (ctx: ServingContext) => unknown
 
-function serve(method: Method, wire: Wire, handler: AnyHandler, validateOutput: boolean): Handler {
+function serve(method: Method, wire: Wire, handler: AnyHandler, validateOutput: boolean): RawHandler {
   const { codec, input, output, route } = wire
   const encode = validateOutput
     ? (value: unknown) => writeOutput(codec, output, value, route)

@@ -26,5 +26,13 @@ export {
   type SessionHandler,
   type UnaryHandler,
 } from './implement'
+export type {
+  RpcCallOptions,
+  RpcClientLike,
+  RpcSession,
+  RpcSessionOptions,
+  RpcStream,
+} from './rpc-client'
+export type { HandlerContext, RouteDescription, RpcServerLike } from './rpc-server'
 export type { InputOf, Issue, OutputOf, Schema } from './schema'
 export { type ServerSession, TypedClientSession } from './typed-session'

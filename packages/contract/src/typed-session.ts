@@ -1,7 +1,7 @@
-import type { ClientSession } from '@srpc/client'
 import type { Metadata, RpcError } from '@srpc/protocol'
-import type { Session } from '@srpc/server'
 import type { Codec } from './codec'
+import type { RpcSession } from './rpc-client'
+import type { RpcServerSession } from './rpc-server'
 import type { Schema } from './schema'
 import { readInput, readOutput, writeInput } from './values'
 
@@ -28,12 +28,16 @@ export interface Wire {
 }
 
 export class TypedServerSession<In, Out> implements ServerSession<In, Out> {
-  #raw: Session
+  #raw: RpcServerSession
   #wire: Wire
   #encode: (value: unknown) => Uint8Array | Promise<Uint8Array>
 
   /** `encode` validates (unless the server turned that off) and encodes one outgoing message. */
-  constructor(raw: Session, wire: Wire, encode: (value: unknown) => Uint8Array | Promise<Uint8Array>) {
+  constructor(
+    raw: RpcServerSession,
+    wire: Wire,
+    encode: (value: unknown) => Uint8Array | Promise<Uint8Array>,
+  ) {
     this.#raw = raw
     this.#wire = wire
     this.#encode = encode
@@ -72,11 +76,11 @@ export class TypedServerSession<In, Out> implements ServerSession<In, Out> {
  * against the output schema when the client was made with `validateOutput`).
  */
 export class TypedClientSession<In, Out> implements AsyncIterable<Out> {
-  #raw: ClientSession
+  #raw: RpcSession
   #wire: Wire
   #validate: boolean
 
-  constructor(raw: ClientSession, wire: Wire, validate: boolean) {
+  constructor(raw: RpcSession, wire: Wire, validate: boolean) {
     this.#raw = raw
     this.#wire = wire
     this.#validate = validate
@@ -143,7 +147,7 @@ export class TypedClientSession<In, Out> implements AsyncIterable<Out> {
     return this.#raw.responseMetadata
   }
 
-  async #read(message: Buffer): Promise<Out> {
+  async #read(message: Uint8Array): Promise<Out> {
     try {
       return (await readOutput(this.#wire.codec, this.#wire.output, message, this.#validate)) as Out
     } catch (err) {

@@ -1,8 +1,9 @@
 import type { Pool } from '@srpc/client'
-import type { Server } from '@srpc/server'
+import type { Context, Server } from '@srpc/server'
+import type { WebClient } from '@srpc/web'
 import { describe, expectTypeOf, it } from 'vitest'
 import { z } from 'zod'
-import type { TypedClientSession } from '../src/index'
+import type { RpcClientLike, RpcSession, TypedClientSession } from '../src/index'
 import { contract, createClient, implement, serverStream, session, unary } from '../src/index'
 
 const User = z.object({ id: z.string(), name: z.string() })
@@ -14,6 +15,7 @@ const Users = contract('users', {
 })
 declare const server: Server
 declare const pool: Pool
+declare const webClient: WebClient
 const user: User = { id: '1', name: 'a' }
 
 describe('createClient', () => {
@@ -53,17 +55,74 @@ describe('createClient', () => {
   })
 })
 
+describe('the client underneath', () => {
+  it('accepts a Node Pool and a browser WebClient', () => {
+    expectTypeOf(pool).toMatchTypeOf<RpcClientLike>()
+    expectTypeOf(webClient).toMatchTypeOf<RpcClientLike>()
+    expectTypeOf<Awaited<ReturnType<Pool['createBidirectionalSession']>>>().toMatchTypeOf<RpcSession>()
+    expectTypeOf<Awaited<ReturnType<WebClient['createBidirectionalSession']>>>().toMatchTypeOf<RpcSession>()
+    const web = createClient(webClient, Users)
+    expectTypeOf(web.get).returns.toEqualTypeOf<Promise<User>>()
+    expectTypeOf(web.chat).returns.toEqualTypeOf<
+      Promise<TypedClientSession<{ text: string }, { text: string }>>
+    >()
+  })
+
+  it('passes through the options of the client underneath, and only those', () => {
+    const viaPool = createClient(pool, Users)
+    viaPool.get({ id: '1' }, { retry: { maxAttempts: 2 }, timeout: 10 })
+    const viaWeb = createClient(webClient, Users)
+    viaWeb.get({ id: '1' }, { timeout: 10, waitForReady: true })
+    // @ts-expect-error a WebClient has no retry
+    viaWeb.get({ id: '1' }, { retry: { maxAttempts: 2 } })
+    viaWeb.chat({ closeTimeout: 100 })
+  })
+
+  it('refuses something that is not a client', () => {
+    createClient(
+      {
+        // @ts-expect-error replies that are strings, not bytes
+        call: async () => 'x',
+        callStream: pool.callStream,
+        createBidirectionalSession: pool.createBidirectionalSession,
+      },
+      Users,
+    )
+    // @ts-expect-error no sessions
+    createClient({ call: pool.call, callStream: pool.callStream }, Users)
+    // @ts-expect-error a session without cancel
+    const noCancel: RpcSession = { ...({} as RpcSession), cancel: undefined }
+    void noCancel
+    // @ts-expect-error not a client at all
+    createClient(fetch, Users)
+  })
+})
+
 describe('implement', () => {
   it('accepts handlers of the right shapes', () => {
     implement(server, Users, {
-      get: async ({ id }) => ({ id, name: 'x' }),
+      get: async ({ id }, ctx) => {
+        // The server's own context type, inferred from the server passed in.
+        expectTypeOf(ctx).toEqualTypeOf<Context>()
+        return { id, name: 'x' }
+      },
       list: async function* ({ limit }) {
         expectTypeOf(limit).toEqualTypeOf<number>()
         yield user
       },
-      chat: async (s) => {
+      chat: async (s, ctx) => {
+        expectTypeOf(ctx).toEqualTypeOf<Context>()
         for await (const m of s.messages()) await s.send({ text: m.text })
       },
+    })
+  })
+
+  it('refuses something that is not a server', () => {
+    // @ts-expect-error no handle()
+    implement({ listen: server.listen }, Users, {
+      get: () => user,
+      list: function* () {},
+      chat: async () => {},
     })
   })
 

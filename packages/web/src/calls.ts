@@ -117,6 +117,20 @@ abstract class Call implements ConnectionCall, Deadline {
   abstract onFrame(frame: Frame): void
 }
 
+/** Hands response metadata to the caller's callback; what the callback throws fails the call. */
+function deliverMetadata(
+  callback: ((metadata: Metadata) => void) | undefined,
+  metadata: Metadata | undefined,
+): RpcError | undefined {
+  if (callback === undefined || metadata === undefined) return undefined
+  try {
+    callback(metadata)
+    return undefined
+  } catch (err) {
+    return RpcError.from(err)
+  }
+}
+
 /** A request-response call: one REQUEST, one RESPONSE or ERROR. */
 export class UnaryCall extends Call {
   readonly promise: Promise<Uint8Array>
@@ -144,8 +158,9 @@ export class UnaryCall extends Call {
     if (!(flags & Flags.RESPONSE)) throw protocolError(`flags 0x${flags.toString(16)} on a reply`)
     const value = this.withoutMetadata(flags, frame.value, true)
     this.settle()
-    if (this.responseMetadata !== undefined) this.#onResponseMetadata?.(this.responseMetadata)
-    this.#resolve(value)
+    const failed = deliverMetadata(this.#onResponseMetadata, this.responseMetadata)
+    if (failed) this.#reject(failed)
+    else this.#resolve(value)
   }
 
   protected finish(error: RpcError, _dropQueued: boolean): void {
@@ -167,6 +182,8 @@ interface Waiter {
  */
 export class ReceivingCall extends Call {
   readonly route: string
+  /** Called with the response metadata when the server's end marker carries it. */
+  onResponseMetadata: ((metadata: Metadata) => void) | undefined
   #queue: Uint8Array[] = []
   #queuedBytes = 0
   #window: ReceiveWindow | undefined
@@ -208,6 +225,8 @@ export class ReceivingCall extends Call {
       value = this.withoutMetadata(flags, value, allowed)
       if (value.length > 0)
         throw protocolError('a payload after the response metadata block of an end marker')
+      const failed = deliverMetadata(this.onResponseMetadata, this.responseMetadata)
+      if (failed) return this.abort(failed)
     }
     if (!(flags & (Flags.STREAM | Flags.STREAM_END | Flags.RESPONSE))) {
       throw protocolError(`flags 0x${flags.toString(16)} on a stream`)

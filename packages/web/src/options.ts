@@ -75,8 +75,9 @@ export interface CallOptions {
   /** Wait for the server's HELLO before sending, so the call carries extensions even on a new connection. */
   waitForExtensions?: boolean
   /**
-   * Request-response calls: called with what the server set in `ctx.responseMetadata`, before
-   * the call resolves (servers with `response-metadata`). Implies `waitForExtensions`.
+   * Called with what the server set in `ctx.responseMetadata` (servers with `response-metadata`):
+   * before a call resolves, or when a stream or session ends. What it throws fails the call.
+   * Implies `waitForExtensions` for request-response calls.
    */
   onResponseMetadata?: (metadata: Metadata) => void
 }

@@ -121,6 +121,7 @@ export class WebClient {
       const connection = await this.#ready(options, timeout, true)
       const left = remaining(timeout, started)
       const call = new ReceivingCall(connection, connection.nextId(), route)
+      call.onResponseMetadata = options.onResponseMetadata
       return this.#open(connection, call, Flags.REQUEST | Flags.STREAM, route, bytes, options, left)
     })
   }
@@ -137,6 +138,7 @@ export class WebClient {
     const connection = await this.#ready(options, timeout, true)
     const left = remaining(timeout, started)
     const call = new SessionCall(connection, connection.nextId(), route)
+    call.onResponseMetadata = options.onResponseMetadata
     this.#open(connection, call, Flags.STREAM, route, EMPTY, options, left)
     return sessionOf(call, options.closeTimeout ?? DEFAULT_SESSION_CLOSE_TIMEOUT)
   }

@@ -1,7 +1,9 @@
-// Calls /echo on `?server=` and reports to body[data-result]: `ok`, or `error:CODE` (a refused
+// Calls the contract's `echo` (raw bytes) on `?server=` and reports to body[data-result]: `ok`, or `error:CODE` (a refused
 // origin surfaces as UNAVAILABLE: browsers hide why a WebSocket failed). `?rounds=N` also
 // measures N sequential round trips and reports their p50 in body[data-p50] (µs).
+import { createClient } from '@srpc/contract'
 import { RpcError, WebClient } from '@srpc/web'
+import { ChatContract } from '../chat-contract'
 
 const params = new URLSearchParams(location.search)
 const client = new WebClient({
@@ -9,10 +11,12 @@ const client = new WebClient({
   reconnect: false,
   connectTimeout: 5000,
 })
+const chat = createClient(client, ChatContract)
 
 async function probe(): Promise<void> {
   try {
-    const reply = new TextDecoder().decode(await client.call('/echo', 'ping', { timeout: 5000 }))
+    const ping = new TextEncoder().encode('ping')
+    const reply = new TextDecoder().decode(await chat.echo(ping, { timeout: 5000 }))
     if (reply !== 'ping') throw new Error(`echo said ${reply}`)
     const rounds = Number(params.get('rounds') ?? 0)
     if (rounds > 0) {
@@ -20,7 +24,7 @@ async function probe(): Promise<void> {
       const payload = new Uint8Array(Number(params.get('size') ?? 16))
       for (let i = 0; i < rounds; i++) {
         const started = performance.now()
-        await client.call('/echo', payload)
+        await chat.echo(payload)
         times.push(performance.now() - started)
       }
       times.sort((a, b) => a - b)

@@ -1,7 +1,7 @@
 import type { Codec } from '../codec'
 
 /**
- * Raw bytes: the payload is the value, untouched (a Buffer on the receiving side). For methods
+ * Raw bytes: the payload is the value, untouched (a Buffer on Node, a Uint8Array in a page). For methods
  * whose schemas accept a Uint8Array, e.g. `z.instanceof(Uint8Array)`.
  */
 export const bytes: Codec = {

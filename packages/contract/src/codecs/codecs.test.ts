@@ -6,6 +6,7 @@ import { bytes } from './bytes'
 import { json } from './json'
 import { msgpack } from './msgpack'
 import { protobuf } from './protobuf'
+import { includesBytes } from './utf8'
 
 const any = z.any()
 
@@ -50,6 +51,32 @@ describe('msgpack', () => {
   it('refuses a __proto__ key (which msgpackr reads as __proto_)', () => {
     const payload = Buffer.concat([Buffer.of(0x81, 0xa9), Buffer.from('__proto__'), Buffer.of(0x80)])
     expect(() => msgpack.decode(payload, any)).toThrow(/__proto__/)
+  })
+
+  it('refuses a hostile key inside a plain Uint8Array view, and reads an ordinary one', () => {
+    const hostile = msgpack.encode({ constructor: { prototype: { x: 1 } } }, any)
+    const backing = new Uint8Array(hostile.length + 8)
+    backing.set(hostile, 4)
+    expect(() => msgpack.decode(backing.subarray(4, 4 + hostile.length), any)).toThrow(/constructor/)
+    const plain = new Uint8Array(msgpack.encode({ constructor: 'Foo', text: 'héllo' }, any))
+    expect(msgpack.decode(plain, any)).toEqual({ constructor: 'Foo', text: 'héllo' })
+  })
+})
+
+describe('includesBytes', () => {
+  const bytesOf = (text: string) => new TextEncoder().encode(text)
+
+  it('finds a subsequence anywhere, including at the edges and after a false start', () => {
+    expect(includesBytes(bytesOf('constructor'), bytesOf('constructor'))).toBe(true)
+    expect(includesBytes(bytesOf('xx__proto_'), bytesOf('__proto_'))).toBe(true)
+    expect(includesBytes(bytesOf('__pro__proto_x'), bytesOf('__proto_'))).toBe(true)
+    expect(includesBytes(bytesOf('a'), bytesOf(''))).toBe(true)
+  })
+
+  it('does not find what is absent or cut off at the end', () => {
+    expect(includesBytes(bytesOf('__proto'), bytesOf('__proto_'))).toBe(false)
+    expect(includesBytes(bytesOf('constructo r'), bytesOf('constructor'))).toBe(false)
+    expect(includesBytes(new Uint8Array(0), bytesOf('x'))).toBe(false)
   })
 })
 

@@ -1,5 +1,6 @@
 import type { Codec } from '../codec'
 import { findHostileKey } from '../hostile-keys'
+import { decodeUtf8, encodeUtf8 } from './utf8'
 
 const EMPTY = new Uint8Array(0)
 
@@ -14,13 +15,11 @@ export const json: Codec = {
     if (value === undefined) return EMPTY
     const text = JSON.stringify(value)
     if (text === undefined) throw new TypeError(`a ${typeof value} has no JSON form`)
-    return Buffer.from(text, 'utf8')
+    return encodeUtf8(text)
   },
   decode(bytes) {
     if (bytes.length === 0) return undefined
-    const text = Buffer.isBuffer(bytes)
-      ? bytes.toString('utf8')
-      : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8')
+    const text = decodeUtf8(bytes)
     const value: unknown = JSON.parse(text)
     if (text.includes('__proto__') || text.includes('constructor')) {
       const key = findHostileKey(value)

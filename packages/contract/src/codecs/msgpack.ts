@@ -1,16 +1,17 @@
 import { Packr } from 'msgpackr'
 import type { Codec } from '../codec'
 import { findHostileKey } from '../hostile-keys'
+import { encodeUtf8, includesBytes } from './utf8'
 
 /**
  * Plain MessagePack maps and arrays (no msgpackr records, so any MessagePack library can read
  * them); `Date` travels as the timestamp extension and `Uint8Array` as bin, so both survive the
- * round trip (bin decodes as a Buffer, a Uint8Array).
+ * round trip (bin decodes as a Uint8Array; on Node, a Buffer).
  */
-const packr = new Packr({ useRecords: false, mapsAsObjects: true })
+const packr = /* @__PURE__ */ new Packr({ useRecords: false, mapsAsObjects: true })
 
-const PROTO = Buffer.from('__proto_')
-const CONSTRUCTOR = Buffer.from('constructor')
+const PROTO = /* @__PURE__ */ encodeUtf8('__proto_')
+const CONSTRUCTOR = /* @__PURE__ */ encodeUtf8('constructor')
 
 /**
  * MessagePack through msgpackr. msgpackr renames a `__proto__` key to `__proto_` rather than
@@ -23,9 +24,8 @@ export const msgpack: Codec = {
     return packr.pack(value)
   },
   decode(bytes) {
-    const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
-    const value: unknown = packr.unpack(buffer)
-    if (buffer.includes(PROTO) || buffer.includes(CONSTRUCTOR)) {
+    const value: unknown = packr.unpack(bytes)
+    if (includesBytes(bytes, PROTO) || includesBytes(bytes, CONSTRUCTOR)) {
       const key = findHostileKey(value, '__proto_')
       if (key !== undefined) throw new TypeError(`key ${key} is not allowed`)
     }
