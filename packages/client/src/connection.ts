@@ -105,6 +105,7 @@ export class ClientConnection implements PeerRole<PendingCall> {
   #refused: { error: RpcError; refused: RpcError } | undefined
   /** The server answered a call: the pool counts the connection as a success (resets its backoff). */
   #answered = false
+  #wentAway = false
 
   /**
    * Asks the pool's connector for a transport (TCP + TLS by default) within `connectTimeout`,
@@ -155,6 +156,14 @@ export class ClientConnection implements PeerRole<PendingCall> {
   /** Resolves once the server answered our HELLO, helloTimeout passed (a v1 server), or the connection closed. */
   get negotiated(): Promise<void> {
     return this.#peer.negotiated
+  }
+
+  /**
+   * The server closed this connection saying UNAVAILABLE (it is shutting down, or draining in a
+   * rolling restart, and refused us): a sign to go elsewhere, not that the address is broken.
+   */
+  get wentAway(): boolean {
+    return this.#wentAway
   }
 
   /** The server spoke on this connection (answered our HELLO or a call), so it is more than a bare handshake. */
@@ -320,7 +329,9 @@ export class ClientConnection implements PeerRole<PendingCall> {
     if (id === 0) {
       if (flags & Flags.ERROR) {
         // The server is closing the connection and says why.
-        this.destroy(decodeErrorValue(frame.value))
+        const error = decodeErrorValue(frame.value)
+        if (error.code === Code.UNAVAILABLE) this.#wentAway = true
+        this.destroy(error)
         return
       }
       throw protocolError('frame for id 0 that is not a control or error frame')

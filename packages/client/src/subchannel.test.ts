@@ -130,6 +130,28 @@ describe('Subchannel', () => {
     slot.retire()
   })
 
+  it('takes a refusal from a server that is shutting down as graceful: CONNECTING, calls wait, then the next server', async () => {
+    const { network, slot, reconnecting } = setup('up')
+    slot.dial()
+    await settle()
+    await answered(network.open('10.0.0.1:8443')[0])
+    // The server drains (GOAWAY, then closes): the slot redials at once, and this time the
+    // draining server takes the connection only to refuse it with UNAVAILABLE.
+    const draining = network.server('10.0.0.1:8443').shutdown({ timeout: 0 })
+    await settle()
+    await draining
+    await settle()
+    expect(network.attemptsTo('10.0.0.1:8443')).toEqual([0, 0])
+    expect(reconnecting.at(-1)?.code).toBe(Code.UNAVAILABLE)
+    // Not TRANSIENT_FAILURE: calls that do not wait for ready are not failed fast meanwhile.
+    expect(slot.state).toBe('connecting')
+    network.replace('10.0.0.1:8443')
+    await advance(200)
+    expect(network.attemptsTo('10.0.0.1:8443')).toEqual([0, 0, 200])
+    expect(slot.state).toBe('ready')
+    slot.retire()
+  })
+
   it('counts a connection dropped before the server answered as a failed attempt', async () => {
     const { network, slot, reconnecting } = setup('silent')
     slot.dial()

@@ -271,20 +271,25 @@ export class Subchannel {
   lost(connection: ClientConnection, error: RpcError | undefined): void {
     const now = performance.now()
     const succeeded = connection.answered || now - this.#connectedAt >= this.#host.options.helloTimeout
-    if (!succeeded || error?.code === Code.RESOURCE_EXHAUSTED) {
+    // Refused by a server that is shutting down (a worker draining in a rolling restart took the
+    // connection as it stopped): graceful, as a GOAWAY is; the backoff still paces the redials.
+    const wentAway = connection.wentAway && error?.code === Code.UNAVAILABLE
+    if ((!succeeded && !wentAway) || error?.code === Code.RESOURCE_EXHAUSTED) {
       this.#attemptFailed(
         this.endpoint,
         error ?? new RpcError(Code.UNAVAILABLE, 'the server closed the connection before answering'),
       )
       return
     }
-    this.backoff.reset()
-    if (this.endpoint !== undefined) this.endpoint.misconfigured = undefined
+    if (succeeded) {
+      this.backoff.reset()
+      if (this.endpoint !== undefined) this.endpoint.misconfigured = undefined
+    }
     if (now - this.#lastFreeRedial >= this.#host.options.backoff.initial) {
       this.#lastFreeRedial = now
       this.dial()
     } else {
-      this.#backOff(error, error === undefined)
+      this.#backOff(error, error === undefined || wentAway)
     }
   }
 

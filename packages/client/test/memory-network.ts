@@ -83,6 +83,12 @@ export class MemoryNetwork {
     return server
   }
 
+  /** A new server at `address` from now on (a restarted process, a new cluster worker); the old one is left as it is. */
+  replace(address: string): Server {
+    this.#servers.delete(address)
+    return this.server(address)
+  }
+
   attemptsTo(address: string): number[] {
     return this.attempts.filter((a) => a.address === address).map((a) => Math.round(a.at))
   }
