@@ -28,8 +28,9 @@
  *               .mts and a .cts file, so the import and the require conditions are checked) and
  *               bundler (module ESNext). Under NodeNext skipLibCheck is off, so the shipped .d.ts
  *               and .d.cts are checked too.
- *   types browser  a browser app's project: @srpc/protocol, @srpc/web and @srpc/contract only
- *               (no @srpc/client or @srpc/server, no @types/node), a typed client over a WebClient
+ *   types browser  a browser app's project: @srpc/protocol, @srpc/core (for its portable entry),
+ *               @srpc/web and @srpc/contract only (no @srpc/client or @srpc/server, no
+ *               @types/node), a typed client over a WebClient
  *               under tsc --strict with lib DOM and skipLibCheck off.
  *   publint     publint --strict on every tarball (warnings fail too).
  *   attw        @arethetypeswrong/cli on every tarball, all four resolution modes (node10,
@@ -310,8 +311,12 @@ async function typecheck(projectDir, mode) {
   return `module ${config.module}, moduleResolution ${config.moduleResolution}: ${config.files.join(' + ')} clean (${libs})`
 }
 
-/** What a browser app installs: the contract and the web client, without @srpc/client or @srpc/server. */
-const BROWSER_PACKAGES = ['@srpc/protocol', '@srpc/web', '@srpc/contract']
+/**
+ * What a browser app installs: the contract and the web client, without @srpc/client or
+ * @srpc/server; @srpc/core comes along for its browser-safe `@srpc/core/portable` entry, the only
+ * part of it @srpc/web loads (the page's type check below proves no Node typings are needed).
+ */
+const BROWSER_PACKAGES = ['@srpc/protocol', '@srpc/core', '@srpc/web', '@srpc/contract']
 
 /**
  * A browser app's project: only BROWSER_PACKAGES (the Node packages are optional peers of
@@ -334,7 +339,7 @@ async function typecheckBrowser(packages, dir) {
       timeout: 120_000,
     },
   )
-  const present = ['@srpc/client', '@srpc/server', '@srpc/core', '@types/node'].filter((name) =>
+  const present = ['@srpc/client', '@srpc/server', '@types/node'].filter((name) =>
     existsSync(join(dir, 'node_modules', name)),
   )
   if (present.length > 0) throw new StepError('a browser app got Node packages', present.join(', '))
