@@ -1,12 +1,13 @@
 import {
   type CallHost,
+  CallSession,
   callSender,
   type Extensions,
   payloadBytes,
   type Session,
   type StreamSender,
 } from '@srpc/core'
-import { Code, Flags, type Metadata, RpcError } from '@srpc/protocol'
+import { Code, Flags, RpcError } from '@srpc/protocol'
 import { StreamingCall, type StreamingCallOptions } from './streaming-call'
 
 const EMPTY = Buffer.alloc(0)
@@ -98,9 +99,10 @@ export class SessionCall extends StreamingCall {
 /**
  * A bidirectional session: one id for its whole life, messages in order both ways.
  * `receive()` resolves with the next server message, or `undefined` once the server ended
- * its half; `close()` ends ours and waits (bounded) for the server to finish.
+ * its half; `close()` ends ours and waits (bounded) for the server to finish. Core's CallSession
+ * over this pool's SessionCall (the browser's WebSession is the same over its own).
  */
-export class ClientSession implements Session, AsyncIterable<Buffer> {
+export class ClientSession extends CallSession<Buffer> implements Session {
   static {
     faceOf = (call) => new ClientSession(call)
     callOf = (session) => session.#call
@@ -109,84 +111,7 @@ export class ClientSession implements Session, AsyncIterable<Buffer> {
   #call: SessionCall
 
   private constructor(call: SessionCall) {
+    super(call)
     this.#call = call
-  }
-
-  /** The route the session was opened on. */
-  get route(): string {
-    return this.#call.route
-  }
-
-  /**
-   * Bytes of messages queued and not yet handed to the socket, like WebSocket's
-   * `bufferedAmount`. A send fails with RESOURCE_EXHAUSTED once this would pass the pool's
-   * `maxBufferedBytes`; a broadcaster checks it to skip a slow peer instead of stalling on it.
-   */
-  get bufferedAmount(): number {
-    return this.#call.bufferedAmount
-  }
-
-  /**
-   * The metadata the server sent with the end of its half (`ctx.responseMetadata`), once it
-   * ended; undefined before, or when the server sent none.
-   */
-  get responseMetadata(): Metadata | undefined {
-    return this.#call.responseMetadata
-  }
-
-  /** The error that ended the session, if one did. */
-  get error(): RpcError | undefined {
-    return this.#call.error
-  }
-
-  /** Both halves ended, or the session failed. */
-  get ended(): boolean {
-    return this.#call.ended
-  }
-
-  /** Created on first read; aborted with the RpcError when the session fails. */
-  get signal(): AbortSignal {
-    return this.#call.signal
-  }
-
-  /**
-   * Sends one message; resolves when it is handed to the socket and the connection can take
-   * more. Rejects with RESOURCE_EXHAUSTED, sending nothing, when `maxBufferedBytes` are queued.
-   */
-  send(data: Uint8Array | string): Promise<void> {
-    return this.#call.send(data)
-  }
-
-  /** The next message, or `undefined` once the server ended its half. */
-  receive(): Promise<Buffer | undefined> {
-    return this.#call.receive()
-  }
-
-  /** A message already received, or `undefined` if none is waiting. */
-  tryReceive(): Buffer | undefined {
-    return this.#call.tryReceive()
-  }
-
-  /** The server's messages, ending when the server ends its half (same as iterating the session). */
-  messages(): AsyncIterable<Buffer> {
-    return this.#call.messages()
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
-    return this.#call.messages()[Symbol.asyncIterator]()
-  }
-
-  /**
-   * Ends our half (the server's receiveMessage() gets `undefined`), then waits for the server to
-   * end its half, for at most the close timeout; after that the session is cancelled. Messages
-   * the server sent before ending stay readable. Safe to call twice.
-   */
-  close(): Promise<void> {
-    return this.#call.close()
-  }
-
-  /** Ends the session now: the server is told to stop (where it can) and local readers fail with `error`. */
-  cancel(error: RpcError): void {
-    this.#call.cancel(error)
   }
 }

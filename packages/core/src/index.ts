@@ -1,6 +1,7 @@
 export { allocBuffer, asBuffer, type Frame, payloadBytes, toBuffer } from './buffer'
 export { callReceiver, callSender } from './call-halves'
 export type { CallHost, PeerCall } from './call-host'
+export { CallSession, type SessionSource } from './call-session'
 export { type CallPhase, CallState } from './call-state'
 export { CallStream, type StreamSource } from './call-stream'
 export {

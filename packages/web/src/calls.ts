@@ -352,13 +352,22 @@ export class SessionCall extends ReceivingCall {
   #pollScheduled = false
   #closing: Promise<void> | undefined
 
-  constructor(conn: WebConnection, id: FrameId, route: string) {
+  /** How long close() waits for the server to end its half before cancelling, ms. */
+  readonly #closeTimeout: number
+
+  constructor(conn: WebConnection, id: FrameId, route: string, closeTimeout: number) {
     super(conn, id, route)
+    this.#closeTimeout = closeTimeout
     if (this.extended && conn.has('flow')) this.#sendWindow = new SendWindow(conn.peerWindow)
   }
 
   get bufferedAmount(): number {
     return this.#pendingBytes
+  }
+
+  /** Both halves ended, or the session failed. */
+  get ended(): boolean {
+    return this.signal.aborted
   }
 
   get localEnded(): boolean {
@@ -386,9 +395,9 @@ export class SessionCall extends ReceivingCall {
     return this.#enqueue(frame, cost, false)
   }
 
-  /** Ends our half (STREAM_END, in line after what waits) and waits up to `timeout` for the server's. */
-  close(timeout: number): Promise<void> {
-    this.#closing ??= this.#close(timeout)
+  /** Ends our half (STREAM_END, in line after what waits) and waits up to closeTimeout for the server's. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close(this.#closeTimeout)
     return this.#closing
   }
 

@@ -137,10 +137,15 @@ export class WebClient {
     const started = Date.now()
     const connection = await this.#ready(options, timeout, true)
     const left = remaining(timeout, started)
-    const call = new SessionCall(connection, connection.nextId(), route)
+    const call = new SessionCall(
+      connection,
+      connection.nextId(),
+      route,
+      options.closeTimeout ?? DEFAULT_SESSION_CLOSE_TIMEOUT,
+    )
     call.onResponseMetadata = options.onResponseMetadata
     this.#open(connection, call, Flags.STREAM, route, EMPTY, options, left)
-    return sessionOf(call, options.closeTimeout ?? DEFAULT_SESSION_CLOSE_TIMEOUT)
+    return sessionOf(call)
   }
 
   /**
