@@ -1,16 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { type Fixture, finish, killAll, runCli, startCli, startFixture } from './fixture'
+import { describe, expect, it } from 'vitest'
+import { finish, runCli, startCli, useFixture } from './fixture'
 
-let f: Fixture
-const certs = () => ['--cert-dir', f.certDir]
-
-beforeAll(async () => {
-  f = await startFixture()
-})
-afterEach(killAll)
-afterAll(async () => {
-  await f?.close()
-})
+const f = useFixture()
+const { certs } = f
 
 interface Report {
   count: number

@@ -1,18 +1,10 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { cliEnv, type Fixture, killAll, runCli, startFixture } from './fixture'
+import { describe, expect, it } from 'vitest'
+import { cliEnv, runCli, useFixture } from './fixture'
 
-let f: Fixture
-const certs = () => ['--cert-dir', f.certDir]
-
-beforeAll(async () => {
-  f = await startFixture()
-})
-afterEach(killAll)
-afterAll(async () => {
-  await f?.close()
-})
+const f = useFixture()
+const { certs } = f
 
 describe('srpc call', () => {
   it('prints a JSON reply pretty-printed and exits 0', async () => {

@@ -5,8 +5,9 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { msgpack } from '@srpc/contract'
 import { Code, RpcError } from '@srpc/protocol'
-import { type Context, Server } from '@srpc/server'
+import { Server } from '@srpc/server'
 import { ensureCertificateSet, serverTlsOptions } from '@srpc/tlsutil'
+import { afterAll, afterEach, beforeAll } from 'vitest'
 
 /** MessagePack needs no schema (only protobuf does). */
 const NO_SCHEMA = undefined as unknown as Parameters<typeof msgpack.encode>[1]
@@ -24,18 +25,49 @@ export interface Fixture {
   certDir: string
   /** Resolves with the code of the reason `/forever`'s ctx.signal aborted with. */
   foreverAborted: Promise<string>
-  /** Sets a health status through the server's own health service, or the stand-in on branches without one. */
-  setHealth(service: string, status: 'SERVING' | 'NOT_SERVING'): void
-  /** Which implementation answers health and reflection: the server's own, or this file's stand-ins. */
-  services: { health: 'real' | 'stand-in'; reflection: 'real' | 'stand-in' }
   close(): Promise<void>
 }
 
 /**
+ * The fixture for every test of a file: started before the first, closed after the last; the
+ * CLI processes a test spawned are killed after it. Its properties read the started fixture, and
+ * `certs()` gives the flags that point the CLI at its certificate set.
+ */
+export function useFixture(): Fixture & { certs(): string[] } {
+  let started: Fixture | undefined
+  beforeAll(async () => {
+    started = await startFixture()
+  })
+  afterEach(killAll)
+  afterAll(async () => {
+    await started?.close()
+  })
+  const get = (): Fixture => {
+    if (started === undefined) throw new Error('the fixture is used before beforeAll started it')
+    return started
+  }
+  return {
+    get server() {
+      return get().server
+    },
+    get address() {
+      return get().address
+    },
+    get certDir() {
+      return get().certDir
+    },
+    get foreverAborted() {
+      return get().foreverAborted
+    },
+    close: () => get().close(),
+    certs: () => ['--cert-dir', get().certDir],
+  }
+}
+
+/**
  * A real server over mutual TLS on 127.0.0.1 port 0, with a certificate set from @srpc/tlsutil
- * in a temp folder, and routes for every command. Health and reflection come from the server
- * itself where it serves them; where it does not (a branch before they existed), stand-ins that
- * speak the same wire format are registered, and `services` says so.
+ * in a temp folder, and routes for every command. Health and reflection are the server's own
+ * services (`server.health`, `/srpc.reflection/list`).
  */
 export async function startFixture(): Promise<Fixture> {
   const certDir = await mkdtemp(join(tmpdir(), 'srpc-cli-'))
@@ -50,16 +82,12 @@ export async function startFixture(): Promise<Fixture> {
     onForeverAbort = resolve
   })
   registerRoutes(server, onForeverAbort)
-  const health = registerHealthStandIn(server)
-  const reflection = registerReflectionStandIn(server)
   const { port } = await server.listen()
   return {
     server,
     address: `127.0.0.1:${port}`,
     certDir: join(certDir, 'set'),
     foreverAborted,
-    setHealth: health.set,
-    services: { health: health.kind, reflection },
     async close() {
       await server.shutdown({ timeout: 1000 })
       await rm(certDir, { recursive: true, force: true })
@@ -171,74 +199,6 @@ function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done, { once: true })
   })
-}
-
-interface HealthLike {
-  set(service: string, status: 'SERVING' | 'NOT_SERVING'): void
-}
-
-/**
- * The server's own health service when it has one; else routes answering its wire format:
- * `{"service":…}` in, `{"status":…}` out, NOT_FOUND for a service never set, and a watch stream
- * that sends the current status and each change.
- */
-function registerHealthStandIn(server: Server): { kind: 'real' | 'stand-in'; set: HealthLike['set'] } {
-  const real = (server as unknown as { health?: HealthLike }).health
-  if (server.mux.lookup(HEALTH_CHECK) !== undefined && real !== undefined) {
-    return { kind: 'real', set: (service, status) => real.set(service, status) }
-  }
-  const statuses = new Map<string, string>([['', 'SERVING']])
-  const watchers = new Set<() => void>()
-  const serviceOf = (ctx: Context) =>
-    ctx.payload.length === 0
-      ? ''
-      : String((JSON.parse(ctx.payload.toString('utf8')) as { service?: string }).service ?? '')
-  server.handle(HEALTH_CHECK, (ctx) => {
-    const status = statuses.get(serviceOf(ctx))
-    if (status === undefined) throw new RpcError(Code.NOT_FOUND, `unknown service ${serviceOf(ctx)}`)
-    return JSON.stringify({ status })
-  })
-  server.handle(HEALTH_WATCH, async (ctx) => {
-    const service = serviceOf(ctx)
-    const stream = ctx.stream()
-    let sent: string | undefined
-    let wake = () => {}
-    const waker = () => wake()
-    watchers.add(waker)
-    ctx.signal.addEventListener('abort', waker)
-    try {
-      while (!ctx.signal.aborted) {
-        const status = statuses.get(service) ?? 'SERVICE_UNKNOWN'
-        if (status !== sent) {
-          sent = status
-          await stream.writeChunk(JSON.stringify({ status }), false)
-        }
-        await new Promise<void>((resolve) => {
-          wake = resolve
-        })
-      }
-    } finally {
-      watchers.delete(waker)
-      ctx.signal.removeEventListener('abort', waker)
-    }
-  })
-  return {
-    kind: 'stand-in',
-    set: (service, status) => {
-      statuses.set(service, status)
-      for (const wake of watchers) wake()
-    },
-  }
-}
-
-/** The server's own reflection when it has one; else `/srpc.reflection/list` answering `{"routes":[…]}` from the mux. */
-function registerReflectionStandIn(server: Server): 'real' | 'stand-in' {
-  if (server.mux.lookup(REFLECTION_LIST) !== undefined) return 'real'
-  server.handle(REFLECTION_LIST, () => JSON.stringify({ routes: server.mux.list() }), {
-    kind: 'unary',
-    codec: 'json',
-  })
-  return 'stand-in'
 }
 
 // --- running the binary ---------------------------------------------------------------------

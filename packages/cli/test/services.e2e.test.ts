@@ -1,29 +1,17 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
-  type Fixture,
   finish,
   HEALTH_CHECK,
   HEALTH_WATCH,
-  killAll,
   REFLECTION_LIST,
   runCli,
   startCli,
-  startFixture,
+  useFixture,
   waitForOutput,
 } from './fixture'
 
-let f: Fixture
-const certs = () => ['--cert-dir', f.certDir]
-
-beforeAll(async () => {
-  f = await startFixture()
-  // Visible in the test output: which health and reflection these tests ran against.
-  console.log(`health: ${f.services.health}, reflection: ${f.services.reflection}`)
-})
-afterEach(killAll)
-afterAll(async () => {
-  await f?.close()
-})
+const f = useFixture()
+const { certs } = f
 
 describe('srpc list', () => {
   it('shows every route with its kind, codec and schemas as a table', async () => {
@@ -66,7 +54,7 @@ describe('srpc health', () => {
   })
 
   it('exits 3 for a NOT_SERVING service, and 69 (NOT_FOUND) for a service the server never set', async () => {
-    f.setHealth('billing', 'NOT_SERVING')
+    f.server.health.set('billing', 'NOT_SERVING')
     const down = await runCli(['health', f.address, 'billing', '--json', ...certs()])
     expect(down.code).toBe(3)
     expect(down.stdout).toBe('{"status":"NOT_SERVING"}\n')
@@ -76,11 +64,11 @@ describe('srpc health', () => {
   })
 
   it('--watch prints the status, then each change, until Ctrl-C', async () => {
-    f.setHealth('search', 'SERVING')
+    f.server.health.set('search', 'SERVING')
     const child = startCli(['health', f.address, 'search', '--watch', ...certs()])
     const done = finish(child, 15_000)
     await waitForOutput(child, 'SERVING\n')
-    f.setHealth('search', 'NOT_SERVING')
+    f.server.health.set('search', 'NOT_SERVING')
     await waitForOutput(child, 'NOT_SERVING\n')
     child.kill('SIGINT')
     const run = await done
