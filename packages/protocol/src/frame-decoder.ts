@@ -1,8 +1,9 @@
-import { decodeAscii, decodeLatin1, decodeUtf8Strict, readU16, readU32 } from './bytes'
+import { decodeLatin1, decodeUtf8Strict, readU16, readU32 } from './bytes'
 import { Code } from './codes'
 import { type Alloc, type Frame, type FrameId, HEADER_SIZE, PROTOCOL_VERSION, readId } from './frame'
 import { invalidOption, nonNegativeIntOption, positiveIntOption } from './options'
 import { RpcError } from './rpc-error'
+import { decodeAsciiCached } from './type-cache'
 
 /** Default limit on a whole frame (header + type + value), as in the rest of srpc. */
 export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024
@@ -173,8 +174,8 @@ export class FrameDecoder<B extends Uint8Array = Uint8Array> {
     const first = this.#chunks[this.#head]
     const start = this.#offset
     if (first.length - start >= n) {
-      // Routes are short ASCII: read in place, with no view of the chunk.
-      const ascii = decodeAscii(first, start, start + n)
+      // Routes are short ASCII: read in place, with no view of the chunk (and seen before, mostly).
+      const ascii = decodeAsciiCached(first, start, start + n)
       if (ascii !== undefined) {
         this.#buffered -= n
         this.#advance(first, start + n)
