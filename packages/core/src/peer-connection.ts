@@ -14,6 +14,7 @@ import {
 } from '@srpc/protocol'
 import { asBuffer, type Frame } from './buffer'
 import type { CallHost, PeerCall } from './call-host'
+import { CallTable } from './call-table'
 import { type Deadline, deadlines } from './deadline-scheduler'
 import { announce, answer, type ExtensionSettings, Extensions } from './extensions'
 import { FrameConnection, type FrameConnectionOptions } from './frame-connection'
@@ -76,7 +77,7 @@ export class PeerConnection<C extends PeerCall = PeerCall> implements CallHost {
   #role: PeerRole<C>
   #settings: ExtensionSettings
   #keepalive: { interval: number; timeout: number } | false
-  #calls = new Map<FrameId, C>()
+  #calls = new CallTable<C>()
   /** Highest id opened: a frame for a higher id without a call names an id never opened. */
   #highestId: FrameId = 0
   #state: PeerConnectionState = 'open'
