@@ -84,6 +84,19 @@ describe('CallTable', () => {
     expect(table.delete(9)).toBe(false)
   })
 
+  it('replaces a call whose id waited beside the table, even once its slot is free', () => {
+    const table = new CallTable<string>()
+    table.set(1, 'one')
+    table.set(9, 'nine') // slot 1 is taken
+    table.delete(1)
+    table.set(9, 'nine again')
+    expect(table.size).toBe(1)
+    expect(table.get(9)).toBe('nine again')
+    expect(table.delete(9)).toBe(true)
+    expect(table.has(9)).toBe(false)
+    expect(table.size).toBe(0)
+  })
+
   it('gives its iteration a snapshot: the table may change while it is walked', () => {
     const table = new CallTable<number>()
     for (let i = 1; i <= 10; i++) table.set(i, i)
