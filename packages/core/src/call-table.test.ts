@@ -72,7 +72,7 @@ describe('CallTable', () => {
 
   it('keeps ids apart that share a slot, and deletes one without losing the others', () => {
     const table = new CallTable<string>()
-    // 8 slots at first: these all start at slot 1.
+    // 16 slots by then: 1, 17 and 2^32 + 1 want slot 1; 9 and 25 slot 9.
     const ids = [1, 9, 17, 25, 2 ** 32 + 1]
     for (const i of ids) table.set(i, `call ${i}`)
     expect(table.delete(9)).toBe(true)
@@ -87,7 +87,7 @@ describe('CallTable', () => {
   it('replaces a call whose id waited beside the table, even once its slot is free', () => {
     const table = new CallTable<string>()
     table.set(1, 'one')
-    table.set(9, 'nine') // slot 1 is taken
+    table.set(9, 'nine') // with 2 or 8 slots, slot 1 is taken
     table.delete(1)
     table.set(9, 'nine again')
     expect(table.size).toBe(1)

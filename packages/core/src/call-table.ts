@@ -1,7 +1,7 @@
 import type { FrameId } from '@srpc/protocol'
 
 /** Slots allocated on the first call (a power of two). */
-const INITIAL_SLOTS = 8
+const INITIAL_SLOTS = 2
 /** A table at least this large shrinks once it is mostly empty; smaller ones keep their slots. */
 const SHRINK_FROM_SLOTS = 1024
 /** What an empty slot holds: ids are never negative. */
@@ -58,7 +58,7 @@ export class CallTable<C> implements ReadonlyMap<FrameId, C> {
         this.#calls[slot] = call
         return this
       }
-      if (at === EMPTY && !(this.#others !== undefined && this.#others.has(id))) {
+      if (at === EMPTY && !this.#others?.has(id)) {
         this.#ids[slot] = id
         this.#calls[slot] = call
         this.#count++
