@@ -45,7 +45,7 @@ class TestRole implements PeerRole<TestCall> {
   readonly closed: (RpcError | undefined)[] = []
   onFrame(frame: Frame, call: TestCall | undefined): void {
     if (call === undefined) return this.conn.orphan(frame.id, 'frame for id')
-    call.frames.push(frame)
+    call.frames.push({ ...frame }) // the frame object is refilled for the next frame
   }
   onCancel(call: TestCall, code: Code): void {
     this.cancels.push([call.id, code])

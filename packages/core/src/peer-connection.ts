@@ -31,6 +31,7 @@ export interface PeerRole<C extends PeerCall> {
   /**
    * A frame that is not a control frame; `call` is the call in flight on its id, if any. For an id
    * without one, `PeerConnection.orphan()` tells a late frame from a lie. Throw to fail the connection.
+   * The frame object is the decoder's, refilled for the next frame: keep its value, never the object.
    */
   onFrame(frame: Frame, call: C | undefined): void
   /** The peer sent CANCEL for a call in flight. */
@@ -100,7 +101,8 @@ export class PeerConnection<C extends PeerCall = PeerCall> implements CallHost {
     this.frames = new FrameConnection(
       transport,
       { onFrame: (frame) => this.#onFrame(frame), onClose: (error) => this.#onClose(error) },
-      options,
+      // Every frame is handled before the next is decoded: one frame object serves them all.
+      { ...options, reuseFrame: true },
     )
     if (options.side === 'client') {
       // A plain v1 server never answers: after helloTimeout we stop waiting and speak v1.

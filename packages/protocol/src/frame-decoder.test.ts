@@ -600,3 +600,47 @@ describe('FrameDecoder properties', () => {
     )
   })
 })
+
+describe('FrameDecoder with reuseFrame', () => {
+  const frames = [
+    encodeFrame(Flags.REQUEST, 1, '/svc/a', Buffer.from('first')),
+    encodeFrame(Flags.RESPONSE, 2, '', Buffer.from('second value')),
+    encodeFrame(Flags.REQUEST, 2n ** 60n, '/svc/b', Buffer.alloc(0)),
+  ]
+  const bytes = Buffer.concat(frames)
+
+  it('hands every frame in one object, each time holding that frame, split at any offset', () => {
+    for (let cut = 0; cut <= bytes.length; cut++) {
+      const decoder = new FrameDecoder<Buffer>({ alloc: Buffer.allocUnsafe, reuseFrame: true })
+      const seen: Plain[] = []
+      const objects = new Set<object>()
+      const onFrame = (frame: Frame<Buffer>) => {
+        objects.add(frame)
+        seen.push({ flags: frame.flags, id: frame.id, type: frame.type, value: frame.value.toString() })
+      }
+      decoder.push(bytes.subarray(0, cut), onFrame)
+      decoder.push(bytes.subarray(cut), onFrame)
+      expect(seen).toEqual([
+        { flags: Flags.REQUEST, id: 1, type: '/svc/a', value: 'first' },
+        { flags: Flags.RESPONSE, id: 2, type: '', value: 'second value' },
+        { flags: Flags.REQUEST, id: 2n ** 60n, type: '/svc/b', value: '' },
+      ])
+      expect(objects.size).toBe(1)
+    }
+  })
+
+  it('keeps no view of a chunk once onFrame returned (an idle connection holds no read buffer)', () => {
+    const decoder = new FrameDecoder<Buffer>({ alloc: Buffer.allocUnsafe, reuseFrame: true })
+    let kept: Frame<Buffer> | undefined
+    decoder.push(Buffer.from(frames[1]), (frame) => {
+      kept = frame
+    })
+    expect(kept?.value.length).toBe(0)
+  })
+
+  it('still returns separate frames from decode()', () => {
+    const decoded = new FrameDecoder({ reuseFrame: true }).decode(bytes)
+    expect(decoded.map((f) => f.id)).toEqual([1, 2, 2n ** 60n])
+    expect(new Set(decoded).size).toBe(3)
+  })
+})

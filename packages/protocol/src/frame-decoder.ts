@@ -26,6 +26,12 @@ export interface FrameDecoderOptions<B extends Uint8Array = Uint8Array> {
    * makes every value a Buffer, and spares the zero-filling.
    */
   alloc?: Alloc<B>
+  /**
+   * Hand every frame to `onFrame` in one object that the decoder refills, instead of a new
+   * object per frame: for a consumer that takes what it needs before `onFrame` returns (the
+   * value it keeps is its own; the object is not). `decode()` still returns separate frames.
+   */
+  reuseFrame?: boolean
 }
 
 /**
@@ -62,6 +68,8 @@ export class FrameDecoder<B extends Uint8Array = Uint8Array> {
   #alloc: Alloc<B>
   /** The value of empty frames, and what a spent chunk slot holds: made once by #alloc. */
   #empty: B
+  /** The one frame object handed out with `reuseFrame`. */
+  #frame: Frame<B> | undefined
 
   /**
    * Throws RpcError(INVALID_ARGUMENT) naming the option when a limit is not a valid integer.
@@ -76,6 +84,7 @@ export class FrameDecoder<B extends Uint8Array = Uint8Array> {
     }
     this.#alloc = options.alloc ?? (newBytes as Alloc<B>)
     this.#empty = this.#alloc(0)
+    if (options.reuseFrame === true) this.#frame = { flags: 0, id: 0, type: '', value: this.#empty }
   }
 
   /** Bytes received but not yet handed out as frames (a pending frame's header not included). */
@@ -107,16 +116,26 @@ export class FrameDecoder<B extends Uint8Array = Uint8Array> {
       if (this.#buffered < this.#bodyLength) return
       const type = this.#typeLength === 0 ? '' : this.#readType()
       const value = this.#take(this.#valueLength)
-      const frame: Frame<B> = { flags: this.#flags, id: this.#id, type, value }
       this.#bodyLength = -1
+      const frame = this.#frame
+      if (frame === undefined) {
+        onFrame({ flags: this.#flags, id: this.#id, type, value })
+        continue
+      }
+      frame.flags = this.#flags
+      frame.id = this.#id
+      frame.type = type
+      frame.value = value
       onFrame(frame)
+      // Keep no view of a chunk past the call: an idle connection would hold its last read.
+      frame.value = this.#empty
     }
   }
 
   /** Convenience for tests and tools: decodes a chunk into an array of frames. */
   decode(chunk: B): Frame<B>[] {
     const frames: Frame<B>[] = []
-    this.push(chunk, (frame) => frames.push(frame))
+    this.push(chunk, (frame) => frames.push(this.#frame === undefined ? frame : { ...frame }))
     return frames
   }
 
