@@ -88,7 +88,8 @@ export class PeerConnection<C extends PeerCall = PeerCall> implements CallHost {
   #negotiated: { promise: Promise<void>; resolve: () => void } | undefined
   #negotiationOver = false
   #helloTimer: Deadline | undefined
-  #pings = new Map<string, () => void>()
+  /** Pings waiting for their pong, by payload; created by the first ping (most connections never send one). */
+  #pings: Map<string, () => void> | undefined
 
   constructor(transport: Transport, role: PeerRole<C>, options: PeerConnectionOptions) {
     this.#role = role
@@ -237,9 +238,10 @@ export class PeerConnection<C extends PeerCall = PeerCall> implements CallHost {
     const started = performance.now()
     return new Promise<number>((resolve, reject) => {
       const entry = deadlines.schedule(timeoutMs, () => {
-        this.#pings.delete(key)
+        this.#pings?.delete(key)
         reject(new RpcError(Code.DEADLINE_EXCEEDED, `no pong within ${formatMs(timeoutMs)}`))
       })
+      this.#pings ??= new Map()
       this.#pings.set(key, () => {
         deadlines.cancel(entry)
         resolve(performance.now() - started)
@@ -289,7 +291,7 @@ export class PeerConnection<C extends PeerCall = PeerCall> implements CallHost {
         this.frames.sendEncoded(encodeControl(0, { kind: ControlKind.PONG, payload: message.payload }))
         return
       case ControlKind.PONG: {
-        if (this.#pings.size === 0) return
+        if (this.#pings === undefined || this.#pings.size === 0) return
         const key = asBuffer(message.payload).toString('hex')
         const waiter = this.#pings.get(key)
         this.#pings.delete(key)
