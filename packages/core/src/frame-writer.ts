@@ -24,9 +24,11 @@ const MIN_SLAB_SIZE = 1024
  * TLS copies once into one buffer before encrypting; copying the value into a new slab as well
  * copied it twice whenever a turn needed several slabs, and a busy connection sending 16 KiB
  * values (replies queued behind a full socket, 16 × 16 KiB a turn) allocated a 64 KiB slab every
- * few frames: the spares were all still being written.
+ * few frames: the spares were all still being written. Like a value over 64 KiB, such a value
+ * is read when the turn's output is written, not when it is queued: the caller's buffer must not
+ * change until then (Node's own `socket.write` has the same rule).
  */
-const REFERENCE_MIN = 8 * 1024
+const REFERENCE_MIN = 16 * 1024
 
 /** The slab size shrinks only after this many turns that needed less, or after this long idle. */
 const SHRINK_AFTER_TURNS = 32
