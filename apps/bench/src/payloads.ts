@@ -187,11 +187,16 @@ export function parseSinkSummary(buf: Buffer | undefined): SinkSummary {
  * every cell must then fail.
  */
 const CORRUPT_EVERY = process.env.SRPC_BENCH_CORRUPT === '1' ? 100 : 0
+/** Values of 1 MiB (u1m) are corrupted every 5th: a --quick cell makes only a few dozen calls. */
+const CORRUPT_EVERY_LARGE = 5
+const LARGE = 1024 * 1024
 let corruptCount = 0
 
 /** `data` itself, except under SRPC_BENCH_CORRUPT: then now and then a copy with one byte flipped. */
 export function maybeCorrupt(data: Buffer): Buffer {
-  if (CORRUPT_EVERY === 0 || ++corruptCount % CORRUPT_EVERY !== 0) return data
+  if (CORRUPT_EVERY === 0) return data
+  const every = data.length >= LARGE ? CORRUPT_EVERY_LARGE : CORRUPT_EVERY
+  if (++corruptCount % every !== 0) return data
   const copy = Buffer.from(data)
   copy[copy.length - 1] ^= 0xff
   return copy

@@ -103,4 +103,32 @@ describe('FrameConnection writes', () => {
     await vi.waitFor(() => expect(frames).toBe(400 * 7 * (16 + 8000)), { timeout: 10_000 })
     sender.destroy()
   })
+
+  it('writes the 16 KiB values of a turn larger than a slab after their headers, allocating no slab per few frames', async () => {
+    const [a, b] = await socketPair()
+    const sender = new FrameConnection(tlsTransport(a), { onFrame: () => {}, onClose: () => {} })
+    const decoder = new FrameDecoder<Buffer>({ alloc: allocBuffer })
+    const received: Frame[] = []
+    b.on('data', (chunk: Buffer) => decoder.push(chunk, (frame) => received.push(frame)))
+    const allocations = vi.spyOn(Buffer, 'allocUnsafe')
+    // 200 turns of 16 values of 16 KiB (256 KiB a turn, four slabs' worth), each a different value.
+    const turns = 200
+    for (let turn = 0; turn < turns; turn++) {
+      for (let k = 0; k < 16; k++) {
+        const n = turn * 16 + k
+        sender.sendFrame(Flags.RESPONSE, n + 1, '', valueFor(n, 16 * 1024))
+      }
+      await new Promise((resolve) => setImmediate(resolve))
+      if (!sender.writable) await sender.whenWritable()
+    }
+    const slabs = allocations.mock.calls.filter(([size]) => size >= 64 * 1024).length
+    allocations.mockRestore()
+    expect(slabs).toBeLessThanOrEqual(4)
+    await vi.waitFor(() => expect(received.length).toBe(turns * 16), { timeout: 10_000 })
+    for (let n = 0; n < turns * 16; n++) {
+      expect(received[n].id).toBe(n + 1)
+      expect(received[n].value.equals(valueFor(n, 16 * 1024))).toBe(true)
+    }
+    sender.destroy()
+  })
 })

@@ -12,10 +12,23 @@ import type { Transport } from './transport'
 
 /**
  * Largest and smallest size of the buffers frames are encoded into. A frame that does not fit in
- * a full-size slab is written as its header (in the slab) followed by its value, uncopied.
+ * a full-size slab is written as its header (in the slab) followed by its value, uncopied (as is
+ * a value of REFERENCE_MIN or more when no slab at hand has room for it).
  */
 const SLAB_SIZE = 64 * 1024
 const MIN_SLAB_SIZE = 1024
+/**
+ * A value at least this large is written as it is after its header when no slab at hand has room
+ * for it (the current one is full or still being written, and no spare fits), instead of
+ * starting a new slab. The turn then leaves as one corked write of several buffers, which Node's
+ * TLS copies once into one buffer before encrypting; copying the value into a new slab as well
+ * copied it twice whenever a turn needed several slabs, and a busy connection sending 16 KiB
+ * values (replies queued behind a full socket, 16 × 16 KiB a turn) allocated a 64 KiB slab every
+ * few frames: the spares were all still being written. Like a value over 64 KiB, such a value
+ * is read when the turn's output is written, not when it is queued: the caller's buffer must not
+ * change until then (Node's own `socket.write` has the same rule).
+ */
+const REFERENCE_MIN = 16 * 1024
 
 /** The slab size shrinks only after this many turns that needed less, or after this long idle. */
 const SHRINK_AFTER_TURNS = 32
@@ -117,8 +130,9 @@ export class FrameWriter {
     const typeLength = typeByteLength(type)
     const headerLength = HEADER_SIZE + typeLength + prefixLength
     const size = headerLength + value.byteLength
-    if (size > SLAB_SIZE) {
-      // Too large for a slab: the value goes to the transport as it is, after its header.
+    if (size > SLAB_SIZE || (value.byteLength >= REFERENCE_MIN && !this.#roomFor(size))) {
+      // Too large for a slab, or for any slab at hand: the value goes to the transport as it
+      // is, after its header.
       this.#reserve(headerLength)
       const slab = this.#slab.buf
       this.#slabEnd += writeHeader(slab, this.#slabEnd, flags, id, type, typeLength, valueLength)
@@ -167,6 +181,19 @@ export class FrameWriter {
     this.#pending = []
     this.#pendingSlabs = []
     this.#spares = []
+  }
+
+  /**
+   * Whether `size` bytes fit at the slab's end, or in a slab free now (the current one, all of
+   * it written, or a spare), without writing this turn's output early or allocating a slab.
+   */
+  #roomFor(size: number): boolean {
+    const slab = this.#slab
+    if (this.#slabEnd + size <= slab.buf.length) return true
+    if (this.#pending.length > 0 || this.#slabEnd > this.#slabStart) return false
+    if (slab.held === 0 && slab.buf.length === this.#slabHint && size <= slab.buf.length) return true
+    const spare = this.#spares[this.#spares.length - 1]
+    return spare !== undefined && size <= spare.buf.length
   }
 
   /**

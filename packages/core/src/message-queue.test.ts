@@ -111,6 +111,24 @@ describe('MessageQueue end and fail', () => {
     expect(consumed).toEqual(['a'])
   })
 
+  it('an iterator left early is done for good, while a new loop reads on where it stopped', async () => {
+    const queue = new MessageQueue()
+    for (const m of ['a', 'b', 'c']) queue.push(msg(m))
+    const iterator = queue[Symbol.asyncIterator]()
+    expect(await iterator.next()).toEqual({ done: false, value: msg('a') })
+    expect(await iterator.return?.()).toEqual({ done: true, value: undefined })
+    expect(await iterator.next()).toEqual({ done: true, value: undefined })
+    const rest: string[] = []
+    const loop = (async () => {
+      for await (const m of queue) rest.push(m.toString())
+    })()
+    await new Promise((resolve) => setImmediate(resolve))
+    queue.push(msg('d'))
+    queue.end()
+    await loop
+    expect(rest).toEqual(['b', 'c', 'd'])
+  })
+
   it('makes a for await loop throw the error', async () => {
     const queue = new MessageQueue()
     queue.push(msg('ok'))

@@ -117,12 +117,13 @@ export class MessageQueue implements AsyncIterable<Buffer> {
     return item
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
-    for (;;) {
-      const message = await this.next()
-      if (message === undefined) return
-      yield message
-    }
+  /**
+   * Iterates the messages until the stream ends. A plain iterator rather than an async generator:
+   * a message already queued costs one promise here, where a generator awaiting `next()` and
+   * yielding cost three, and this is every message of a session's receive loop.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    return new MessageIterator(this)
   }
 
   #shift(): Buffer | undefined {
@@ -146,3 +147,44 @@ export class MessageQueue implements AsyncIterable<Buffer> {
 }
 
 const EMPTY = Buffer.alloc(0)
+
+const DONE: IteratorResult<Buffer> = Object.freeze({ done: true, value: undefined })
+const toResult = (message: Buffer | undefined): IteratorResult<Buffer> =>
+  message === undefined ? DONE : { done: false, value: message }
+
+/** `for await` over a MessageQueue; once it ended, failed or was left (`return()`), it stays done. */
+class MessageIterator implements AsyncIterator<Buffer> {
+  #queue: MessageQueue | undefined
+
+  constructor(queue: MessageQueue) {
+    this.#queue = queue
+  }
+
+  next(): Promise<IteratorResult<Buffer>> {
+    const queue = this.#queue
+    if (queue === undefined) return Promise.resolve(DONE)
+    let message: Buffer | undefined
+    try {
+      message = queue.tryNext()
+    } catch (err) {
+      this.#queue = undefined
+      return Promise.reject(err)
+    }
+    if (message !== undefined) return Promise.resolve({ done: false, value: message })
+    return queue.next().then(
+      (next) => {
+        if (next === undefined) this.#queue = undefined
+        return toResult(next)
+      },
+      (err: unknown) => {
+        this.#queue = undefined
+        throw err
+      },
+    )
+  }
+
+  return(): Promise<IteratorResult<Buffer>> {
+    this.#queue = undefined
+    return Promise.resolve(DONE)
+  }
+}

@@ -228,6 +228,106 @@ describe('FrameDecoder values and memory', () => {
   })
 })
 
+describe('FrameDecoder large values (assembled as they arrive)', () => {
+  const LARGE = 256 * 1024
+  const largeValue = (): Buffer => {
+    const value = Buffer.alloc(LARGE)
+    for (let i = 0; i < value.length; i++) value[i] = (i * 13 + (i >> 8)) & 0xff
+    return value
+  }
+  const stream = (): Buffer =>
+    Buffer.concat([
+      encodeFrame(Flags.RESPONSE, 3, '/big/☃', largeValue()),
+      encodeFrame(Flags.RESPONSE, 4, '', Buffer.from('after')),
+    ])
+  const expectedFrames = (): Plain[] => [
+    { flags: Flags.RESPONSE, id: 3, type: '/big/☃', value: largeValue().toString('hex') },
+    { flags: Flags.RESPONSE, id: 4, type: '', value: Buffer.from('after').toString('hex') },
+  ]
+
+  it('once an eighth of a large value has arrived, copies each later chunk into it on arrival and keeps none', () => {
+    const bytes = stream()
+    const decoder = new FrameDecoder<Buffer>({ alloc: (n) => Buffer.alloc(n) })
+    const out: Plain[] = []
+    const start = HEADER_SIZE + Buffer.byteLength('/big/☃') + LARGE / 8
+    decoder.push(Buffer.from(bytes.subarray(0, start)), (frame) => out.push(plain(frame)))
+    // Then 16 KiB reads into one buffer that the "socket" reuses for every read: a chunk the
+    // decoder still held would be overwritten by the next read.
+    const scratch = Buffer.alloc(16 * 1024)
+    for (let at = start; at < bytes.length; at += scratch.length) {
+      const n = bytes.copy(scratch, 0, at, at + scratch.length)
+      decoder.push(scratch.subarray(0, n), (frame) => out.push(plain(frame)))
+      scratch.fill(0xee)
+    }
+    expect(out[0]).toEqual(expectedFrames()[0])
+  })
+
+  it('allocates the value only once an eighth of it has arrived', () => {
+    const bytes = stream()
+    const sizes: number[] = []
+    const decoder = new FrameDecoder<Uint8Array>({
+      alloc: (n) => {
+        sizes.push(n)
+        return new Uint8Array(n)
+      },
+    })
+    const typeEnd = HEADER_SIZE + Buffer.byteLength('/big/☃')
+    decoder.push(bytes.subarray(0, typeEnd + LARGE / 8 - 1), () => {})
+    expect(sizes).not.toContain(LARGE)
+    expect(decoder.bufferedBytes).toBe(Buffer.byteLength('/big/☃') + LARGE / 8 - 1)
+    decoder.push(bytes.subarray(typeEnd + LARGE / 8 - 1, typeEnd + LARGE / 8), () => {})
+    expect(sizes.filter((n) => n > 0)).toEqual([LARGE])
+    expect(decoder.bufferedBytes).toBe(LARGE / 8)
+  })
+
+  it('decodes the same large frame split at every offset around its header, type, start and end', () => {
+    const bytes = stream()
+    const typeEnd = HEADER_SIZE + Buffer.byteLength('/big/☃')
+    const marks = [0, HEADER_SIZE, typeEnd, typeEnd + LARGE / 8, typeEnd + LARGE, bytes.length]
+    for (const mark of marks) {
+      for (let d = -20; d <= 20; d++) {
+        const cut = mark + d
+        // The rest in 16 KiB reads, as TLS delivers it.
+        const cuts = [cut]
+        for (let at = cut + 16 * 1024; at < bytes.length; at += 16 * 1024) cuts.push(at)
+        expect(decodeChunks(split(bytes, cuts))).toEqual(expectedFrames())
+      }
+    }
+  })
+
+  it('decodes a large value fed one byte at a time, and one fed whole', () => {
+    const bytes = stream()
+    expect(decodeChunks([...bytes].map((b) => Buffer.of(b)))).toEqual(expectedFrames())
+    expect(decodeChunks([bytes])).toEqual(expectedFrames())
+  })
+
+  it('keeps the bytes after an assembled value when onFrame throws, and delivers them on the next push', () => {
+    const bytes = stream()
+    const decoder = new FrameDecoder()
+    const seen: Plain[] = []
+    const boom = new Error('handler failed')
+    const onFrame = (frame: Frame) => {
+      seen.push(plain(frame))
+      if (seen.length === 1) throw boom
+    }
+    decoder.push(bytes.subarray(0, 100_000), onFrame)
+    expect(caught(() => decoder.push(bytes.subarray(100_000), onFrame))).toBe(boom)
+    decoder.push(Buffer.alloc(0), onFrame)
+    expect(seen).toEqual(expectedFrames())
+  })
+
+  it('end() rejects a stream cut inside a value being assembled, naming how much arrived', () => {
+    const decoder = new FrameDecoder()
+    const bytes = stream()
+    decoder.push(bytes.subarray(0, 200_000), () => {})
+    const err = expectProtocolError(() => decoder.end())
+    const body = Buffer.byteLength('/big/☃') + LARGE
+    expect(err.message).toBe(
+      `stream ended inside a frame (header read, ${200_000 - HEADER_SIZE} of ${body} body bytes)`,
+    )
+  })
+})
+
 describe('FrameDecoder allocator', () => {
   // A value spanning two chunks: its first 3000 bytes in one, the rest in the other.
   const spanning = asBuffer(encodeFrame(Flags.RESPONSE, 1, '', Buffer.alloc(6000, 0x5a)))
