@@ -1,0 +1,162 @@
+import { describe, expect, it } from 'vitest'
+import { Compressor, resolveCompressionOptions } from './compression'
+import {
+  CompressionGovernor,
+  GOVERNOR_MAX_BUSY,
+  GOVERNOR_MIN_WINDOW_BYTES,
+  GOVERNOR_WINDOW_MS,
+  type GovernorProbe,
+} from './compression-governor'
+
+/** A clock and an event-loop load the test sets by hand. */
+function fakeProbe() {
+  const probe = { time: 0, load: 0 }
+  const read: GovernorProbe = { now: () => probe.time, busy: () => probe.load }
+  return { probe, read }
+}
+
+/**
+ * One window of traffic: `messages` payloads of `size` bytes spread over GOVERNOR_WINDOW_MS, with
+ * the event loop `busy` (0–1) meanwhile. Returns how many of them the governor let be compressed.
+ */
+function window(
+  g: CompressionGovernor,
+  probe: { time: number; load: number },
+  messages: number,
+  size: number,
+  busy: number,
+): number {
+  probe.load = busy
+  let compressed = 0
+  const start = probe.time
+  for (let i = 0; i < messages; i++) {
+    probe.time = start + (GOVERNOR_WINDOW_MS * (i + 1)) / messages
+    if (g.compressing) compressed++
+    g.sent(size)
+  }
+  return compressed
+}
+
+describe('CompressionGovernor', () => {
+  it('starts off, and stays off while the event loop is busy (the CPU is the bottleneck: a LAN)', () => {
+    const { probe, read } = fakeProbe()
+    const g = new CompressionGovernor(read)
+    expect(g.state).toBe('off')
+    // 64 × 4 KiB per 200 ms window, loop 90 % busy: what loopback looks like.
+    for (let w = 0; w < 50; w++) expect(window(g, probe, 64, 4096, 0.9)).toBe(0)
+    expect(g.switchedOn).toBe(0)
+  })
+
+  it('stays off on an idle loop when a window carries too little to be worth it', () => {
+    const { probe, read } = fakeProbe()
+    const g = new CompressionGovernor(read)
+    const size = Math.floor(GOVERNOR_MIN_WINDOW_BYTES / 32) - 1
+    for (let w = 0; w < 20; w++) window(g, probe, 32, size, 0.05)
+    expect(g.state).toBe('off')
+  })
+
+  it('stays off when deflating the traffic would not fit in the idle time', () => {
+    const { probe, read } = fakeProbe()
+    const g = new CompressionGovernor(read)
+    // 60 % idle, but at 10 ns/byte 80 MB/s would need 80 % of a core.
+    g.deflated(1 << 20, 10.5)
+    for (let w = 0; w < 10; w++) window(g, probe, 1008, 16_000, 0.4)
+    expect(g.state).toBe('off')
+  })
+
+  it('switches on when calls flow but the loop is mostly idle (the link is the bottleneck)', () => {
+    const { probe, read } = fakeProbe()
+    const g = new CompressionGovernor(read)
+    // 10 MB/s: 128 × 16 KiB per 200 ms, loop 10 % busy.
+    expect(window(g, probe, 128, 16_384, 0.1)).toBe(0)
+    expect(g.state).toBe('on')
+    expect(g.switchedOn).toBe(1)
+    expect(window(g, probe, 128, 16_384, 0.3)).toBe(128)
+  })
+
+  it('does not switch on at exactly the busy limit, and does just under it', () => {
+    const { probe, read } = fakeProbe()
+    const g = new CompressionGovernor(read)
+    window(g, probe, 128, 16_384, GOVERNOR_MAX_BUSY + 0.01)
+    expect(g.state).toBe('off')
+    window(g, probe, 128, 16_384, GOVERNOR_MAX_BUSY)
+    expect(g.state).toBe('on')
+  })
+
+  it('keeps compressing while a plain recheck window carries less than compressed ones did', () => {
+    const { probe, read } = fakeProbe()
+    const g = new CompressionGovernor(read)
+    window(g, probe, 128, 16_384, 0.1) // on
+    let windows = 0
+    while ((g.state as string) === 'on') {
+      window(g, probe, 608, 16_384, 0.6) // compressed: 5× the calls
+      windows++
+    }
+    expect(windows).toBe(20)
+    expect(g.state).toBe('recheck')
+    expect(window(g, probe, 128, 16_384, 0.1)).toBe(0) // the plain window: slower
+    expect(g.state).toBe('on')
+    // The next recheck comes after twice as many windows.
+    windows = 0
+    while ((g.state as string) === 'on') {
+      window(g, probe, 608, 16_384, 0.6)
+      windows++
+    }
+    expect(windows).toBe(40)
+  })
+
+  it('switches off when plain does as well as compressed (a quiet app, a fast link), and holds off', () => {
+    const { probe, read } = fakeProbe()
+    const g = new CompressionGovernor(read)
+    window(g, probe, 96, 4096, 0.05) // on: idle loop, enough traffic
+    while (g.state === 'on') window(g, probe, 96, 4096, 0.06)
+    window(g, probe, 96, 4096, 0.05) // recheck: the same rate plain
+    expect(g.state).toBe('off')
+    // Held off for 1 s (5 windows) although the same conditions recur.
+    for (let w = 0; w < 4; w++) {
+      window(g, probe, 96, 4096, 0.05)
+      expect(g.state).toBe('off')
+    }
+    window(g, probe, 96, 4096, 0.05)
+    window(g, probe, 96, 4096, 0.05)
+    expect(g.state).toBe('on')
+    expect(g.switchedOn).toBe(2)
+  })
+
+  it('costs nothing per message but a counter: the clock is read once per 16 messages', () => {
+    let reads = 0
+    const g = new CompressionGovernor({
+      now: () => {
+        reads++
+        return 0
+      },
+      busy: () => 0,
+    })
+    reads = 0
+    for (let i = 0; i < 1600; i++) g.sent(100)
+    expect(reads).toBe(100)
+  })
+})
+
+describe('Compressor with a governor (compression auto)', () => {
+  const json = Buffer.from('{"id":1,"name":"alpha-bravo","tags":["x","y"]},'.repeat(400))
+
+  it('sends as it is while the governor is off, and compresses once it is on', () => {
+    const { probe, read } = fakeProbe()
+    const governor = new CompressionGovernor(read)
+    const c = new Compressor('deflate', resolveCompressionOptions(undefined), governor)
+    probe.load = 0.05
+    let plain = 0
+    let out: Buffer | undefined
+    while (out === undefined && plain < 1000) {
+      probe.time += 10
+      out = c.compress(json)
+      if (out === undefined) plain++
+    }
+    // 31 sent as they are; the 32nd closes a 320 ms window (the clock is read every 16th).
+    expect(plain).toBe(31)
+    expect(governor.state).toBe('on')
+    expect(out).toBeInstanceOf(Buffer)
+    expect(out!.length).toBeLessThan(json.length / 4)
+  })
+})
