@@ -92,7 +92,8 @@ describe('CompressionGovernor', () => {
       window(g, probe, 608, 16_384, 0.6) // compressed: 5× the calls
       windows++
     }
-    expect(windows).toBe(20)
+    // The first look after 4 windows (and the one after the switch, which is not counted).
+    expect(windows).toBe(5)
     expect(g.state).toBe('recheck')
     expect(window(g, probe, 128, 16_384, 0.1)).toBe(0) // the plain window: slower
     expect(g.state).toBe('on')
@@ -102,7 +103,16 @@ describe('CompressionGovernor', () => {
       window(g, probe, 608, 16_384, 0.6)
       windows++
     }
-    expect(windows).toBe(40)
+    expect(windows).toBe(9)
+  })
+
+  it('switches off when compressed carries less than 1.05× what plain does', () => {
+    const { probe, read } = fakeProbe()
+    const g = new CompressionGovernor(read)
+    window(g, probe, 128, 16_384, 0.1) // on
+    while ((g.state as string) === 'on') window(g, probe, 128 + 4, 16_384, 0.6)
+    window(g, probe, 128, 16_384, 0.1) // plain: 128 against 132 compressed, a gain of 3 %
+    expect(g.state).toBe('off')
   })
 
   it('switches off when plain does as well as compressed (a quiet app, a fast link), and holds off', () => {
@@ -112,8 +122,8 @@ describe('CompressionGovernor', () => {
     while (g.state === 'on') window(g, probe, 96, 4096, 0.06)
     window(g, probe, 96, 4096, 0.05) // recheck: the same rate plain
     expect(g.state).toBe('off')
-    // Held off for 1 s (5 windows) although the same conditions recur.
-    for (let w = 0; w < 4; w++) {
+    // Held off for 5 s (25 windows) although the same conditions recur.
+    for (let w = 0; w < 24; w++) {
       window(g, probe, 96, 4096, 0.05)
       expect(g.state).toBe('off')
     }

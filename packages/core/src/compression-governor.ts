@@ -29,13 +29,18 @@ export const GOVERNOR_WINDOW_MS = 200
 export const GOVERNOR_MIN_WINDOW_BYTES = 32 * 1024
 /** Above this event-loop utilisation the CPU, not the link, is what limits us: compression stays off. */
 export const GOVERNOR_MAX_BUSY = 0.5
-/** Deflate cost assumed before one was measured, ns per input byte (level 1 runs 3–10 on JSON). */
-const DEFAULT_DEFLATE_NS_PER_BYTE = 10
+/**
+ * Deflate cost assumed before one was measured, ns per input byte: level 1 runs 3–10 on large
+ * JSON, but each call also sets up a zlib stream (tens of µs), 40 ns/byte at 4 KiB.
+ */
+const DEFAULT_DEFLATE_NS_PER_BYTE = 30
+/** Compressed windows must carry at least this much more than a plain one to stay on (noise margin). */
+const MIN_GAIN = 1.05
 /** Windows compressed before the first look at what sending plainly would do; doubles up to the max. */
-const RECHECK_FIRST = 20
+const RECHECK_FIRST = 4
 const RECHECK_MAX = 300
 /** After compression did not pay, how long it stays off before it may be tried again, ms (doubles). */
-const HOLD_FIRST_MS = 1000
+const HOLD_FIRST_MS = 5000
 const HOLD_MAX_MS = 60_000
 /** Messages between looks at the clock: keeps the cost per message at a counter increment. */
 const CHECK_EVERY = 16
@@ -55,10 +60,12 @@ export type GovernorState = 'off' | 'on' | 'recheck'
  *   LAN, loopback), where compressing only adds cost; an idle loop with calls still flowing
  *   means the time goes elsewhere: the link, or the peer. (A measured A/B cannot decide this
  *   step: in an echo both directions are saturated, and compressing one alone gains nothing.)
- * - On → off, by measurement: every RECHECK windows (20, doubling to 300: 4 s to 60 s) one
- *   window is sent plainly ('recheck'); if plain carried at least as many bytes per second as
- *   compressed did in the window before, compression did not pay (the link kept up, the app is
- *   just quiet, or the data does not shrink): off, and held off 1 s, doubling to 60 s.
+ * - On → off, by measurement: after 4 compressed windows, then 8, 16 … 300 (0.8 s doubling to
+ *   60 s), one window is sent plainly ('recheck'); unless compressed windows carried at least
+ *   1.05× the raw bytes per second that plain did, compression did not pay (the link kept up, the
+ *   peer or our CPU is the limit, the app is just quiet, or the data does not shrink): off, and
+ *   held off 5 s, doubling to 60 s. The ELU test alone misfires on a CPU-starved host (the loop
+ *   waits for a peer that waits for a core); this measured step takes it back within a second.
  *
  * Cost while off: a counter per message and a clock read every CHECK_EVERY messages. The
  * Compressor's own sniff and backoff still keep incompressible data from being tried.
@@ -71,8 +78,9 @@ export class CompressionGovernor {
   #raw = 0
   #count = 0
   #deflateNsPerByte = DEFAULT_DEFLATE_NS_PER_BYTE
-  /** Raw bytes/s of the last compressed window: what a recheck must beat. */
-  #onRate = 0
+  /** Raw bytes and ms sent compressed since the last switch or recheck: what a recheck is held to. */
+  #onBytes = 0
+  #onMs = 0
   #windowsOn = 0
   #recheckAfter = RECHECK_FIRST
   #holdUntil = 0
@@ -125,26 +133,36 @@ export class CompressionGovernor {
         if (cpuToDeflate > 1 - busy) return
         this.#state = 'on'
         this.#windowsOn = 0
+        this.#onBytes = 0
+        this.#onMs = 0
         this.#recheckAfter = RECHECK_FIRST
         this.switchedOn++
         return
       }
       case 'on':
-        this.#onRate = rate
-        if (++this.#windowsOn >= this.#recheckAfter) this.#state = 'recheck'
+        // The first window after a switch is left out: it still carries plain messages' answers.
+        if (this.#windowsOn++ > 0) {
+          this.#onBytes += bytes
+          this.#onMs += seconds * 1000
+        }
+        if (this.#windowsOn > this.#recheckAfter) this.#state = 'recheck'
         return
-      case 'recheck':
-        if (rate >= this.#onRate) {
+      case 'recheck': {
+        const onRate = this.#onMs > 0 ? (this.#onBytes / this.#onMs) * 1000 : 0
+        if (onRate < rate * MIN_GAIN) {
           this.#state = 'off'
           this.#holdUntil = now + this.#holdMs
           this.#holdMs = Math.min(this.#holdMs * 2, HOLD_MAX_MS)
         } else {
           this.#state = 'on'
           this.#windowsOn = 0
+          this.#onBytes = 0
+          this.#onMs = 0
           this.#recheckAfter = Math.min(this.#recheckAfter * 2, RECHECK_MAX)
           this.#holdMs = HOLD_FIRST_MS
         }
         return
+      }
     }
   }
 }
