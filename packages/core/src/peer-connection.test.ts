@@ -395,7 +395,7 @@ describe('PeerConnection large compressed frames (inflated on the zlib pool)', (
     raw.sendFrame(Flags.STREAM | Flags.COMPRESSED | Flags.METADATA, 1, '', deflated, block)
     raw.sendFrame(Flags.STREAM, 1, '', Buffer.from('small 2'))
     raw.sendFrame(Flags.STREAM | Flags.COMPRESSED, 1, '', deflateRawSync(Buffer.from('tiny')))
-    for (let i = 0; i < 50 && role.decoded.length < 5; i++) await turns()
+    await vi.waitFor(() => expect(role.decoded.length).toBe(5), { timeout: 10_000, interval: 5 })
     expect(role.decoded.map((d) => (Buffer.isBuffer(d) && d.length > 100 ? 'big' : d.toString()))).toEqual([
       'big',
       'small 1',
@@ -417,7 +417,7 @@ describe('PeerConnection large compressed frames (inflated on the zlib pool)', (
     raw.sendFrame(Flags.STREAM | Flags.COMPRESSED, 1, '', corrupt)
     raw.sendFrame(Flags.STREAM | Flags.COMPRESSED, 1, '', bomb)
     raw.sendFrame(Flags.STREAM, 1, '', Buffer.from('after'))
-    for (let i = 0; i < 100 && role.decoded.length < 3; i++) await turns()
+    await vi.waitFor(() => expect(role.decoded.length).toBe(3), { timeout: 10_000, interval: 5 })
     expect(role.decoded.map(String)).toEqual([Code.DATA_LOSS, Code.RESOURCE_EXHAUSTED, 'after'])
     expect(role.closed).toEqual([])
     role.conn.destroy(new RpcError(Code.CANCELLED, 'test over'))
