@@ -64,20 +64,24 @@ describe('CompressionGovernor', () => {
     expect(g.state).toBe('off')
   })
 
-  it('switches on when calls flow but the loop is mostly idle (the link is the bottleneck)', () => {
+  it('switches on after two windows in which calls flowed but the loop was mostly idle (the link is the bottleneck)', () => {
     const { probe, read } = fakeProbe()
     const g = new CompressionGovernor(read)
     // 10 MB/s: 128 × 16 KiB per 200 ms, loop 10 % busy.
+    expect(window(g, probe, 128, 16_384, 0.1)).toBe(0)
+    expect(g.state).toBe('off')
     expect(window(g, probe, 128, 16_384, 0.1)).toBe(0)
     expect(g.state).toBe('on')
     expect(g.switchedOn).toBe(1)
     expect(window(g, probe, 128, 16_384, 0.3)).toBe(128)
   })
 
-  it('does not switch on at exactly the busy limit, and does just under it', () => {
+  it('switches on at the busy limit but not just over it, and only for two windows in a row', () => {
     const { probe, read } = fakeProbe()
     const g = new CompressionGovernor(read)
+    window(g, probe, 128, 16_384, GOVERNOR_MAX_BUSY)
     window(g, probe, 128, 16_384, GOVERNOR_MAX_BUSY + 0.01)
+    window(g, probe, 128, 16_384, GOVERNOR_MAX_BUSY)
     expect(g.state).toBe('off')
     window(g, probe, 128, 16_384, GOVERNOR_MAX_BUSY)
     expect(g.state).toBe('on')
@@ -86,6 +90,7 @@ describe('CompressionGovernor', () => {
   it('keeps compressing while a plain recheck window carries less than compressed ones did', () => {
     const { probe, read } = fakeProbe()
     const g = new CompressionGovernor(read)
+    window(g, probe, 128, 16_384, 0.1)
     window(g, probe, 128, 16_384, 0.1) // on
     let windows = 0
     while ((g.state as string) === 'on') {
@@ -109,6 +114,7 @@ describe('CompressionGovernor', () => {
   it('switches off when compressed carries less than 1.05× what plain does', () => {
     const { probe, read } = fakeProbe()
     const g = new CompressionGovernor(read)
+    window(g, probe, 128, 16_384, 0.1)
     window(g, probe, 128, 16_384, 0.1) // on
     while ((g.state as string) === 'on') window(g, probe, 128 + 4, 16_384, 0.6)
     window(g, probe, 128, 16_384, 0.1) // plain: 128 against 132 compressed, a gain of 3 %
@@ -118,6 +124,7 @@ describe('CompressionGovernor', () => {
   it('switches off when plain does as well as compressed (a quiet app, a fast link), and holds off', () => {
     const { probe, read } = fakeProbe()
     const g = new CompressionGovernor(read)
+    window(g, probe, 96, 4096, 0.05)
     window(g, probe, 96, 4096, 0.05) // on: idle loop, enough traffic
     while (g.state === 'on') window(g, probe, 96, 4096, 0.06)
     window(g, probe, 96, 4096, 0.05) // recheck: the same rate plain
@@ -127,6 +134,7 @@ describe('CompressionGovernor', () => {
       window(g, probe, 96, 4096, 0.05)
       expect(g.state).toBe('off')
     }
+    window(g, probe, 96, 4096, 0.05)
     window(g, probe, 96, 4096, 0.05)
     window(g, probe, 96, 4096, 0.05)
     expect(g.state).toBe('on')
@@ -163,8 +171,8 @@ describe('Compressor with a governor (compression auto)', () => {
       out = c.compress(json)
       if (out === undefined) plain++
     }
-    // 31 sent as they are; the 32nd closes a 320 ms window (the clock is read every 16th).
-    expect(plain).toBe(31)
+    // 63 sent as they are; the 32nd and the 64th close two 320 ms windows (the clock is read every 16th).
+    expect(plain).toBe(63)
     expect(governor.state).toBe('on')
     expect(out).toBeInstanceOf(Buffer)
     expect(out!.length).toBeLessThan(json.length / 4)

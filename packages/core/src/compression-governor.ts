@@ -42,6 +42,8 @@ const RECHECK_MAX = 300
 /** After compression did not pay, how long it stays off before it may be tried again, ms (doubles). */
 const HOLD_FIRST_MS = 5000
 const HOLD_MAX_MS = 60_000
+/** Windows in a row that must look link-bound before compression is switched on (start-up and JIT look idle too). */
+const WINDOWS_TO_SWITCH_ON = 2
 /** Messages between looks at the clock: keeps the cost per message at a counter increment. */
 const CHECK_EVERY = 16
 
@@ -54,7 +56,7 @@ export type GovernorState = 'off' | 'on' | 'recheck'
  * connection's whole flow-control window, so a slow link never makes `write()` return false.
  * What can tell, cheaply:
  *
- * - Off → on, by model: in a window of traffic (≥ GOVERNOR_MIN_WINDOW_BYTES), the event loop was
+ * - Off → on, by model: in two windows in a row of traffic (≥ GOVERNOR_MIN_WINDOW_BYTES), the event loop was
  *   mostly idle (≤ GOVERNOR_MAX_BUSY busy) and deflating everything sent would fit in that idle
  *   time (bytes/s × measured deflate ns/byte). A busy loop means the CPU is the bottleneck (a
  *   LAN, loopback), where compressing only adds cost; an idle loop with calls still flowing
@@ -82,6 +84,8 @@ export class CompressionGovernor {
   #onBytes = 0
   #onMs = 0
   #windowsOn = 0
+  /** Windows in a row that looked link-bound while off. */
+  #linkBound = 0
   #recheckAfter = RECHECK_FIRST
   #holdUntil = 0
   #holdMs = HOLD_FIRST_MS
@@ -128,9 +132,15 @@ export class CompressionGovernor {
     this.#raw = 0
     switch (this.#state) {
       case 'off': {
-        if (now < this.#holdUntil || bytes < GOVERNOR_MIN_WINDOW_BYTES || busy > GOVERNOR_MAX_BUSY) return
         const cpuToDeflate = rate * this.#deflateNsPerByte * 1e-9
-        if (cpuToDeflate > 1 - busy) return
+        const linkBound =
+          now >= this.#holdUntil &&
+          bytes >= GOVERNOR_MIN_WINDOW_BYTES &&
+          busy <= GOVERNOR_MAX_BUSY &&
+          cpuToDeflate <= 1 - busy
+        this.#linkBound = linkBound ? this.#linkBound + 1 : 0
+        if (this.#linkBound < WINDOWS_TO_SWITCH_ON) return
+        this.#linkBound = 0
         this.#state = 'on'
         this.#windowsOn = 0
         this.#onBytes = 0
