@@ -31,9 +31,10 @@ export const GOVERNOR_MIN_WINDOW_BYTES = 32 * 1024
 export const GOVERNOR_MAX_BUSY = 0.5
 /**
  * Deflate cost assumed before one was measured, ns per input byte: level 1 runs 3–10 on large
- * JSON, but each call also sets up a zlib stream (tens of µs), 40 ns/byte at 4 KiB.
+ * JSON, but each call also sets up a zlib stream (tens of µs): 40–90 ns/byte at 4 KiB, measured on
+ * the bench machine. On the safe side, so a busy LAN connection is not tried on a guess.
  */
-const DEFAULT_DEFLATE_NS_PER_BYTE = 30
+const DEFAULT_DEFLATE_NS_PER_BYTE = 50
 /** Compressed windows must carry at least this much more than a plain one to stay on (noise margin). */
 const MIN_GAIN = 1.05
 /** Windows compressed before the first look at what sending plainly would do; doubles up to the max. */
