@@ -55,18 +55,36 @@ describe('CompressionGovernor', () => {
     expect(g.state).toBe('off')
   })
 
-  it('stays off when deflating the traffic would not fit in the idle time', () => {
+  it('stays off when deflating the messages would take more than half the idle time', () => {
+    const { probe, read } = fakeProbe()
+    // Measured at 0.05 ms a message: 400 messages per 200 ms would take 10 % of a core, 1,600 take
+    // 40 %, more than half of the 60 % the loop is idle.
+    const g = new CompressionGovernor(read)
+    for (let i = 0; i < 20; i++) g.deflated(0.05)
+    for (let w = 0; w < 10; w++) window(g, probe, 1600, 4096, 0.4)
+    expect(g.state).toBe('off')
+    for (let w = 0; w < 2; w++) window(g, probe, 400, 4096, 0.4)
+    expect(g.state).toBe('on')
+    // Before any deflate was measured, a guess on the safe side (0.15 ms a message) keeps a busy
+    // connection from being tried: 3,000 messages/s of 4 KiB (12 MB/s) with the loop 20 % busy.
+    const fresh = new CompressionGovernor(read)
+    for (let w = 0; w < 10; w++) window(fresh, probe, 608, 4096, 0.2)
+    expect(fresh.state).toBe('off')
+  })
+
+  it('counts only messages big enough to be compressed toward the deflate cost', () => {
     const { probe, read } = fakeProbe()
     const g = new CompressionGovernor(read)
-    // 60 % idle, but at 10 ns/byte 80 MB/s would need 80 % of a core.
-    g.deflated(1 << 20, 10.5)
-    for (let w = 0; w < 10; w++) window(g, probe, 1008, 16_000, 0.4)
-    // Before any deflate was measured, a guess on the safe side (50 ns/byte) keeps a busy
-    // connection from being tried: 21 MB/s with the loop 45 % busy (deflating it: a core).
-    const fresh = new CompressionGovernor(read)
-    for (let w = 0; w < 10; w++) window(fresh, probe, 256, 16_384, 0.45)
-    expect(fresh.state).toBe('off')
-    expect(g.state).toBe('off')
+    // 3,000 small messages/s plus 40 KiB of large ones per window: the small ones cost nothing.
+    for (let w = 0; w < 2; w++) {
+      probe.load = 0.2
+      const start = probe.time
+      for (let i = 0; i < 608; i++) {
+        probe.time = start + (GOVERNOR_WINDOW_MS * (i + 1)) / 608
+        g.sent(i < 8 ? 5000 : 100, i < 8)
+      }
+    }
+    expect(g.state).toBe('on')
   })
 
   it('switches on after two windows in which calls flowed but the loop was mostly idle (the link is the bottleneck)', () => {

@@ -30,11 +30,14 @@ export const GOVERNOR_MIN_WINDOW_BYTES = 32 * 1024
 /** Above this event-loop utilisation the CPU, not the link, is what limits us: compression stays off. */
 export const GOVERNOR_MAX_BUSY = 0.5
 /**
- * Deflate cost assumed before one was measured, ns per input byte: level 1 runs 3–10 on large
- * JSON, but each call also sets up a zlib stream (tens of µs): 40–90 ns/byte at 4 KiB, measured on
- * the bench machine. On the safe side, so a busy LAN connection is not tried on a guess.
+ * Deflate cost per message assumed before one was measured, ms. Up to tens of KiB the cost is
+ * mostly setting up a zlib stream per call, not the bytes: level 1 took 0.15–0.2 ms for 4, 16
+ * and 64 KiB of JSON alike on the bench machine. On the safe side, so a busy LAN connection is
+ * not tried on a guess.
  */
-const DEFAULT_DEFLATE_NS_PER_BYTE = 50
+const DEFAULT_DEFLATE_MS_PER_MESSAGE = 0.15
+/** Deflating a window's messages may take at most this share of the loop's idle time. */
+const IDLE_SHARE = 0.5
 /** Compressed windows must carry at least this much more than a plain one to stay on (noise margin). */
 const MIN_GAIN = 1.05
 /** Windows compressed before the first look at what sending plainly would do; doubles up to the max. */
@@ -58,8 +61,8 @@ export type GovernorState = 'off' | 'on' | 'recheck'
  * What can tell, cheaply:
  *
  * - Off → on, by model: in two windows in a row of traffic (≥ GOVERNOR_MIN_WINDOW_BYTES), the event loop was
- *   mostly idle (≤ GOVERNOR_MAX_BUSY busy) and deflating everything sent would fit in that idle
- *   time (bytes/s × measured deflate ns/byte). A busy loop means the CPU is the bottleneck (a
+ *   mostly idle (≤ GOVERNOR_MAX_BUSY busy) and deflating every message sent would fit in half that
+ *   idle time (messages/s × the measured deflate time per message; 0.15 ms before the first). A busy loop means the CPU is the bottleneck (a
  *   LAN, loopback), where compressing only adds cost; an idle loop with calls still flowing
  *   means the time goes elsewhere: the link, or the peer. (A measured A/B cannot decide this
  *   step: in an echo both directions are saturated, and compressing one alone gains nothing.)
@@ -80,7 +83,9 @@ export class CompressionGovernor {
   /** Bytes handed over this window: as they were (raw), and as they went (wire). */
   #raw = 0
   #count = 0
-  #deflateNsPerByte = DEFAULT_DEFLATE_NS_PER_BYTE
+  /** Messages of the window big enough to be compressed. */
+  #eligible = 0
+  #deflateMsPerMessage = DEFAULT_DEFLATE_MS_PER_MESSAGE
   /** Raw bytes and ms sent compressed since the last switch or recheck: what a recheck is held to. */
   #onBytes = 0
   #onMs = 0
@@ -108,16 +113,15 @@ export class CompressionGovernor {
     return this.#state === 'on'
   }
 
-  /** A deflate of `bytes` took `ms`: keeps the cost estimate current. */
-  deflated(bytes: number, ms: number): void {
-    if (bytes < 1024) return
-    const nsPerByte = (ms * 1e6) / bytes
-    this.#deflateNsPerByte = this.#deflateNsPerByte * 0.75 + nsPerByte * 0.25
+  /** A deflate took `ms`: keeps the cost estimate current. */
+  deflated(ms: number): void {
+    this.#deflateMsPerMessage = this.#deflateMsPerMessage * 0.75 + ms * 0.25
   }
 
-  /** A payload of `raw` bytes was sent (compressed or not). */
-  sent(raw: number): void {
+  /** A payload of `raw` bytes was sent (compressed or not); `eligible`: big enough to be compressed. */
+  sent(raw: number, eligible = true): void {
     this.#raw += raw
+    if (eligible) this.#eligible++
     if (++this.#count < CHECK_EVERY) return
     this.#count = 0
     const now = this.#probe.now()
@@ -128,17 +132,20 @@ export class CompressionGovernor {
     const seconds = (now - this.#windowStart) / 1000
     const rate = this.#raw / seconds
     const bytes = this.#raw
+    const eligible = this.#eligible
+    this.#eligible = 0
     const busy = this.#probe.busy()
     this.#windowStart = now
     this.#raw = 0
     switch (this.#state) {
       case 'off': {
-        const cpuToDeflate = rate * this.#deflateNsPerByte * 1e-9
+        // The share of a core that deflating this window's messages would have taken.
+        const cpuToDeflate = (eligible * this.#deflateMsPerMessage) / (seconds * 1000)
         const linkBound =
           now >= this.#holdUntil &&
           bytes >= GOVERNOR_MIN_WINDOW_BYTES &&
           busy <= GOVERNOR_MAX_BUSY &&
-          cpuToDeflate <= 1 - busy
+          cpuToDeflate <= (1 - busy) * IDLE_SHARE
         this.#linkBound = linkBound ? this.#linkBound + 1 : 0
         if (this.#linkBound < WINDOWS_TO_SWITCH_ON) return
         this.#linkBound = 0

@@ -127,7 +127,7 @@ export class Compressor {
     if (governor === undefined) return this.#result(payload, deflateRawSync(payload, { level: this.level }))
     const started = performance.now()
     const out = deflateRawSync(payload, { level: this.level })
-    governor.deflated(payload.length, performance.now() - started)
+    governor.deflated(performance.now() - started)
     return this.#result(payload, out)
   }
 
@@ -142,7 +142,7 @@ export class Compressor {
     return deflateRawAsync(payload, { level: this.level }).then(
       (out) => {
         // Wall time on the pool, not event-loop time: a cost estimate on the safe side.
-        this.governor?.deflated(payload.length, performance.now() - started)
+        this.governor?.deflated(performance.now() - started)
         return this.#result(payload, out)
       },
       () => undefined,
@@ -150,8 +150,9 @@ export class Compressor {
   }
 
   #shouldTry(payload: Buffer): boolean {
-    this.governor?.sent(payload.length)
-    if (payload.length < this.threshold || payload.length === 0) return false
+    const eligible = payload.length >= this.threshold && payload.length > 0
+    this.governor?.sent(payload.length, eligible)
+    if (!eligible) return false
     if (this.governor !== undefined && !this.governor.compressing) return false
     if (this.#skip > 0) {
       this.#skip--
