@@ -5,6 +5,13 @@ export const TARGET_LABELS: Record<TargetName, string> = { raw: 'raw TLS', srpc:
 
 export type PayloadKind = 'binary' | 'json' | 'random'
 
+/**
+ * Compression for a cell: 'off' and 'on' are explicit (srpc `compression: false / true`, raw TLS
+ * plain / deflate, grpc-js none / gzip); 'default' leaves srpc's option unset, as a user would
+ * (the references then run plain).
+ */
+export type CompressionSetting = 'off' | 'on' | 'default'
+
 /** What one client process runs; every count and duration is bounded. */
 export type Workload =
   | {
@@ -13,11 +20,16 @@ export type Workload =
       payload: PayloadKind
       inFlight: number
       connections: number
-      compression: boolean
+      compression: CompressionSetting
       /** Also measure bytes on the wire per call, through a counting proxy (not timed). */
       wireBytes: boolean
+      /**
+       * Calls go through a rate-limiting proxy in the client process, this many bytes/s each way
+       * (a slow link); wire bytes per call are then counted through it over the whole run.
+       */
+      linkBytesPerSec?: number
     }
-  | { kind: 'stream'; count: number; size: number; maxStreams: number }
+  | { kind: 'stream'; count: number; size: number; maxStreams: number; compression?: CompressionSetting }
   | { kind: 'pingpong'; size: number }
   | { kind: 'oneway'; size: number; maxMessages: number }
   | { kind: 'fleet'; connections: number; durationMs: number; connectConcurrency: number }
@@ -34,7 +46,7 @@ export interface ServerJob {
   key: string
   cert: string
   ca: string
-  compression: boolean
+  compression: CompressionSetting
 }
 
 export interface ClientJob {

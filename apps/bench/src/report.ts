@@ -46,6 +46,8 @@ export function stat(values: number[]): Stat | undefined {
 
 export function buildRows(scenarios: Scenario[], cells: CellResult[], targets: readonly TargetName[]): Row[] {
   const rows: Row[] = []
+  // By spec, not by metric: a scenario may show one metric twice, against two goals (h-default).
+  const rowOf = new Map<RowSpec, Row>()
   for (const scenario of scenarios) {
     const mine = cells.filter((c) => c.scenario === scenario.id)
     for (const spec of scenario.rows) {
@@ -72,12 +74,13 @@ export function buildRows(scenarios: Scenario[], cells: CellResult[], targets: r
         if (s) row.ratios[target] = s
       }
       rows.push(row)
+      rowOf.set(spec, row)
     }
   }
   for (const scenario of scenarios) {
     for (const spec of scenario.rows) {
       if (!spec.goal) continue
-      const row = rows.find((r) => r.scenario === scenario.id && r.metric === spec.metric)!
+      const row = rowOf.get(spec)!
       row.goal = evaluateGoal(spec.goal, row, rows)
     }
   }
@@ -120,6 +123,14 @@ function evaluateGoal(goal: Goal, row: Row, rows: Row[]): GoalResult {
           ? srpc.stat.median / other.stat.median
           : undefined
       return verdict(value, (v) => v <= goal.max)
+    }
+    case 'vs-own-min': {
+      const other = rows.find((r) => r.scenario === goal.scenario && r.metric === row.metric)?.cells.srpc
+      const value =
+        srpc.kind === 'value' && other?.kind === 'value' && other.stat.median > 0
+          ? srpc.stat.median / other.stat.median
+          : undefined
+      return verdict(value, (v) => v >= goal.min)
     }
     case 'zero':
       return verdict(srpc.kind === 'value' ? srpc.stat.max : undefined, (v) => v === 0)

@@ -1,4 +1,4 @@
-import type { Metrics, TargetName, Timing, Workload } from './messages'
+import type { CompressionSetting, Metrics, TargetName, Timing, Workload } from './messages'
 import { srpcSupportsCompression } from './targets/compression'
 
 export type Mode = 'full' | 'quick'
@@ -28,6 +28,8 @@ export type Goal =
   | { kind: 'ratio-max'; max: number; text: string }
   | { kind: 'ratio-min'; min: number; text: string }
   | { kind: 'vs-own'; scenario: string; max: number; text: string }
+  /** srpc's value here ≥ `min` × srpc's value of the same metric in `scenario` (same run). */
+  | { kind: 'vs-own-min'; scenario: string; min: number; text: string }
   | { kind: 'zero'; text: string }
 
 export interface Scenario {
@@ -35,8 +37,8 @@ export interface Scenario {
   title: string
   workload(mode: Mode): Workload
   rows: RowSpec[]
-  /** Whether the server runs with compression on (scenario f). */
-  compression: boolean
+  /** The srpc server's compression: on (f-*-on, h-on), unset (the *-default rows), else off. */
+  compression: CompressionSetting
   /** Why a target cannot run this scenario yet, or undefined when it can. */
   unsupported(target: TargetName): string | undefined
   /** Longest a cell may take before its processes are killed, ms. */
@@ -67,6 +69,7 @@ function unaryScenario(
   inFlight: number,
   connections: number,
   rows: RowSpec[],
+  compression: CompressionSetting = 'off',
 ): Scenario {
   return {
     id,
@@ -77,11 +80,11 @@ function unaryScenario(
       payload: 'binary',
       inFlight,
       connections,
-      compression: false,
+      compression,
       wireBytes: false,
     }),
     rows,
-    compression: false,
+    compression,
     unsupported: always,
     timeoutMs: (mode) => timed(mode),
   }
@@ -98,7 +101,7 @@ function compressionScenario(payload: 'json' | 'random', on: boolean): Scenario 
       payload,
       inFlight: 16,
       connections: 1,
-      compression: on,
+      compression: on ? 'on' : 'off',
       wireBytes: true,
     }),
     rows: [
@@ -112,10 +115,90 @@ function compressionScenario(payload: 'json' | 'random', on: boolean): Scenario 
       },
       { metric: 'wireBytesPerCall', label: 'wire B/call', better: 'lower' },
     ],
-    compression: on,
+    compression: on ? 'on' : 'off',
     unsupported: (target) =>
       on && target === 'srpc' && !srpcSupportsCompression() ? 'n/a (not implemented yet)' : undefined,
     timeoutMs: (mode) => timed(mode, 30_000),
+  }
+}
+
+function streamScenario(id: string, compression: CompressionSetting): Scenario {
+  const own = compression === 'default'
+  return {
+    id,
+    title: `server stream of 2,000 × 64 KiB${own ? ', srpc with default options (compression unset)' : ''}`,
+    workload: (mode) => ({
+      kind: 'stream',
+      count: mode === 'full' ? 2000 : 100,
+      size: 64 * KIB,
+      maxStreams: mode === 'full' ? 100 : 5,
+      compression,
+    }),
+    rows: [
+      {
+        metric: 'mbPerSec',
+        label: 'MB/s',
+        better: 'higher',
+        chart: 'throughput',
+        goal: own
+          ? { kind: 'vs-own-min', scenario: 'd', min: 0.95, text: "≥ 0.95× srpc's d (compression off)" }
+          : { kind: 'ratio-min', min: 0.95, text: '≥ 0.95× raw' },
+      },
+      cpuRow('chunk'),
+    ],
+    compression,
+    unsupported: always,
+    timeoutMs: (mode) => timed(mode, 120_000),
+  }
+}
+
+/** The slow link of the h rows: bytes/s each way through the rate-limiting proxy (link-proxy.ts). */
+export const THROTTLED_LINK_BYTES_PER_SEC = 10_000_000
+
+/**
+ * Scenario h: unary echo of 16 KiB JSON-like through a 10 MB/s link (a rate-limiting proxy on
+ * 127.0.0.1 in the client process), where compression pays; srpc off, on, and with defaults.
+ * The raw TLS reference deflates in h-on (as in f), plain otherwise; grpc-js gzips in h-on.
+ */
+function throttledScenario(compression: CompressionSetting): Scenario {
+  const rows: RowSpec[] = [
+    { metric: 'rate', label: 'calls/s', better: 'higher', chart: 'throughput' },
+    { metric: 'wireBytesPerCall', label: 'wire B/call (whole run)', better: 'lower' },
+    cpuRow('call'),
+  ]
+  if (compression === 'default') {
+    rows[0] = {
+      ...rows[0],
+      goal: { kind: 'vs-own-min', scenario: 'h-on', min: 0.9, text: "≥ 0.9× srpc's h-on (compression true)" },
+    }
+    rows.splice(1, 0, {
+      metric: 'rate',
+      label: 'calls/s vs off',
+      better: 'higher',
+      goal: { kind: 'vs-own-min', scenario: 'h-off', min: 2, text: "≥ 2× srpc's h-off (compression false)" },
+    })
+  }
+  const name = compression === 'default' ? 'srpc with default options' : `compression ${compression}`
+  return {
+    id: `h-${compression}`,
+    title: `unary echo 16 KiB JSON-like, 16 in flight, 1 connection, over a 10 MB/s link, ${name}`,
+    workload: () => ({
+      kind: 'unary',
+      size: 16 * KIB,
+      payload: 'json',
+      inFlight: 16,
+      connections: 1,
+      compression,
+      wireBytes: false,
+      linkBytesPerSec: THROTTLED_LINK_BYTES_PER_SEC,
+    }),
+    rows,
+    compression,
+    unsupported: (target) =>
+      compression === 'on' && target === 'srpc' && !srpcSupportsCompression()
+        ? 'n/a (not implemented yet)'
+        : undefined,
+    timeoutMs: (mode) => timed(mode, 60_000),
   }
 }
 
@@ -164,29 +247,26 @@ export const SCENARIOS: Scenario[] = [
     },
     cpuRow('call'),
   ]),
-  {
-    id: 'd',
-    title: 'server stream of 2,000 × 64 KiB',
-    workload: (mode) => ({
-      kind: 'stream',
-      count: mode === 'full' ? 2000 : 100,
-      size: 64 * KIB,
-      maxStreams: mode === 'full' ? 100 : 5,
-    }),
-    rows: [
+  unaryScenario(
+    'c-default',
+    'unary echo 4 KiB, 64 in flight, 1 connection, srpc with default options (compression unset)',
+    4 * KIB,
+    64,
+    1,
+    [
       {
-        metric: 'mbPerSec',
-        label: 'MB/s',
+        metric: 'rate',
+        label: 'calls/s',
         better: 'higher',
         chart: 'throughput',
-        goal: { kind: 'ratio-min', min: 0.95, text: '≥ 0.95× raw' },
+        goal: { kind: 'vs-own-min', scenario: 'c', min: 0.95, text: "≥ 0.95× srpc's c (compression off)" },
       },
-      cpuRow('chunk'),
+      cpuRow('call'),
     ],
-    compression: false,
-    unsupported: always,
-    timeoutMs: (mode) => timed(mode, 120_000),
-  },
+    'default',
+  ),
+  streamScenario('d', 'off'),
+  streamScenario('d-default', 'default'),
   {
     id: 'e-pp',
     title: 'session ping-pong 64 B, 1 in flight',
@@ -203,7 +283,7 @@ export const SCENARIOS: Scenario[] = [
       { metric: 'p99Us', label: 'p99 µs', better: 'lower' },
       cpuRow('round trip'),
     ],
-    compression: false,
+    compression: 'off',
     unsupported: always,
     timeoutMs: (mode) => timed(mode),
   },
@@ -221,7 +301,7 @@ export const SCENARIOS: Scenario[] = [
       },
       cpuRow('msg'),
     ],
-    compression: false,
+    compression: 'off',
     unsupported: always,
     timeoutMs: (mode) => timed(mode, 30_000),
   },
@@ -229,6 +309,9 @@ export const SCENARIOS: Scenario[] = [
   compressionScenario('json', true),
   compressionScenario('random', false),
   compressionScenario('random', true),
+  throttledScenario('off'),
+  throttledScenario('on'),
+  throttledScenario('default'),
   {
     id: 'g',
     title: 'many connections, each 1 call/s (64 B)',
@@ -258,7 +341,7 @@ export const SCENARIOS: Scenario[] = [
         goal: { kind: 'ratio-max', max: 1.15, text: 'RSS/conn ≤ 1.15× raw' },
       },
     ],
-    compression: false,
+    compression: 'off',
     unsupported: always,
     timeoutMs: (mode) => (mode === 'full' ? 240_000 : 60_000),
   },

@@ -1,5 +1,6 @@
 import { CountingProxy } from './counting-proxy'
 import { LatencyRecorder } from './histogram'
+import { LinkProxy } from './link-proxy'
 import type { Metrics, PayloadKind, Timing, Workload } from './messages'
 import {
   checkStreamChunk,
@@ -210,12 +211,19 @@ function openOptions(
 async function unary(w: Extract<Workload, { kind: 'unary' }>, ctx: WorkloadContext): Promise<Outcome> {
   const open = { size: w.connections, purpose: 'echo' as const, compression: w.compression }
   const loop = { kind: w.payload, size: w.size, inFlight: w.inFlight }
-  const client = await ctx.open(openOptions(ctx, open))
+  // A slow link: everything goes through the rate-limiting proxy, which also counts the bytes.
+  const link = w.linkBytesPerSec === undefined ? undefined : new LinkProxy(ctx.port, w.linkBytesPerSec)
+  const port = link === undefined ? ctx.port : (await link.start()).port
   let result: LoopResult
   try {
-    result = await closedLoop(client, { ...loop, ...ctx.timing })
+    const client = await ctx.open(openOptions(ctx, open, port))
+    try {
+      result = await closedLoop(client, { ...loop, ...ctx.timing })
+    } finally {
+      await closeClient(client)
+    }
   } finally {
-    await closeClient(client)
+    await link?.stop()
   }
   const metrics: Metrics = {
     ops: result.ops,
@@ -225,6 +233,7 @@ async function unary(w: Extract<Workload, { kind: 'unary' }>, ctx: WorkloadConte
     ...result.latency,
     ...result.cpu.perOp(result.ops),
   }
+  if (link !== undefined && result.calls > 0) metrics.wireBytesPerCall = (link.up + link.down) / result.calls
   if (w.wireBytes) Object.assign(metrics, await wireBytes(ctx, open, loop))
   return { metrics }
 }
@@ -254,7 +263,9 @@ async function wireBytes(
 }
 
 async function stream(w: Extract<Workload, { kind: 'stream' }>, ctx: WorkloadContext): Promise<Outcome> {
-  const client = await ctx.open(openOptions(ctx, { size: 1, purpose: 'stream', compression: false }))
+  const client = await ctx.open(
+    openOptions(ctx, { size: 1, purpose: 'stream', compression: w.compression ?? 'off' }),
+  )
   const one = async () => {
     let index = 0
     let wrong: string | undefined
@@ -301,7 +312,7 @@ async function stream(w: Extract<Workload, { kind: 'stream' }>, ctx: WorkloadCon
 }
 
 async function pingPong(w: Extract<Workload, { kind: 'pingpong' }>, ctx: WorkloadContext): Promise<Outcome> {
-  const client = await ctx.open(openOptions(ctx, { size: 1, purpose: 'echo', compression: false }))
+  const client = await ctx.open(openOptions(ctx, { size: 1, purpose: 'echo', compression: 'off' }))
   try {
     const session = await client.openSession('echo')
     const recorder = new LatencyRecorder()
@@ -343,7 +354,7 @@ async function pingPong(w: Extract<Workload, { kind: 'pingpong' }>, ctx: Workloa
 }
 
 async function oneWay(w: Extract<Workload, { kind: 'oneway' }>, ctx: WorkloadContext): Promise<Outcome> {
-  const client = await ctx.open(openOptions(ctx, { size: 1, purpose: 'echo', compression: false }))
+  const client = await ctx.open(openOptions(ctx, { size: 1, purpose: 'echo', compression: 'off' }))
   const template = payloadTemplate('binary', w.size)
   /**
    * One sink session: send for `ms` (bounded by maxMessages), close our half, wait for the
@@ -403,7 +414,7 @@ async function fleet(w: Extract<Workload, { kind: 'fleet' }>, ctx: WorkloadConte
   const opener = async () => {
     while (nextToOpen < w.connections) {
       const i = nextToOpen++
-      clients[i] = await ctx.open(openOptions(ctx, { size: 1, purpose: 'echo', compression: false }))
+      clients[i] = await ctx.open(openOptions(ctx, { size: 1, purpose: 'echo', compression: 'off' }))
     }
   }
   try {

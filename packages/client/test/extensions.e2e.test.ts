@@ -262,14 +262,17 @@ describe('flow control', () => {
 })
 
 describe('compression', () => {
-  it('compresses compressible payloads above the threshold and leaves the rest alone', async () => {
+  it('with compression true, compresses compressible payloads above the threshold and leaves the rest alone', async () => {
     const json = Buffer.from(
       JSON.stringify(Array.from({ length: 400 }, (_, i) => ({ id: i, name: 'item', ok: true }))),
     )
     const random = Buffer.from(Array.from({ length: 16 * 1024 }, () => Math.floor(Math.random() * 256)))
-    const { address, port } = await h.server((s) => {
-      s.mux.handle('/echo', (ctx) => ctx.payload)
-    })
+    const { address, port } = await h.server(
+      (s) => {
+        s.mux.handle('/echo', (ctx) => ctx.payload)
+      },
+      { compression: true },
+    )
     const proxy = await new FaultProxy(port).start()
     proxies.push(proxy)
     void address

@@ -7,6 +7,7 @@ import {
   DEFAULT_COMPRESSION_LEVEL,
   DEFAULT_COMPRESSION_THRESHOLD,
   decompress,
+  decompressAsync,
   looksIncompressible,
   negotiateCodec,
   resolveCompressionOptions,
@@ -28,25 +29,29 @@ function thrown(fn: () => unknown): RpcError {
 }
 
 describe('resolveCompressionOptions', () => {
-  it('defaults to deflate, on, level 1, threshold 1024 bytes', () => {
+  it('defaults to deflate, offered, adaptive (auto), level 1, threshold 1024 bytes', () => {
     expect(SUPPORTED_CODECS).toEqual(['deflate'])
     expect(DEFAULT_COMPRESSION_LEVEL).toBe(1)
     expect(DEFAULT_COMPRESSION_THRESHOLD).toBe(1024)
     expect(resolveCompressionOptions(undefined)).toEqual({
       enabled: true,
+      mode: 'auto',
       codecs: ['deflate'],
       threshold: 1024,
       level: 1,
     })
   })
 
-  it('takes a boolean as the on/off switch', () => {
-    expect(resolveCompressionOptions(false).enabled).toBe(false)
-    expect(resolveCompressionOptions(true).enabled).toBe(true)
+  it('takes a boolean as the on/off switch: true always tries, false is not even offered', () => {
+    expect(resolveCompressionOptions(false)).toMatchObject({ enabled: false, mode: 'never' })
+    expect(resolveCompressionOptions(true)).toMatchObject({ enabled: true, mode: 'always' })
+    expect(resolveCompressionOptions({ enabled: 'auto' })).toMatchObject({ enabled: true, mode: 'auto' })
+    expect(resolveCompressionOptions({})).toMatchObject({ enabled: true, mode: 'auto' })
   })
 
   const bad: Array<[string, Parameters<typeof resolveCompressionOptions>[0], string]> = [
     ['an unknown codec', { codecs: ['deflate', 'zstd'] }, 'compression.codecs'],
+    ['an unknown mode', { enabled: 'sometimes' as 'auto' }, 'compression.enabled'],
     ['a level above 9', { level: 10 }, 'compression.level'],
     ['a negative level', { level: -1 }, 'compression.level'],
     ['a fractional level', { level: 1.5 }, 'compression.level'],
@@ -194,5 +199,49 @@ describe('decompress', () => {
 
   it('fails a codec it does not know with PROTOCOL_ERROR', () => {
     expect(thrown(() => decompress('zstd', Buffer.alloc(4), MIB)).code).toBe(Code.PROTOCOL_ERROR)
+  })
+})
+
+describe('decompressAsync (zlib thread pool)', () => {
+  const rejection = async (promise: Promise<unknown>): Promise<RpcError> => {
+    const err = await promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(RpcError)
+    return err as RpcError
+  }
+
+  it('inflates what the compressor wrote, up to exactly the limit', async () => {
+    const payload = text(100_000)
+    expect((await decompressAsync('deflate', deflateRawSync(payload), 100_000)).equals(payload)).toBe(true)
+  })
+
+  it('fails one byte past the limit, and a zip bomb, with RESOURCE_EXHAUSTED', async () => {
+    const deflated = deflateRawSync(text(10_000))
+    expect((await rejection(decompressAsync('deflate', deflated, 9_999))).code).toBe(Code.RESOURCE_EXHAUSTED)
+    const piece = deflateRawSync(Buffer.alloc(MIB), { finishFlush: constants.Z_FULL_FLUSH })
+    const bomb = Buffer.concat([...Array.from({ length: 256 }, () => piece), deflateRawSync(Buffer.alloc(0))])
+    const err = await rejection(decompressAsync('deflate', bomb, MIB))
+    expect(err.code).toBe(Code.RESOURCE_EXHAUSTED)
+    expect((err.cause as NodeJS.ErrnoException).code).toBe('ERR_BUFFER_TOO_LARGE')
+  })
+
+  it('fails corrupt data with DATA_LOSS and an unknown codec with PROTOCOL_ERROR', async () => {
+    expect((await rejection(decompressAsync('deflate', Buffer.from('not deflate at all'), MIB))).code).toBe(
+      Code.DATA_LOSS,
+    )
+    expect((await rejection(decompressAsync('zstd', Buffer.alloc(4), MIB))).code).toBe(Code.PROTOCOL_ERROR)
+  })
+})
+
+describe('Compressor.compressAsync', () => {
+  it('deflates on the pool to the same bytes as the sync path, and decides "as it is" at once', async () => {
+    const c = new Compressor('deflate', resolveCompressionOptions(true))
+    const payload = text(256 * 1024)
+    const out = await c.compressAsync(payload)
+    expect(out?.equals(deflateRawSync(payload, { level: 1 }))).toBe(true)
+    expect(c.compressAsync(text(100))).toBeUndefined()
+    expect(c.compressAsync(randomBytes(128 * 1024))).toBeUndefined()
   })
 })

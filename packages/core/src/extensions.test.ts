@@ -18,7 +18,7 @@ function settings(overrides: Partial<ExtensionSettings> = {}): ExtensionSettings
 
 /** Compression settings with any codec names: resolveCompressionOptions only admits the ones this build has. */
 function codecs(...names: string[]): ResolvedCompressionOptions {
-  return { enabled: true, codecs: names, threshold: 1024, level: 1 }
+  return { enabled: true, mode: 'always', codecs: names, threshold: 1024, level: 1 }
 }
 
 /** The whole exchange: client HELLO, server answer, and what each side then holds in force. */
@@ -192,7 +192,21 @@ describe('Extensions.negotiate', () => {
 })
 
 describe('Extensions payload coding', () => {
-  const { clientSide } = handshake(settings(), settings())
+  const always = settings({ compression: resolveCompressionOptions(true) })
+  const { clientSide } = handshake(always, settings())
+
+  it('by default (auto) sends as it is until the governor finds compression pays', () => {
+    const { clientSide: auto, serverSide } = handshake(settings(), settings())
+    expect(auto.compressor?.governor?.state).toBe('off')
+    expect(auto.compress(compressible)).toBeUndefined()
+    // The peer's mode does not matter for what it accepts: a compressed frame still inflates.
+    const deflated = deflateRawSync(compressible)
+    expect(serverSide.decodePayload(Flags.COMPRESSED, deflated, MIB)).toEqual(compressible)
+  })
+
+  it('with compression true has no governor: every payload above the threshold is tried', () => {
+    expect(clientSide.compressor?.governor).toBeUndefined()
+  })
 
   it('compresses a compressible payload above the threshold, and a COMPRESSED frame inflates back', () => {
     const payload = clientSide.compress(compressible)

@@ -1,5 +1,12 @@
 import { type Capabilities, Code, EXTENSION_VERSION, Flags, RpcError } from '@srpc/protocol'
-import { Compressor, decompress, negotiateCodec, type ResolvedCompressionOptions } from './compression'
+import {
+  ASYNC_DEFLATE_MIN,
+  Compressor,
+  decompress,
+  negotiateCodec,
+  type ResolvedCompressionOptions,
+} from './compression'
+import { CompressionGovernor, type GovernorProbe } from './compression-governor'
 
 /** Every extension this build implements. */
 export const ALL_FEATURES = [
@@ -24,6 +31,8 @@ export interface ExtensionSettings {
   maxWindow?: number
   maxFrameSize: number
   maxConcurrentStreams?: number
+  /** For compression 'auto': the clock and load the governor reads (tests inject one). */
+  governorProbe?: () => GovernorProbe
 }
 
 /** What we announce in HELLO. */
@@ -103,9 +112,14 @@ export class Extensions {
       ? negotiateCodec(peer.codecs, settings.compression.codecs)
       : undefined
     if (codec === undefined) features.delete('compression')
+    const mode = settings.compression.mode
     const compressor =
-      codec !== undefined && settings.compression.enabled
-        ? new Compressor(codec, settings.compression)
+      codec !== undefined && settings.compression.enabled && mode !== 'never'
+        ? new Compressor(
+            codec,
+            settings.compression,
+            mode === 'auto' ? new CompressionGovernor(settings.governorProbe?.()) : undefined,
+          )
         : undefined
     if (features.has('flow') && !peer.initialWindow) features.delete('flow')
     return new Extensions(
@@ -127,10 +141,22 @@ export class Extensions {
     return this.features.has('flow')
   }
 
-  /** Payload to send and the flag to add: compressed when that is on and pays. */
   /** The payload compressed, when compression is on and pays; undefined to send it as it is. */
   compress(payload: Buffer): Buffer | undefined {
     return this.compressor?.compress(payload)
+  }
+
+  /**
+   * As `compress`, but a payload of ASYNC_DEFLATE_MIN or more that is to be tried is deflated on
+   * zlib's thread pool: then a promise (of the compressed payload, or undefined when it did not
+   * pay; never rejected). The caller keeps messages in order while it waits.
+   */
+  compressMaybeAsync(payload: Buffer): Buffer | undefined | Promise<Buffer | undefined> {
+    const compressor = this.compressor
+    if (compressor === undefined) return undefined
+    return payload.length >= ASYNC_DEFLATE_MIN
+      ? compressor.compressAsync(payload)
+      : compressor.compress(payload)
   }
 
   /**

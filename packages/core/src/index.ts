@@ -5,16 +5,26 @@ export { CallSession, type SessionSource } from './call-session'
 export { type CallPhase, CallState } from './call-state'
 export { CallStream, type StreamSource } from './call-stream'
 export {
+  ASYNC_DEFLATE_MIN,
+  ASYNC_INFLATE_MIN,
+  type CompressionMode,
   type CompressionOptions,
   Compressor,
   DEFAULT_COMPRESSION_LEVEL,
   DEFAULT_COMPRESSION_THRESHOLD,
   decompress,
+  decompressAsync,
   negotiateCodec,
   type ResolvedCompressionOptions,
   resolveCompressionOptions,
   SUPPORTED_CODECS,
 } from './compression'
+export {
+  CompressionGovernor,
+  eventLoopProbe,
+  type GovernorProbe,
+  type GovernorState,
+} from './compression-governor'
 export { type Deadline, DeadlineScheduler, deadlines } from './deadline-scheduler'
 export {
   type CallEndMessage,

@@ -1,3 +1,4 @@
+import { deflateRawSync } from 'node:zlib'
 import {
   Code,
   ControlKind,
@@ -10,7 +11,7 @@ import {
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { Frame } from './buffer'
 import type { PeerCall } from './call-host'
-import { resolveCompressionOptions } from './compression'
+import { ASYNC_INFLATE_MIN, resolveCompressionOptions } from './compression'
 import { ALL_FEATURES, announce, type ExtensionSettings } from './extensions'
 import { FrameConnection } from './frame-connection'
 import { memoryTransportPair } from './memory-transport'
@@ -332,5 +333,93 @@ describe('PeerConnection keepalive', () => {
     await turns()
     expect(controlKinds(received)).toEqual([])
     expect(role.closed).toEqual([])
+  })
+})
+
+describe('PeerConnection large compressed frames (inflated on the zlib pool)', () => {
+  const COMPRESSING: ExtensionSettings = { ...SETTINGS, compression: resolveCompressionOptions(true) }
+  /** 256 KiB of JSON-like text: deflates to about 20 KiB, over ASYNC_INFLATE_MIN. */
+  const big = Buffer.from(
+    Array.from({ length: 4500 }, (_, i) => {
+      const n = (i * 2654435761) % 1000003
+      return JSON.stringify({ id: n, name: `item-${n % 997}`, ok: n % 2 === 0, score: (n % 10007) / 7 })
+    }).join(','),
+  )
+
+  /** Records each frame's payload as the role decodes it (after a metadata block), or the error. */
+  class DecodingRole extends TestRole {
+    readonly decoded: Array<string | Buffer> = []
+    override onFrame(frame: Frame, call: TestCall | undefined): void {
+      let value = frame.value
+      if (frame.flags & Flags.METADATA) value = value.subarray(4 + value.readUInt32BE(0))
+      try {
+        this.decoded.push(this.conn.decodePayload(frame.flags, value))
+      } catch (err) {
+        this.decoded.push((err as RpcError).code)
+      }
+      super.onFrame(frame, call)
+    }
+  }
+
+  function setup() {
+    const [clientEnd, serverEnd] = memoryTransportPair()
+    const raw = new FrameConnection(clientEnd, { onFrame: () => {}, onClose: () => {} })
+    const role = new DecodingRole()
+    role.conn = new PeerConnection(serverEnd, role, {
+      side: 'server',
+      settings: COMPRESSING,
+      streamHighWaterMark: 16,
+      maxBufferedBytes: 1024 * 1024,
+      maxFrameSize: 1024 * 1024,
+    })
+    raw.sendEncoded(encodeControl(0, { kind: ControlKind.HELLO, capabilities: announce(COMPRESSING) }))
+    raw.sendEncoded(encodeControl(0, { kind: ControlKind.HELLO_ACK }))
+    role.conn.register(new TestCall(1))
+    // Reading pauses while a value inflates off the event loop (the sync path never pauses here).
+    const pauses = { count: 0 }
+    const pause = serverEnd.pause.bind(serverEnd)
+    serverEnd.pause = () => {
+      pauses.count++
+      pause()
+    }
+    return { raw, role, pauses }
+  }
+
+  it('delivers a large compressed frame inflated, and the frames after it in order', async () => {
+    const { raw, role, pauses } = setup()
+    const deflated = deflateRawSync(big, { level: 1 })
+    expect(deflated.length).toBeGreaterThanOrEqual(ASYNC_INFLATE_MIN)
+    const block = Buffer.from([0, 0, 0, 0]) // an empty metadata block before the payload
+    raw.sendFrame(Flags.STREAM | Flags.COMPRESSED, 1, '', deflated)
+    raw.sendFrame(Flags.STREAM, 1, '', Buffer.from('small 1'))
+    raw.sendFrame(Flags.STREAM | Flags.COMPRESSED | Flags.METADATA, 1, '', deflated, block)
+    raw.sendFrame(Flags.STREAM, 1, '', Buffer.from('small 2'))
+    raw.sendFrame(Flags.STREAM | Flags.COMPRESSED, 1, '', deflateRawSync(Buffer.from('tiny')))
+    await vi.waitFor(() => expect(role.decoded.length).toBe(5), { timeout: 10_000, interval: 5 })
+    expect(role.decoded.map((d) => (Buffer.isBuffer(d) && d.length > 100 ? 'big' : d.toString()))).toEqual([
+      'big',
+      'small 1',
+      'big',
+      'small 2',
+      'tiny',
+    ])
+    expect((role.decoded[0] as Buffer).equals(big)).toBe(true)
+    expect(pauses.count).toBeGreaterThan(0)
+    expect(role.closed).toEqual([])
+    role.conn.destroy(new RpcError(Code.CANCELLED, 'test over'))
+  })
+
+  it('fails only that payload with DATA_LOSS (corrupt) or RESOURCE_EXHAUSTED (past maxFrameSize), and goes on', async () => {
+    const { raw, role } = setup()
+    const corrupt = Buffer.alloc(32 * 1024, 0xff)
+    const bomb = deflateRawSync(Buffer.alloc(64 * 1024 * 1024), { level: 1 })
+    expect(bomb.length).toBeGreaterThanOrEqual(ASYNC_INFLATE_MIN)
+    raw.sendFrame(Flags.STREAM | Flags.COMPRESSED, 1, '', corrupt)
+    raw.sendFrame(Flags.STREAM | Flags.COMPRESSED, 1, '', bomb)
+    raw.sendFrame(Flags.STREAM, 1, '', Buffer.from('after'))
+    await vi.waitFor(() => expect(role.decoded.length).toBe(3), { timeout: 10_000, interval: 5 })
+    expect(role.decoded.map(String)).toEqual([Code.DATA_LOSS, Code.RESOURCE_EXHAUSTED, 'after'])
+    expect(role.closed).toEqual([])
+    role.conn.destroy(new RpcError(Code.CANCELLED, 'test over'))
   })
 })

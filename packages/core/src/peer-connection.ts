@@ -15,6 +15,7 @@ import {
 import { asBuffer, type Frame } from './buffer'
 import type { CallHost, PeerCall } from './call-host'
 import { CallTable } from './call-table'
+import { ASYNC_INFLATE_MIN, decompressAsync } from './compression'
 import { type Deadline, deadlines } from './deadline-scheduler'
 import { announce, answer, type ExtensionSettings, Extensions } from './extensions'
 import { FrameConnection, type FrameConnectionOptions } from './frame-connection'
@@ -90,6 +91,14 @@ export class PeerConnection<C extends PeerCall = PeerCall> implements CallHost {
   #helloTimer: Deadline | undefined
   /** Pings waiting for their pong, by payload; created by the first ping (most connections never send one). */
   #pings: Map<string, () => void> | undefined
+  /**
+   * While a large COMPRESSED frame inflates on zlib's pool: the frames that arrived after it,
+   * delivered in order once it is (reading is paused meanwhile, so this holds at most what was
+   * already read). Undefined when nothing inflates.
+   */
+  #held: Frame[] | undefined
+  /** The payload inflated ahead for the frame being delivered: decodePayload hands it out once. */
+  #inflated: { value: Buffer; result: Buffer | undefined; error: RpcError | undefined } | undefined
 
   constructor(transport: Transport, role: PeerRole<C>, options: PeerConnectionOptions) {
     this.#role = role
@@ -188,6 +197,12 @@ export class PeerConnection<C extends PeerCall = PeerCall> implements CallHost {
 
   /** A payload as the extensions in force encode it (compressed or not), decoded. Throws RpcError. */
   decodePayload(flags: number, value: Buffer): Buffer {
+    const ahead = this.#inflated
+    if (ahead !== undefined && sameBytes(ahead.value, value)) {
+      this.#inflated = undefined
+      if (ahead.error !== undefined) throw ahead.error
+      return ahead.result!
+    }
     return this.#ext.decodePayload(flags, value, this.maxFrameSize)
   }
 
@@ -274,8 +289,58 @@ export class PeerConnection<C extends PeerCall = PeerCall> implements CallHost {
   }
 
   #onFrame(frame: Frame): void {
+    if (this.#held !== undefined) {
+      this.#held.push({ flags: frame.flags, id: frame.id, type: frame.type, value: frame.value })
+      return
+    }
     if (frame.flags & Flags.CONTROL) return this.#onControl(frame)
+    if (frame.flags & Flags.COMPRESSED && frame.value.length >= ASYNC_INFLATE_MIN) {
+      const compressed = compressedPart(frame)
+      const codec = this.#ext.codec
+      // Anything odd (no codec agreed, a malformed block) takes the sync path, which reports it.
+      if (compressed !== undefined && codec !== undefined) return this.#inflateAhead(frame, codec, compressed)
+    }
     this.#role.onFrame(frame, this.#calls.get(frame.id))
+  }
+
+  /**
+   * Inflates a large COMPRESSED value on zlib's pool so the event loop stays free, then delivers
+   * its frame, then the frames that came after it, in the order they came (one inflate at a
+   * time per connection; reading is paused meanwhile). The role decodes the payload as usual:
+   * decodePayload hands it the inflated bytes, or the error (RESOURCE_EXHAUSTED, DATA_LOSS).
+   */
+  #inflateAhead(frame: Frame, codec: string, compressed: Buffer): void {
+    const copy: Frame = { flags: frame.flags, id: frame.id, type: frame.type, value: frame.value }
+    this.#held = []
+    this.frames.pause()
+    const deliver = (result: Buffer | undefined, error: RpcError | undefined) => {
+      const held = this.#held!
+      this.#held = undefined
+      if (this.#state === 'closed') return
+      try {
+        this.#inflated = { value: compressed, result, error }
+        this.#role.onFrame(copy, this.#calls.get(copy.id))
+        this.#inflated = undefined
+        for (let i = 0; i < held.length; i++) {
+          this.#onFrame(held[i]!)
+          // Another large one began inflating: the rest wait behind it, still in order.
+          if (this.#held !== undefined) {
+            ;(this.#held as Frame[]).push(...held.slice(i + 1))
+            return
+          }
+        }
+      } catch (err) {
+        this.#inflated = undefined
+        this.frames.failConnection(RpcError.from(err, Code.INTERNAL))
+        return
+      } finally {
+        this.frames.resume()
+      }
+    }
+    decompressAsync(codec, compressed, this.maxFrameSize).then(
+      (result) => deliver(result, undefined),
+      (err: unknown) => deliver(undefined, RpcError.from(err)),
+    )
   }
 
   #onControl(frame: Frame): void {
@@ -364,6 +429,20 @@ export class PeerConnection<C extends PeerCall = PeerCall> implements CallHost {
     this.#calls.clear()
     for (const call of calls) this.#role.failCall(call, error)
   }
+}
+
+/** The COMPRESSED part of a frame's value: after the metadata block if there is one; undefined if malformed. */
+function compressedPart(frame: Frame): Buffer | undefined {
+  const value = frame.value
+  if (!(frame.flags & Flags.METADATA)) return value
+  if (value.length < 4) return undefined
+  const end = 4 + value.readUInt32BE(0)
+  return end <= value.length ? value.subarray(end) : undefined
+}
+
+/** The same bytes in memory (the role's view of the payload may be a new Buffer over them). */
+function sameBytes(a: Buffer, b: Buffer): boolean {
+  return a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.length === b.length
 }
 
 /**

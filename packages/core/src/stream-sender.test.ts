@@ -343,3 +343,46 @@ describe('StreamSender compression', () => {
     expect(texts(written)).toEqual(['small', ''])
   })
 })
+
+describe('StreamSender compression of large messages (zlib thread pool)', () => {
+  const large = Buffer.from('{"id":12345,"name":"alpha-bravo","ok":true},'.repeat(6000)) // 264 KB
+
+  it('deflates off the event loop: the loop turns before the frame is written, and later sends wait in order', async () => {
+    const { sender, written } = harness(extensions(1 << 22, true))
+    let turned = false
+    setImmediate(() => {
+      turned = true
+    })
+    const first = sender.send(Flags.STREAM, large)
+    // Sync deflate would have written the frame inside send().
+    expect(written).toHaveLength(0)
+    const second = sender.send(Flags.STREAM, Buffer.from('small after'))
+    const end = sender.send(Flags.STREAM | Flags.STREAM_END, Buffer.alloc(0))
+    expect(sender.waiting).toBe(2)
+    const settled = sender.settled()
+    await Promise.all([first, second, end, settled])
+    expect(turned).toBe(true)
+    expect(written.map((w) => w.flags)).toEqual([
+      Flags.STREAM | Flags.COMPRESSED,
+      Flags.STREAM,
+      Flags.STREAM | Flags.STREAM_END,
+    ])
+    expect(inflateRawSync(written[0].payload).equals(large)).toBe(true)
+    expect(written[1].payload.toString()).toBe('small after')
+  })
+
+  it('settled() waits for a large message still deflating', async () => {
+    const { sender, written } = harness(extensions(1 << 22, true))
+    void sender.send(Flags.STREAM, large)
+    await sender.settled()
+    expect(written).toHaveLength(1)
+  })
+
+  it('fails a large message whose stream failed while it deflated, and sends nothing', async () => {
+    const { sender, written } = harness(extensions(1 << 22, true))
+    const first = sender.send(Flags.STREAM, large)
+    sender.fail(new RpcError(Code.CANCELLED, 'gone'))
+    await expect(first).rejects.toMatchObject({ code: Code.CANCELLED })
+    expect(written).toHaveLength(0)
+  })
+})

@@ -48,6 +48,8 @@ export class StreamSender {
   #tail: Promise<void> = RESOLVED
   /** A callback waits for the socket to drain (at most one). */
   #awaitingDrain = false
+  /** A large payload is being deflated off the event loop: later sends wait behind it, in order. */
+  #deflating = false
   #error: RpcError | undefined
 
   constructor(ext: Extensions, out: SenderOutput, maxBuffered = DEFAULT_MAX_BUFFERED) {
@@ -69,7 +71,7 @@ export class StreamSender {
 
   /** Resolves when every send made so far has left (or failed). */
   settled(): Promise<void> {
-    return this.waiting > 0 ? this.#tail.then(noop, noop) : RESOLVED
+    return this.waiting > 0 || this.#deflating ? this.#tail.then(noop, noop) : RESOLVED
   }
 
   send(flags: number, data: Buffer): Promise<void> {
@@ -77,6 +79,7 @@ export class StreamSender {
     const cost = messageCost(data.length)
     if (
       this.#head === this.#queue.length &&
+      !this.#deflating &&
       this.#out.writable() &&
       (this.#window === undefined || this.#window.take(cost))
     ) {
@@ -134,6 +137,8 @@ export class StreamSender {
     while (this.#head < queue.length) {
       // A write can end the stream (the connection failed): fail() has rejected the rest then.
       if (this.#error !== undefined) return
+      // A deflate on the pool started by the last write: its end pumps again.
+      if (this.#deflating) return
       if (!this.#out.writable()) {
         this.#waitForDrain()
         break
@@ -170,7 +175,31 @@ export class StreamSender {
 
   #write(flags: number, data: Buffer): Promise<void> {
     // A metadata block (response metadata on a stream's end) is never compressed.
-    const compressed = flags & Flags.METADATA ? undefined : this.#ext.compress(data)
+    const compressed = flags & Flags.METADATA ? undefined : this.#ext.compressMaybeAsync(data)
+    if (compressed instanceof Promise) return this.#writeDeflated(flags, data, compressed)
+    return this.#writeNow(flags, data, compressed)
+  }
+
+  /**
+   * A large payload deflating on zlib's pool: nothing else of this stream goes until it is
+   * written (its credit is taken and its bytes stay counted against the stream meanwhile).
+   */
+  #writeDeflated(flags: number, data: Buffer, deflating: Promise<Buffer | undefined>): Promise<void> {
+    this.#deflating = true
+    const sent = deflating.then((compressed) => {
+      this.#deflating = false
+      const written =
+        this.#error !== undefined ? rejected(this.#error) : this.#writeNow(flags, data, compressed)
+      if (this.waiting > 0) this.#pump()
+      return written
+    })
+    sent.catch(noop)
+    // The last send so far (a queued one is later, and set #tail itself): settled() waits for it.
+    if (this.waiting === 0) this.#tail = sent
+    return sent
+  }
+
+  #writeNow(flags: number, data: Buffer, compressed: Buffer | undefined): Promise<void> {
     try {
       const written = compressed
         ? this.#out.write(flags | Flags.COMPRESSED, compressed)

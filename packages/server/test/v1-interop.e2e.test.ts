@@ -19,8 +19,8 @@ afterEach(async () => {
   await server?.shutdown({ timeout: 100 })
 })
 
-async function start(): Promise<number> {
-  server = new Server({ address: '127.0.0.1:0', tls: tls.serverOptions })
+async function start(compression?: boolean): Promise<number> {
+  server = new Server({ address: '127.0.0.1:0', tls: tls.serverOptions, compression })
   server.mux.handle('/health', (ctx) => ctx.reply('{"status":"healthy"}'))
   server.mux.handle('/echo', (ctx) => ctx.reply(ctx.payload))
   server.mux.handle('/stream/time', async (ctx) => {
@@ -166,8 +166,8 @@ describe('a plain v1 client', () => {
 })
 
 describe('an srpc client that negotiated compression', () => {
-  it('gets compressed stream chunks as 0x26 and the compressed last chunk as 0x2e', async () => {
-    const port = await start()
+  it('gets compressed stream chunks as 0x26 and the compressed last chunk as 0x2e (compression true)', async () => {
+    const port = await start(true)
     client = await V1Client.open(port, tls.ca)
     await client.negotiate(['compression'], { codecs: ['deflate'] })
     client.send(Flags.REQUEST | Flags.STREAM, 1, '/stream/compressible', '')

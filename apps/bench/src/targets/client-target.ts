@@ -1,3 +1,5 @@
+import type { CompressionSetting } from '../messages'
+
 export type Done = (err: Error | undefined, reply: Buffer | undefined) => void
 
 /** What a connection set is opened for: the raw reference tells its server with the first byte. */
@@ -9,7 +11,7 @@ export interface OpenOptions {
   /** Connections in this client; calls are spread over them round-robin. */
   size: number
   purpose: Purpose
-  compression: boolean
+  compression: CompressionSetting
 }
 
 /** One target's client, reduced to what the scenarios need. */

@@ -38,7 +38,9 @@ export async function openGrpcClient(options: OpenOptions): Promise<BenchClient>
     ...GRPC_COMMON_OPTIONS,
     'grpc.use_local_subchannel_pool': 1,
     // gzip on requests; grpc-js servers do not compress responses.
-    ...(options.compression ? { 'grpc.default_compression_algorithm': grpc.compressionAlgorithms.gzip } : {}),
+    ...(options.compression === 'on'
+      ? { 'grpc.default_compression_algorithm': grpc.compressionAlgorithms.gzip }
+      : {}),
   }
   const clients = Array.from(
     { length: options.size },

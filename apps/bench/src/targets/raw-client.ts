@@ -167,7 +167,11 @@ function rawSession(connection: RawConnection, kind: 'echo' | 'sink'): BenchSess
 
 export async function openRawClient(options: OpenOptions): Promise<BenchClient> {
   const mode =
-    options.purpose === 'stream' ? RawMode.STREAM : options.compression ? RawMode.DEFLATE_ECHO : RawMode.ECHO
+    options.purpose === 'stream'
+      ? RawMode.STREAM
+      : options.compression === 'on'
+        ? RawMode.DEFLATE_ECHO
+        : RawMode.ECHO
   const connections = await Promise.all(
     Array.from({ length: options.size }, () => RawConnection.open(options.port, options.ca, mode)),
   )
