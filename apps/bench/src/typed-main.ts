@@ -25,17 +25,22 @@ interface Result {
   jsonUsPerCall?: number
 }
 
+/** `--targets a,b`: the named targets in the table's order; a name that is not a target is an error. */
+function parseTargets(list: string | undefined): readonly TypedTarget[] {
+  const known: readonly TypedTarget[] = [...TYPED_TARGETS, ...DIAGNOSTIC_TARGETS]
+  const names = (list ?? '').split(',').filter((name) => name !== '')
+  const unknown = names.filter((name) => !known.includes(name as TypedTarget))
+  if (names.length === 0 || unknown.length > 0)
+    throw new Error(`--targets takes a comma-separated list of ${known.join(', ')}; got ${list}`)
+  return known.filter((target) => names.includes(target))
+}
+
 const here = dirname(fileURLToPath(import.meta.url))
 const args = process.argv.slice(2)
 const quick = args.includes('--quick')
 const reps = Number(args[args.indexOf('--reps') + 1]) || (quick ? 1 : 3)
 const profileDir = args.includes('--cpu-prof') ? args[args.indexOf('--cpu-prof') + 1] : undefined
-const targets: readonly TypedTarget[] = args.includes('--targets')
-  ? [...TYPED_TARGETS, ...DIAGNOSTIC_TARGETS].filter((t) =>
-      args[args.indexOf('--targets') + 1].split(',').includes(t),
-    )
-  : TYPED_TARGETS
-if (targets.length === 0) throw new Error(`--targets names none of ${TYPED_TARGETS.join(', ')}`)
+const targets = args.includes('--targets') ? parseTargets(args[args.indexOf('--targets') + 1]) : TYPED_TARGETS
 const pin = !args.includes('--no-pin') && spawnSync('taskset', ['-c', '0', 'true']).status === 0
 const [WARMUP_MS, MEASURE_MS] = quick ? [200, 500] : [1500, 4000]
 
