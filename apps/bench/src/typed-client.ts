@@ -42,7 +42,8 @@ async function open(target: TypedTarget, port: number, ca: string): Promise<Targ
     case 'srpc-typed-json':
     case 'srpc-typed-msgpack':
     case 'srpc-raw':
-    case 'srpc-raw-json': {
+    case 'srpc-raw-json':
+    case 'srpc-typed-json-echo': {
       const pool = new Pool({ address: `127.0.0.1:${port}`, tls: { ca }, size: 1 })
       await pool.connect()
       const close = () => pool.close()
@@ -67,7 +68,7 @@ async function open(target: TypedTarget, port: number, ca: string): Promise<Targ
           close,
         }
       }
-      const client = createClient(pool, target === 'srpc-typed-json' ? JsonOrders : MsgpackOrders)
+      const client = createClient(pool, target === 'srpc-typed-msgpack' ? MsgpackOrders : JsonOrders)
       return { call: (seq) => client.echo(order(seq)).then((reply) => checked(seq, reply)), close }
     }
     case 'trpc': {
@@ -106,6 +107,27 @@ async function open(target: TypedTarget, port: number, ca: string): Promise<Targ
   }
 }
 
+/**
+ * The JSON a typed client cannot skip, alone: `order(seq)` to bytes and a reply's bytes back to an
+ * object (`Buffer.from(JSON.stringify())`, `JSON.parse(toString())`), in a loop for `ms`, as client
+ * CPU µs per call. Measured in the raw client's process after its window, on the same core.
+ */
+function jsonAlone(ms: number): number {
+  const reply = Buffer.from(JSON.stringify(order(0)))
+  let calls = 0
+  const cpu = process.cpuUsage()
+  const until = performance.now() + ms
+  while (performance.now() < until) {
+    for (let i = 0; i < 100; i++, calls++) {
+      const request = Buffer.from(JSON.stringify(order(calls)))
+      const decoded = JSON.parse(reply.toString('utf8')) as Order
+      if (request.length < 200 || decoded.items.length !== 3) throw new Error('JSON alone: wrong bytes')
+    }
+  }
+  const used = process.cpuUsage(cpu)
+  return (used.user + used.system) / calls
+}
+
 async function run(target: TypedTarget, port: number, ca: string, warmupMs: number, measureMs: number) {
   const client = await open(target, port, ca)
   let seq = 0
@@ -136,6 +158,7 @@ async function run(target: TypedTarget, port: number, ca: string, warmupMs: numb
   await Promise.all(workers)
   await client.close()
   latencies.sort((a, b) => a - b)
+  const jsonUsPerCall = target === 'srpc-raw' ? jsonAlone(Math.min(measureMs, 2000)) : undefined
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] * 1000
   return {
     target,
@@ -144,6 +167,7 @@ async function run(target: TypedTarget, port: number, ca: string, warmupMs: numb
     p50Us: at(0.5),
     p99Us: at(0.99),
     cpuUsPerCall: (used.user + used.system) / calls,
+    jsonUsPerCall,
   }
 }
 

@@ -4,7 +4,7 @@
  * serialisers. Server and client run in their own processes (pinned to different cores with
  * taskset when it exists), one target at a time, `--reps` rounds; each row is the median round.
  *
- *   node apps/bench/dist/typed-main.js [--quick] [--reps N] [--cpu-prof DIR] [--no-pin]
+ *   node apps/bench/dist/typed-main.js [--quick] [--reps N] [--targets a,b] [--cpu-prof DIR] [--no-pin]
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -12,7 +12,7 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { selfSigned } from '@srpc/tlsutil'
-import { TARGET_NAMES, TYPED_TARGETS, type TypedTarget } from './typed/service'
+import { DIAGNOSTIC_TARGETS, TARGET_NAMES, TYPED_TARGETS, type TypedTarget } from './typed/service'
 
 interface Result {
   target: TypedTarget
@@ -21,6 +21,18 @@ interface Result {
   p50Us: number
   p99Us: number
   cpuUsPerCall: number
+  /** Raw target only: CPU µs of the JSON a typed client must do per call (typed-client.ts, jsonAlone). */
+  jsonUsPerCall?: number
+}
+
+/** `--targets a,b`: the named targets in the table's order; a name that is not a target is an error. */
+function parseTargets(list: string | undefined): readonly TypedTarget[] {
+  const known: readonly TypedTarget[] = [...TYPED_TARGETS, ...DIAGNOSTIC_TARGETS]
+  const names = (list ?? '').split(',').filter((name) => name !== '')
+  const unknown = names.filter((name) => !known.includes(name as TypedTarget))
+  if (names.length === 0 || unknown.length > 0)
+    throw new Error(`--targets takes a comma-separated list of ${known.join(', ')}; got ${list}`)
+  return known.filter((target) => names.includes(target))
 }
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -28,6 +40,7 @@ const args = process.argv.slice(2)
 const quick = args.includes('--quick')
 const reps = Number(args[args.indexOf('--reps') + 1]) || (quick ? 1 : 3)
 const profileDir = args.includes('--cpu-prof') ? args[args.indexOf('--cpu-prof') + 1] : undefined
+const targets = args.includes('--targets') ? parseTargets(args[args.indexOf('--targets') + 1]) : TYPED_TARGETS
 const pin = !args.includes('--no-pin') && spawnSync('taskset', ['-c', '0', 'true']).status === 0
 const [WARMUP_MS, MEASURE_MS] = quick ? [200, 500] : [1500, 4000]
 
@@ -70,6 +83,31 @@ async function cell(target: TypedTarget, keyFile: string, certFile: string, caFi
   }
 }
 
+/**
+ * What JSON alone costs against raw bytes' whole call, per round (both measured in the raw
+ * client's process, on the same core, seconds apart): what any typed JSON client adds, as it must
+ * stringify its object and parse the reply. Empty when the raw target did not run.
+ */
+function jsonFloor(rawRounds: Result[]): string {
+  const measured = rawRounds.filter((r) => r.jsonUsPerCall !== undefined)
+  if (measured.length === 0) return ''
+  const mid = <T>(list: T[], key: (v: T) => number) =>
+    key([...list].sort((a, b) => key(a) - key(b))[Math.floor(list.length / 2)])
+  const json = mid(measured, (r) => r.jsonUsPerCall!)
+  const share = mid(measured, (r) => r.jsonUsPerCall! / r.cpuUsPerCall)
+  const each = measured
+    .map((r) => `${r.jsonUsPerCall!.toFixed(1)} µs = ${(r.jsonUsPerCall! / r.cpuUsPerCall).toFixed(2)}×`)
+    .join(', ')
+  return (
+    `JSON alone (stringify + Buffer.from of the request, toString + parse of a reply, in a loop in the raw ` +
+    `client's process after its window; per round: ${each}): median ${json.toFixed(1)} µs per call, ` +
+    `${share.toFixed(2)}× raw bytes' whole call: raw bytes + JSON alone is ${(1 + share).toFixed(2)}× raw bytes (in a real ` +
+    `call some of the JSON hides: a busier client handles more replies per read and write).\n\n`
+  )
+}
+
+/** `a / b` as `1.23×`, or `–` when `b` did not run. */
+const ratio = (a: number, b: number) => (Number.isNaN(b) ? '–' : `${(a / b).toFixed(2)}×`)
 const n = (v: number) => Math.round(v).toLocaleString('en-US')
 
 async function main(): Promise<void> {
@@ -82,34 +120,40 @@ async function main(): Promise<void> {
     writeFileSync(certFile, String(serverOptions.cert))
     if (profileDir) mkdirSync(profileDir, { recursive: true })
     const loadBefore = loadavg()
-    const rounds = new Map<TypedTarget, Result[]>(TYPED_TARGETS.map((t) => [t, []]))
+    const rounds = new Map<TypedTarget, Result[]>(targets.map((t) => [t, []]))
     for (let rep = 1; rep <= reps; rep++) {
       // The order rotates each round, so drift over the run (other load, heat) hits every target alike.
-      const order = TYPED_TARGETS.map((_, i) => TYPED_TARGETS[(i + rep - 1) % TYPED_TARGETS.length])
+      const order = targets.map((_, i) => targets[(i + rep - 1) % targets.length])
       for (const target of order) {
         const result = await cell(target, keyFile, certFile, certFile)
         rounds.get(target)!.push(result)
         process.stderr.write(
-          `typed ${target} rep ${rep}: ${n(result.rate)}/s p50 ${n(result.p50Us)} µs p99 ${n(result.p99Us)} µs cpu ${result.cpuUsPerCall.toFixed(1)} µs/call\n`,
+          `typed ${target} rep ${rep}: ${n(result.rate)}/s p50 ${n(result.p50Us)} µs p99 ${n(result.p99Us)} µs cpu ${result.cpuUsPerCall.toFixed(1)} µs/call${result.jsonUsPerCall === undefined ? '' : `, JSON alone ${result.jsonUsPerCall.toFixed(1)} µs`}\n`,
         )
       }
     }
     const median = (list: Result[]) => [...list].sort((a, b) => a.rate - b.rate)[Math.floor(list.length / 2)]
-    const rows = TYPED_TARGETS.map((t) => median(rounds.get(t)!))
-    const raw = rows.find((r) => r.target === 'srpc-raw')!
-    const rawJson = rows.find((r) => r.target === 'srpc-raw-json')!
+    const rows = targets.map((t) => median(rounds.get(t)!))
+    const cpuOf = (target: TypedTarget) => rows.find((r) => r.target === target)?.cpuUsPerCall ?? Number.NaN
+    const raw = cpuOf('srpc-raw')
+    const rawJson = cpuOf('srpc-raw-json')
+    // Other work on the machine only ever adds CPU per call (preemption, lost batching, evicted
+    // caches), so with several rounds the lowest is the closest to the target's own cost.
+    const lowest = (target: TypedTarget) => Math.min(...(rounds.get(target) ?? []).map((r) => r.cpuUsPerCall))
+    const rawLowest = targets.includes('srpc-raw') ? lowest('srpc-raw') : Number.NaN
     const lines = [
-      '| target | calls/s | p50 µs | p99 µs | client CPU µs/call | CPU vs raw bytes | CPU vs raw + JSON |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+      '| target | calls/s | p50 µs | p99 µs | client CPU µs/call | CPU vs raw bytes | CPU vs raw + JSON | lowest round: CPU µs/call, vs raw bytes |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
       ...rows.map(
         (r) =>
-          `| ${TARGET_NAMES[r.target]} | ${n(r.rate)} | ${n(r.p50Us)} | ${n(r.p99Us)} | ${r.cpuUsPerCall.toFixed(1)} | ${(r.cpuUsPerCall / raw.cpuUsPerCall).toFixed(2)}× | ${(r.cpuUsPerCall / rawJson.cpuUsPerCall).toFixed(2)}× |`,
+          `| ${TARGET_NAMES[r.target]} | ${n(r.rate)} | ${n(r.p50Us)} | ${n(r.p99Us)} | ${r.cpuUsPerCall.toFixed(1)} | ${ratio(r.cpuUsPerCall, raw)} | ${ratio(r.cpuUsPerCall, rawJson)} | ${lowest(r.target).toFixed(1)}, ${ratio(lowest(r.target), rawLowest)} |`,
       ),
     ]
+    const floor = jsonFloor(rounds.get('srpc-raw') ?? [])
     const meta = `Node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} × ${cpus().length}, ${reps} rep(s) × ${MEASURE_MS} ms, median by calls/s; load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')}; ${pin ? 'server on core 0, client on core 1' : 'not pinned'}`
-    process.stdout.write(`${lines.join('\n')}\n\n${meta}\n`)
+    process.stdout.write(`${lines.join('\n')}\n\n${floor}${meta}\n`)
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

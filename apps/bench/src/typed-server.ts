@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { createServer as createHttpServer } from 'node:http'
 import * as grpc from '@grpc/grpc-js'
-import { implement } from '@srpc/contract'
+import { implement, routeOf } from '@srpc/contract'
 import { Server } from '@srpc/server'
 import { createHTTPHandler } from '@trpc/server/adapters/standalone'
 import {
@@ -27,10 +27,13 @@ async function start(
     case 'srpc-typed-json':
     case 'srpc-typed-msgpack':
     case 'srpc-raw':
-    case 'srpc-raw-json': {
+    case 'srpc-raw-json':
+    case 'srpc-typed-json-echo': {
       const server = new Server({ address: '127.0.0.1:0', tls: { key, cert } })
       if (target === 'srpc-raw' || target === 'srpc-raw-json')
         server.handle(RAW_ROUTE, (ctx) => ctx.payload, { kind: 'unary' })
+      else if (target === 'srpc-typed-json-echo')
+        server.handle(routeOf(JsonOrders.name, 'echo'), (ctx) => ctx.payload, { kind: 'unary' })
       else
         implement(server, target === 'srpc-typed-json' ? JsonOrders : MsgpackOrders, {
           echo: (order) => order,

@@ -85,7 +85,9 @@ function clientMethod(
 ): unknown {
   const { route, codec, input, output } = wire
   switch (method.kind) {
-    case 'unary':
+    case 'unary': {
+      // Made once per method, not per call.
+      const read = (reply: Uint8Array) => readOutput(codec, output, reply, validate)
       return (value?: unknown, callOptions?: RpcCallOptions) => {
         let payload: Uint8Array
         try {
@@ -93,10 +95,9 @@ function clientMethod(
         } catch (err) {
           return Promise.reject(err)
         }
-        return rpc
-          .call(route, payload, typedOptions(callOptions))
-          .then((reply) => readOutput(codec, output, reply, validate))
+        return rpc.call(route, payload, typedOptions(callOptions)).then(read)
       }
+    }
     case 'server-stream':
       return (value?: unknown, callOptions?: RpcCallOptions) =>
         new TypedClientStream(

@@ -23,6 +23,9 @@ const POLLUTING = [
   '{"id":"x","n":1,"tags":[],"a":{"__proto__":{"polluted":true}}}',
   '{"constructor":{"prototype":{"polluted":true}},"id":"x","n":1,"tags":[]}',
   '[{"__proto__":{"polluted":true}}]',
+  // The same keys behind \u escapes, which JSON.parse turns back into __proto__ and constructor.
+  '{"\\u005f_proto__":{"polluted":true},"id":"x","n":1,"tags":[]}',
+  '{"\\u0063onstructor":{"prototype":{"polluted":true}},"id":"x","n":1,"tags":[]}',
 ]
 
 function deepJson(depth: number): string {

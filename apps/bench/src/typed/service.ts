@@ -65,7 +65,14 @@ export const TYPED_TARGETS = [
   'trpc',
   'grpc-json',
 ] as const
-export type TypedTarget = (typeof TYPED_TARGETS)[number]
+/**
+ * Diagnostic targets, run only when named with `--targets`: the typed JSON client against a
+ * server that echoes the bytes of `/orders/echo` without decoding or validating them. It
+ * separates what the typed client costs from how fast the typed server answers (a slower server
+ * changes how many replies the client handles per read).
+ */
+export const DIAGNOSTIC_TARGETS = ['srpc-typed-json-echo'] as const
+export type TypedTarget = (typeof TYPED_TARGETS)[number] | (typeof DIAGNOSTIC_TARGETS)[number]
 
 export const TARGET_NAMES: Record<TypedTarget, string> = {
   'srpc-typed-json': 'srpc typed (JSON)',
@@ -74,4 +81,5 @@ export const TARGET_NAMES: Record<TypedTarget, string> = {
   'srpc-raw-json': 'srpc raw + hand-written JSON',
   trpc: 'tRPC 11 (HTTP/1.1)',
   'grpc-json': 'grpc-js (JSON serialisers)',
+  'srpc-typed-json-echo': 'srpc typed (JSON) client, echo server',
 }

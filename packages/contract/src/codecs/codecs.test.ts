@@ -23,9 +23,18 @@ describe('json', () => {
     expect(json.decode(new Uint8Array(backing.buffer, backing.byteOffset + 2, 7), any)).toEqual({ n: 1 })
   })
 
-  it('refuses __proto__ anywhere and constructor.prototype, but not a key merely named constructor', () => {
+  it('refuses __proto__ anywhere and constructor.prototype, escaped or not, but not a key merely named constructor', () => {
     expect(() => json.decode(Buffer.from('{"a":[{"__proto__":{}}]}'), any)).toThrow(/__proto__/)
     expect(() => json.decode(Buffer.from('{"constructor":{"prototype":{}}}'), any)).toThrow(/constructor/)
+    expect(() => json.decode(Buffer.from('{"\\u005f_proto__":{}}'), any)).toThrow(/__proto__/)
+    expect(() => json.decode(Buffer.from('{"a":{"__pro\\u0074o__":{}}}'), any)).toThrow(/__proto__/)
+    expect(() => json.decode(Buffer.from('{"\\u0063onstructor":{"prototype":{}}}'), any)).toThrow(
+      /constructor/,
+    )
+    expect(json.decode(Buffer.from('{"text":"caf\\u00e9","constructor":"Foo"}'), any)).toEqual({
+      text: 'café',
+      constructor: 'Foo',
+    })
     expect(json.decode(Buffer.from('{"constructor":"Foo","text":"__proto__"}'), any)).toEqual({
       constructor: 'Foo',
       text: '__proto__',
