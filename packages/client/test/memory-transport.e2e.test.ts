@@ -1,5 +1,5 @@
 import { type Context, Server } from '@srpc/server'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { Code, type ConnectorTarget, memoryTransportPair, Pool, RpcError, type Transport } from '../src/index'
 import { errorOf, sleep } from './harness'
 
@@ -177,15 +177,20 @@ describe('Pool and Server over the in-memory transport', () => {
     const gate = new Promise<void>((resolve) => {
       release = resolve
     })
+    let arrived!: () => void
+    const running = new Promise<void>((resolve) => {
+      arrived = resolve
+    })
     const { pool, server } = inMemory((s) =>
       s.mux.handle('/wait', async () => {
+        arrived()
         await gate
         return 'done'
       }),
     )
     await pool.connect()
     const inFlight = pool.call('/wait')
-    await sleep(20)
+    await running
     const shutdown = server.shutdown({ timeout: 5000 })
     await sleep(50)
     // The grace period lasts while the call runs, listener or not.
@@ -202,9 +207,20 @@ describe('Pool and Server over the in-memory transport', () => {
   })
 
   it('cuts calls that outlive the grace period with UNAVAILABLE', async () => {
-    const { pool, server } = inMemory((s) => s.mux.handle('/never', () => new Promise(() => {})))
+    let started!: () => void
+    const running = new Promise<void>((resolve) => {
+      started = resolve
+    })
+    const { pool, server } = inMemory((s) =>
+      s.mux.handle('/never', () => {
+        started()
+        return new Promise(() => {})
+      }),
+    )
     const failure = errorOf(pool.call('/never'))
-    await sleep(20)
+    // The call must be running on the server when shutdown begins (a fixed sleep was not enough
+    // on a loaded CI machine: the call had not arrived yet and met a closed connection instead).
+    await running
     await server.shutdown({ timeout: 50 })
     const err = await failure
     expect(err.code).toBe(Code.UNAVAILABLE)
@@ -323,8 +339,7 @@ describe('a custom connector', () => {
     await errorOf(pool.connect())
     const [clientEnd] = memoryTransportPair()
     deliver(clientEnd)
-    await sleep(10)
-    expect(clientEnd.state).toBe('closed')
+    await vi.waitFor(() => expect(clientEnd.state).toBe('closed'), { timeout: 2000, interval: 5 })
   })
 
   it('is validated with the options: a non-function, or tls next to it, is INVALID_ARGUMENT naming the option', () => {
