@@ -6,34 +6,13 @@
 //   node scripts/alloc-per-call.mjs [root] [rows]
 // with `root` a checkout whose packages are built (this one by default).
 import { Session } from 'node:inspector/promises'
-import { resolve } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { checkoutRoot, inProcessEcho } from './lib/in-process-echo.mjs'
 
-const root = pathToFileURL(resolve(process.argv[2] ?? fileURLToPath(new URL('..', import.meta.url)))).href
 const rows = Number(process.argv[3] ?? 15)
-const { memoryTransportPair, Pool } = await import(`${root}/packages/client/dist/index.js`)
-const { Server } = await import(`${root}/packages/server/dist/index.js`)
-
-const server = new Server()
-server.handle('/bench/echo', (ctx) => ctx.payload)
-const pool = new Pool({
-  address: 'svc:443',
-  compression: false,
-  connector: async () => {
-    const [c, s] = memoryTransportPair()
-    server.accept(s)
-    return c
-  },
+const { pool, server, run } = await inProcessEcho({
+  root: checkoutRoot(process.argv[2]),
+  poolOptions: { compression: false },
 })
-await pool.connect()
-const payload = Buffer.alloc(64)
-async function run(n) {
-  let i = 0
-  const worker = async () => {
-    while (i++ < n) await pool.call('/bench/echo', payload)
-  }
-  await Promise.all(Array.from({ length: 64 }, worker))
-}
 await run(50_000)
 const session = new Session()
 session.connect()

@@ -3,31 +3,14 @@
 // with no interceptor and with one pass-through interceptor: what an interceptor on every call
 // would cost. `node scripts/interceptor-cost.mjs plain|interceptor` after a build; run both,
 // alternating, a few times. Prints the median of 5 repetitions of 100,000 calls.
-import { memoryTransportPair, Pool } from '../packages/client/dist/index.js'
-import { Server } from '../packages/server/dist/index.js'
+import { inProcessEcho } from './lib/in-process-echo.mjs'
 
 const mode = process.argv[2] ?? 'plain'
-const server = new Server()
-server.handle('/echo', (ctx) => ctx.payload)
 const pass = (next) => (call) => next(call)
-const pool = new Pool({
-  address: 'svc:443',
-  interceptors: mode === 'interceptor' ? [pass] : [],
-  connector: async () => {
-    const [c, s] = memoryTransportPair()
-    server.accept(s)
-    return c
-  },
+const { pool, server, run } = await inProcessEcho({
+  route: '/echo',
+  poolOptions: { interceptors: mode === 'interceptor' ? [pass] : [] },
 })
-await pool.connect()
-const payload = Buffer.alloc(64)
-async function run(n) {
-  let i = 0
-  const worker = async () => {
-    while (i++ < n) await pool.call('/echo', payload)
-  }
-  await Promise.all(Array.from({ length: 64 }, worker))
-}
 await run(20000)
 const reps = []
 for (let r = 0; r < 5; r++) {
