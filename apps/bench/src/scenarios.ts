@@ -152,7 +152,7 @@ function streamScenario(id: string, compression: CompressionSetting): Scenario {
   }
 }
 
-/** The slow link of the h rows: bytes/s each way through the rate-limiting proxy (link-proxy.ts). */
+/** The slow link of the h rows: bytes/s each way through the rate-limiting proxy (test-support/link-proxy.ts). */
 export const THROTTLED_LINK_BYTES_PER_SEC = 10_000_000
 
 /**

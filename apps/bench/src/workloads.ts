@@ -1,6 +1,6 @@
+import { LinkProxy } from '../../../test-support/link-proxy'
 import { CountingProxy } from './counting-proxy'
 import { LatencyRecorder } from './histogram'
-import { LinkProxy } from './link-proxy'
 import type { Metrics, PayloadKind, Timing, Workload } from './messages'
 import {
   checkStreamChunk,

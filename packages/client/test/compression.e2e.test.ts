@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import { LinkProxy } from '../../../test-support/link-proxy'
 import type { Pool } from '../src'
 import { Harness } from './harness'
-import { ThrottleProxy } from './throttle-proxy'
 
 const h = new Harness()
-const proxies: ThrottleProxy[] = []
+const proxies: LinkProxy[] = []
 afterEach(async () => {
   await h.cleanup()
   await Promise.all(proxies.splice(0).map((p) => p.stop()))
@@ -49,7 +49,7 @@ describe('adaptive compression (the default)', () => {
 
   it('ends up compressing both ways on a bandwidth-limited link', async () => {
     const { port } = await h.server((s) => s.mux.handle('/echo', (ctx) => ctx.payload))
-    const link = await new ThrottleProxy(port, 1 * MIB).start()
+    const link = await new LinkProxy(port, 1 * MIB).start()
     proxies.push(link)
     const pool = await h.pool(link.address)
     // Uncompressed, 1 MiB/s carries 32 echoes of 16 KiB a second: these take a few windows.
@@ -62,7 +62,7 @@ describe('adaptive compression (the default)', () => {
   it('does not compress on plain loopback, where the CPU, not the link, is the bottleneck', async () => {
     const { port } = await h.server((s) => s.mux.handle('/echo', (ctx) => ctx.payload))
     // The same proxy, unlimited (1 TB/s): only counts.
-    const link = await new ThrottleProxy(port, 1e12, 1 * MIB).start()
+    const link = await new LinkProxy(port, 1e12, 1 * MIB).start()
     proxies.push(link)
     const pool = await h.pool(link.address)
     await echoLoad(pool, payload, 16, 400)

@@ -1,11 +1,13 @@
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net'
 
 /**
- * A TCP proxy on 127.0.0.1 (in the client process) that limits each direction of each connection to `bytesPerSecond`
+ * A TCP proxy on 127.0.0.1 that limits each direction of each connection to `bytesPerSecond`
  * (a token bucket refilled every few ms): a slow link, as an IoT or cross-region one. It stops
  * reading the sending side while `maxQueued` bytes wait, so backpressure reaches the sender the
  * way a real link's would (a bounded buffer per direction). Counts the bytes it relayed each way.
- * The same as packages/client/test/throttle-proxy.ts (a test fixture cannot import an app).
+ *
+ * Shared by the client's compression tests and the bench's throttled-link scenarios (h), which
+ * import it by path like the root vitest config: it is test infrastructure, not a package.
  */
 export class LinkProxy {
   up = 0
