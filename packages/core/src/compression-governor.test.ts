@@ -110,54 +110,89 @@ describe('CompressionGovernor', () => {
     expect(g.state).toBe('on')
   })
 
-  it('keeps compressing while a plain recheck window carries less than compressed ones did', () => {
+  it('first holds compressed windows to the plain ones that switched it on: no window goes plainly for it', () => {
     const { probe, read } = fakeProbe()
     const g = new CompressionGovernor(read)
     window(g, probe, 128, 16_384, 0.1)
     window(g, probe, 128, 16_384, 0.1) // on
+    // The first look comes after 4 counted windows (the one after the switch is not counted), and
+    // finds compressed windows carrying 4.75× the plain ones: every message stays compressed.
+    for (let w = 0; w < 5; w++) expect(window(g, probe, 608, 16_384, 0.6)).toBe(608)
+    expect(g.state).toBe('on')
+    // The next look sends one window plainly. At a 4.75× gain a plain window costs 79 % of one, so
+    // it comes after 16 windows (at most 5 % of the throughput), more than the doubling's 8.
     let windows = 0
     while ((g.state as string) === 'on') {
-      window(g, probe, 608, 16_384, 0.6) // compressed: 5× the calls
+      expect(window(g, probe, 608, 16_384, 0.6)).toBe(608)
       windows++
     }
-    // The first look after 4 windows (and the one after the switch, which is not counted).
-    expect(windows).toBe(5)
+    expect(windows).toBe(17)
     expect(g.state).toBe('recheck')
     expect(window(g, probe, 128, 16_384, 0.1)).toBe(0) // the plain window: slower
     expect(g.state).toBe('on')
-    // The next recheck comes after twice as many windows.
+    // Then twice as long.
     windows = 0
     while ((g.state as string) === 'on') {
       window(g, probe, 608, 16_384, 0.6)
       windows++
     }
-    expect(windows).toBe(9)
+    expect(windows).toBe(33)
   })
 
-  it('switches off when compressed carries less than 1.05× what plain does', () => {
+  it('looks again on the doubling schedule when the gain is small', () => {
     const { probe, read } = fakeProbe()
     const g = new CompressionGovernor(read)
     window(g, probe, 128, 16_384, 0.1)
     window(g, probe, 128, 16_384, 0.1) // on
-    while ((g.state as string) === 'on') window(g, probe, 128 + 4, 16_384, 0.6)
-    window(g, probe, 128, 16_384, 0.1) // plain: 128 against 132 compressed, a gain of 3 %
+    for (let w = 0; w < 5; w++) window(g, probe, 144, 16_384, 0.2) // 1.125×: pays, barely
+    expect(g.state).toBe('on')
+    let windows = 0
+    while ((g.state as string) === 'on') {
+      window(g, probe, 144, 16_384, 0.2)
+      windows++
+    }
+    // A plain window costs 11 % of one here: 3 windows would do, the doubling asks 8.
+    expect(windows).toBe(9)
+  })
+
+  it('switches off at the first look when compressed carries less than 1.05× the plain windows before', () => {
+    const { probe, read } = fakeProbe()
+    const g = new CompressionGovernor(read)
+    window(g, probe, 336, 16_384, 0.1)
+    window(g, probe, 336, 16_384, 0.1) // on
+    let windows = 0
+    while ((g.state as string) === 'on') {
+      // 352 against 336 plain, a gain of 4.8 %; all of them compressed: no plain window for this look.
+      expect(window(g, probe, 352, 16_384, 0.6)).toBe(352)
+      windows++
+    }
+    expect(windows).toBe(5)
     expect(g.state).toBe('off')
   })
 
-  it('switches off when plain does as well as compressed (a quiet app, a fast link), and holds off', () => {
+  it('switches off at a later look when a plain window does as well as compressed ones (the link got faster)', () => {
+    const { probe, read } = fakeProbe()
+    const g = new CompressionGovernor(read)
+    window(g, probe, 128, 16_384, 0.1)
+    window(g, probe, 128, 16_384, 0.1) // on
+    while ((g.state as string) === 'on') window(g, probe, 608, 16_384, 0.6)
+    expect(g.state).toBe('recheck')
+    expect(window(g, probe, 640, 16_384, 0.9)).toBe(0) // plain now carries more
+    expect(g.state).toBe('off')
+  })
+
+  it('switches off when compressed does no better than plain (a quiet app, a fast link), and holds off', () => {
     const { probe, read } = fakeProbe()
     const g = new CompressionGovernor(read)
     window(g, probe, 96, 4096, 0.05)
     window(g, probe, 96, 4096, 0.05) // on: idle loop, enough traffic
     while (g.state === 'on') window(g, probe, 96, 4096, 0.06)
-    window(g, probe, 96, 4096, 0.05) // recheck: the same rate plain
     expect(g.state).toBe('off')
     // Held off for 5 s (25 windows) although the same conditions recur.
-    for (let w = 0; w < 24; w++) {
+    for (let w = 0; w < 25; w++) {
       window(g, probe, 96, 4096, 0.05)
       expect(g.state).toBe('off')
     }
-    window(g, probe, 96, 4096, 0.05)
     window(g, probe, 96, 4096, 0.05)
     window(g, probe, 96, 4096, 0.05)
     expect(g.state).toBe('on')

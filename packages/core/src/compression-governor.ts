@@ -40,9 +40,15 @@ const DEFAULT_DEFLATE_MS_PER_MESSAGE = 0.15
 const IDLE_SHARE = 0.5
 /** Compressed windows must carry at least this much more than a plain one to stay on (noise margin). */
 const MIN_GAIN = 1.05
-/** Windows compressed before the first look at what sending plainly would do; doubles up to the max. */
+/**
+ * Windows compressed before the first look: against the plain windows that switched it on, so no
+ * window is sent plainly for it. Later looks send one window plainly; their interval doubles up to
+ * the max, and is at least what keeps those plain windows under RECHECK_COST of what compression gains.
+ */
 const RECHECK_FIRST = 4
 const RECHECK_MAX = 300
+/** Share of throughput the plain recheck windows may cost while compression pays. */
+const RECHECK_COST = 0.05
 /** After compression did not pay, how long it stays off before it may be tried again, ms (doubles). */
 const HOLD_FIRST_MS = 5000
 const HOLD_MAX_MS = 60_000
@@ -66,12 +72,16 @@ export type GovernorState = 'off' | 'on' | 'recheck'
  *   LAN, loopback), where compressing only adds cost; an idle loop with calls still flowing
  *   means the time goes elsewhere: the link, or the peer. (A measured A/B cannot decide this
  *   step: in an echo both directions are saturated, and compressing one alone gains nothing.)
- * - On → off, by measurement: after 4 compressed windows, then 8, 16 … 300 (0.8 s doubling to
- *   60 s), one window is sent plainly ('recheck'); unless compressed windows carried at least
- *   1.05× the raw bytes per second that plain did, compression did not pay (the link kept up, the
- *   peer or our CPU is the limit, the app is just quiet, or the data does not shrink): off, and
- *   held off 5 s, doubling to 60 s. The ELU test alone misfires on a CPU-starved host (the loop
- *   waits for a peer that waits for a core); this measured step takes it back within a second.
+ * - On → off, by measurement: compressed windows are held to plain ones. Unless they carried at
+ *   least 1.05× the raw bytes per second that plain did, compression did not pay (the link kept
+ *   up, the peer or our CPU is the limit, the app is just quiet, or the data does not shrink):
+ *   off, and held off 5 s, doubling to 60 s. The first look, after 4 compressed windows (0.8 s),
+ *   compares them with the plain windows that switched compression on, so it costs no plain
+ *   window. Later looks send one window plainly ('recheck') to see whether the link got faster:
+ *   after 8, 16 … 300 windows (doubling to 60 s), and never so often that those plain windows cost
+ *   more than 5 % of what compression gains (at a 5× gain, one in 16 windows or fewer). The ELU
+ *   test alone misfires on a CPU-starved host (the loop waits for a peer that waits for a core);
+ *   this measured step takes it back within a second.
  *
  * Cost while off: a counter per message and a clock read every CHECK_EVERY messages. The
  * Compressor's own sniff and backoff still keep incompressible data from being tried.
@@ -90,8 +100,11 @@ export class CompressionGovernor {
   #onBytes = 0
   #onMs = 0
   #windowsOn = 0
-  /** Windows in a row that looked link-bound while off. */
+  /** Windows in a row that looked link-bound while off, and the best raw rate among them (bytes/s). */
   #linkBound = 0
+  #linkBoundRate = 0
+  /** The plain rate the first look holds compressed windows to; 0 once that look is done. */
+  #plainBefore = 0
   #recheckAfter = RECHECK_FIRST
   #holdUntil = 0
   #holdMs = HOLD_FIRST_MS
@@ -146,9 +159,16 @@ export class CompressionGovernor {
           bytes >= GOVERNOR_MIN_WINDOW_BYTES &&
           busy <= GOVERNOR_MAX_BUSY &&
           cpuToDeflate <= (1 - busy) * IDLE_SHARE
-        this.#linkBound = linkBound ? this.#linkBound + 1 : 0
-        if (this.#linkBound < WINDOWS_TO_SWITCH_ON) return
+        if (!linkBound) {
+          this.#linkBound = 0
+          this.#linkBoundRate = 0
+          return
+        }
+        this.#linkBoundRate = Math.max(this.#linkBoundRate, rate)
+        if (++this.#linkBound < WINDOWS_TO_SWITCH_ON) return
+        this.#plainBefore = this.#linkBoundRate
         this.#linkBound = 0
+        this.#linkBoundRate = 0
         this.#state = 'on'
         this.#windowsOn = 0
         this.#onBytes = 0
@@ -163,24 +183,39 @@ export class CompressionGovernor {
           this.#onBytes += bytes
           this.#onMs += seconds * 1000
         }
-        if (this.#windowsOn > this.#recheckAfter) this.#state = 'recheck'
-        return
-      case 'recheck': {
-        const onRate = this.#onMs > 0 ? (this.#onBytes / this.#onMs) * 1000 : 0
-        if (onRate < rate * MIN_GAIN) {
-          this.#state = 'off'
-          this.#holdUntil = now + this.#holdMs
-          this.#holdMs = Math.min(this.#holdMs * 2, HOLD_MAX_MS)
+        if (this.#windowsOn <= this.#recheckAfter) return
+        if (this.#plainBefore > 0) {
+          // The first look needs no plain window: the windows that switched it on were plain.
+          const plain = this.#plainBefore
+          this.#plainBefore = 0
+          this.#judge(plain, now)
         } else {
-          this.#state = 'on'
-          this.#windowsOn = 0
-          this.#onBytes = 0
-          this.#onMs = 0
-          this.#recheckAfter = Math.min(this.#recheckAfter * 2, RECHECK_MAX)
-          this.#holdMs = HOLD_FIRST_MS
+          this.#state = 'recheck'
         }
         return
-      }
+      case 'recheck':
+        this.#judge(rate, now)
+        return
     }
+  }
+
+  /** Compressed windows against a plain rate (bytes/s): on again until the next look, or off and held off. */
+  #judge(plainRate: number, now: number): void {
+    const onRate = this.#onMs > 0 ? (this.#onBytes / this.#onMs) * 1000 : 0
+    if (onRate < plainRate * MIN_GAIN) {
+      this.#state = 'off'
+      this.#plainBefore = 0
+      this.#holdUntil = now + this.#holdMs
+      this.#holdMs = Math.min(this.#holdMs * 2, HOLD_MAX_MS)
+      return
+    }
+    this.#state = 'on'
+    this.#windowsOn = 0
+    this.#onBytes = 0
+    this.#onMs = 0
+    // A plain window costs (1 − plain/on) of a window's throughput: spread it so the looks cost at most RECHECK_COST.
+    const affordable = onRate > 0 ? Math.ceil((1 - plainRate / onRate) / RECHECK_COST) : 0
+    this.#recheckAfter = Math.min(Math.max(this.#recheckAfter * 2, affordable), RECHECK_MAX)
+    this.#holdMs = HOLD_FIRST_MS
   }
 }
