@@ -415,10 +415,13 @@ export class ClientConnection implements PeerRole<PendingCall> {
     if (inFlight === this.maxConcurrentStreams - 1) this.#events.onRelease?.(this)
   }
 
-  /** Calls past the GOAWAY's last id never reached a handler: safe for the pool to resend. */
+  /**
+   * Calls past the GOAWAY's last id never reached a handler, and calls whose request was still
+   * deflating were never sent: safe for the pool to resend.
+   */
   failCall(call: PendingCall, error: RpcError): void {
     const lastId = this.#goawayLastId
-    if (lastId !== undefined && call.id > lastId) {
+    if ((lastId !== undefined && call.id > lastId) || this.#peer.isDeferred(call.id)) {
       if (this.#refused?.error !== error) {
         this.#refused = {
           error,

@@ -254,6 +254,29 @@ describe('large unary values deflate off the event loop (compression: true)', ()
     expect(seen()).toBe(0)
   }, 60_000)
 
+  it('a connection lost while a request deflates: the call was never sent, so it goes again on a new one', async () => {
+    const { port } = await h.server((s) => s.mux.handle('/echo', (ctx) => ctx.payload), options)
+    const { clientOptions } = await certificates()
+    const transports: Transport[] = []
+    const pool = await h.pool(`127.0.0.1:${port}`, {
+      ...options,
+      tls: undefined,
+      size: 1,
+      connector: (target, { signal }) =>
+        connectTls(target, { tls: clientOptions, connectTimeout: 5000, signal }).then((t) => {
+          transports.push(t)
+          return t
+        }),
+    })
+    await pool.call('/echo', 'hello')
+    // Fits a frame uncompressed: the new connection may carry it before its HELLO is answered.
+    const value = big.subarray(0, 8 * MIB)
+    const call = pool.call('/echo', value, { timeout: 30_000 })
+    transports[0]!.destroy(new Error('link down'))
+    expect((await call).equals(value)).toBe(true)
+    expect(transports).toHaveLength(2)
+  }, 60_000)
+
   it('a pool closing while a request deflates sends it first and waits for its reply', async () => {
     const { pool } = await setup()
     const call = pool.call('/echo', big, { timeout: 30_000 })

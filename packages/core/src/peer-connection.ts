@@ -205,6 +205,11 @@ export class PeerConnection<C extends PeerCall = PeerCall> implements CallHost {
     return deferred && this.#calls.has(id)
   }
 
+  /** The opening of `id` is deferred and has not gone out: the peer never saw the call. */
+  isDeferred(id: FrameId): boolean {
+    return this.#deferred?.has(id) === true
+  }
+
   /** The peer named `id` in a frame that opens (or would open) a call, served or refused. */
   noteId(id: FrameId): void {
     if (id > this.#highestId) this.#highestId = id
