@@ -273,21 +273,8 @@ export class ClientConnection implements PeerRole<PendingCall> {
   }
 
   #sendOpen(flags: number, route: string, payload: Buffer, options: CallOptions, call: PendingCall): void {
-    const frames = this.#peer.frames
-    if (frames.state !== 'open' || frames.transport.state === 'closed') {
-      // The connection died before this call could be written: no server saw it, safe to resend.
-      return this.#notSent(
-        call,
-        new RpcError(Code.UNAVAILABLE, 'connection closed before the call was sent', { refused: true }),
-      )
-    }
+    if (!this.#open) return this.#notSent(call, notSentError())
     const ext = this.#peer.extensions
-    let value = payload
-    const compressed = ext.compress(payload)
-    if (compressed) {
-      value = compressed
-      flags |= Flags.COMPRESSED
-    }
     const sendTimeout = options.timeout !== undefined && !(options as PoolCallOptions).implicitTimeout
     let block: Uint8Array | undefined
     if (ext.has('metadata') && (options.metadata || sendTimeout)) {
@@ -309,12 +296,58 @@ export class ClientConnection implements PeerRole<PendingCall> {
         new RpcError(Code.FAILED_PRECONDITION, 'metadata needs an srpc server; this one speaks plain v1'),
       )
     }
+    const compressed = ext.compressMaybeAsync(payload)
+    if (compressed instanceof Promise)
+      return this.#sendDeflated(flags, route, payload, block, call, compressed)
+    this.#write(flags, route, payload, compressed, block, call)
+  }
+
+  /**
+   * A large payload deflating on zlib's pool: the call is in flight meanwhile (a close waits for
+   * it, a lost connection fails it), but the server has not heard of it. Ended before the
+   * deflate is done (cancelled, deadline, connection gone), it is never sent: no frame at all.
+   */
+  #sendDeflated(
+    flags: number,
+    route: string,
+    payload: Buffer,
+    block: Uint8Array | undefined,
+    call: PendingCall,
+    deflating: Promise<Buffer | undefined>,
+  ): void {
+    const peer = this.#peer
+    peer.deferOpening(call.id)
+    deflating
+      .then((compressed) => {
+        if (!peer.takeDeferred(call.id)) return
+        if (!this.#open) return this.#notSent(call, notSentError())
+        this.#write(flags, route, payload, compressed, block, call)
+      })
+      .catch((err: unknown) => this.#notSent(call, RpcError.from(err)))
+  }
+
+  /** The opening frame: compressed when that paid, the metadata block (never compressed) before the payload. */
+  #write(
+    flags: number,
+    route: string,
+    payload: Buffer,
+    compressed: Buffer | undefined,
+    block: Uint8Array | undefined,
+    call: PendingCall,
+  ): void {
     try {
-      frames.sendFrame(flags, call.id, route, value, block)
+      if (compressed) this.#peer.frames.sendFrame(flags | Flags.COMPRESSED, call.id, route, compressed, block)
+      else this.#peer.frames.sendFrame(flags, call.id, route, payload, block)
     } catch (err) {
       // Larger than the server accepts: this call fails, the connection carries on.
       this.#notSent(call, err as RpcError)
     }
+  }
+
+  /** Frames can still go out on this connection. */
+  get #open(): boolean {
+    const frames = this.#peer.frames
+    return frames.state === 'open' && frames.transport.state !== 'closed'
   }
 
   #notSent(call: PendingCall, error: RpcError): void {
@@ -382,10 +415,13 @@ export class ClientConnection implements PeerRole<PendingCall> {
     if (inFlight === this.maxConcurrentStreams - 1) this.#events.onRelease?.(this)
   }
 
-  /** Calls past the GOAWAY's last id never reached a handler: safe for the pool to resend. */
+  /**
+   * Calls past the GOAWAY's last id never reached a handler, and calls whose request was still
+   * deflating were never sent: safe for the pool to resend.
+   */
   failCall(call: PendingCall, error: RpcError): void {
     const lastId = this.#goawayLastId
-    if (lastId !== undefined && call.id > lastId) {
+    if ((lastId !== undefined && call.id > lastId) || this.#peer.isDeferred(call.id)) {
       if (this.#refused?.error !== error) {
         this.#refused = {
           error,
@@ -419,6 +455,11 @@ export class ClientConnection implements PeerRole<PendingCall> {
 }
 
 const EMPTY = Buffer.alloc(0)
+
+/** The connection died before a call could be written: no server saw it, safe to resend. */
+function notSentError(): RpcError {
+  return new RpcError(Code.UNAVAILABLE, 'connection closed before the call was sent', { refused: true })
+}
 
 function settingsOf(options: ResolvedPoolOptions): ExtensionSettings {
   return {

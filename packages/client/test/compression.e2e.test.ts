@@ -1,13 +1,18 @@
+import { createServer, type Server as TlsServer } from 'node:tls'
+import { tlsTransport } from '@srpc/core'
+import { Server } from '@srpc/server'
 import { afterEach, describe, expect, it } from 'vitest'
 import { LinkProxy } from '../../../test-support/link-proxy'
-import type { Pool } from '../src'
-import { Harness } from './harness'
+import { Code, connectTls, Pool, type Transport } from '../src'
+import { certificates, codeOf, Harness } from './harness'
 
 const h = new Harness()
 const proxies: LinkProxy[] = []
+const cleanups: (() => Promise<unknown>)[] = []
 afterEach(async () => {
   await h.cleanup()
   await Promise.all(proxies.splice(0).map((p) => p.stop()))
+  await Promise.all(cleanups.splice(0).map((c) => c()))
 })
 
 const KIB = 1024
@@ -104,5 +109,219 @@ describe('large compressed messages (zlib thread pool)', () => {
     await session.close()
     // The same connection kept answering small calls while the 16 MiB value was deflated and inflated.
     expect(pings - pingsBefore).toBeGreaterThan(0)
+  }, 60_000)
+})
+
+/** Counts turns of the event loop (a chain of setImmediate callbacks) until stopped. */
+function loopTurns(): { readonly count: number; stop(): void } {
+  let count = 0
+  let running = true
+  const turn = () => {
+    count++
+    if (running) setImmediate(turn)
+  }
+  setImmediate(turn)
+  cleanups.push(async () => {
+    running = false
+  })
+  return {
+    get count() {
+      return count
+    },
+    stop() {
+      running = false
+    },
+  }
+}
+
+interface Write {
+  bytes: number
+  /** Event-loop turns counted when the write was made. */
+  turn: number
+}
+
+/** `transport`, with each write recorded: its size and the loop turns counted by then. */
+function recordWrites(transport: Transport, turns: () => number, writes: Write[]): Transport {
+  const write = transport.write.bind(transport)
+  transport.write = (chunk, written) => {
+    writes.push({ bytes: chunk.length, turn: turns() })
+    return write(chunk, written)
+  }
+  return transport
+}
+
+/** The largest write recorded from index `from` on. */
+function largest(writes: Write[], from = 0): Write | undefined {
+  let max: Write | undefined
+  for (const w of writes.slice(from)) if (max === undefined || w.bytes > max.bytes) max = w
+  return max
+}
+
+describe('large unary values deflate off the event loop (compression: true)', () => {
+  const options = { compression: true, maxFrameSize: 32 * MIB }
+  const big = json(16 * MIB)
+
+  /** A server with `/echo`, `/count` (counts the requests it sees) and `/ping`, and a pool of one connection to it. */
+  async function setup() {
+    let seen = 0
+    const { port } = await h.server((s) => {
+      s.mux.handle('/echo', (ctx) => ctx.payload)
+      s.mux.handle('/count', () => {
+        seen++
+        return 'ok'
+      })
+      s.mux.handle('/ping', () => 'pong')
+    }, options)
+    const pool = await h.pool(`127.0.0.1:${port}`, { ...options, size: 1 })
+    // Negotiated: compression is in force from the next call on.
+    expect((await pool.call('/ping')).toString()).toBe('pong')
+    return { pool, seen: () => seen }
+  }
+
+  it('round-trips a 16 MiB request and reply byte-exact; both ends keep the loop turning while they deflate', async () => {
+    let turns = loopTurns()
+    const clientWrites: Write[] = []
+    const serverWrites: Write[] = []
+    let handlerTurn = -1
+    const server = new Server(options)
+    server.handle('/echo', (ctx) => {
+      handlerTurn = turns.count
+      return ctx.payload
+    })
+    const { serverOptions, clientOptions } = await certificates()
+    const listener: TlsServer = createServer(serverOptions, (socket) =>
+      server.accept(recordWrites(tlsTransport(socket), () => turns.count, serverWrites)),
+    )
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve))
+    cleanups.push(() => server.shutdown({ timeout: 200 }).then(() => new Promise((r) => listener.close(r))))
+    const { port } = listener.address() as { port: number }
+    const pool = new Pool({
+      address: `127.0.0.1:${port}`,
+      ...options,
+      size: 1,
+      connector: (target, { signal }) =>
+        connectTls(target, { tls: clientOptions, connectTimeout: 5000, signal }).then((t) =>
+          recordWrites(t, () => turns.count, clientWrites),
+        ),
+    })
+    cleanups.push(() => pool.destroy())
+    await pool.call('/echo', 'hello')
+
+    turns.stop()
+    turns = loopTurns()
+    const clientFrom = clientWrites.length
+    const serverFrom = serverWrites.length
+    const reply = await pool.call('/echo', big, { timeout: 30_000 })
+    expect(reply.equals(big)).toBe(true)
+    // Each big value went compressed, and was written only after the loop had turned since it
+    // was handed over (pool.call on the client, the handler's return on the server).
+    const request = largest(clientWrites, clientFrom)!
+    expect(request.bytes).toBeLessThan(big.length / 2)
+    expect(request.turn).toBeGreaterThan(0)
+    const answer = largest(serverWrites, serverFrom)!
+    expect(answer.bytes).toBeLessThan(big.length / 2)
+    expect(handlerTurn).toBeGreaterThanOrEqual(0)
+    expect(answer.turn).toBeGreaterThan(handlerTurn)
+  }, 60_000)
+
+  it('a call cancelled while its request deflates fails CANCELLED and is never sent', async () => {
+    const { pool, seen } = await setup()
+    const abort = new AbortController()
+    const call = pool.call('/count', big, { signal: abort.signal })
+    abort.abort()
+    expect(await codeOf(call)).toBe(Code.CANCELLED)
+    // Frames on a connection arrive in order: by this answer the server would have seen the request.
+    expect((await pool.call('/ping')).toString()).toBe('pong')
+    expect(seen()).toBe(0)
+    // The connection carries on.
+    expect((await pool.call('/count', big, { timeout: 30_000 })).toString()).toBe('ok')
+    expect(seen()).toBe(1)
+  }, 60_000)
+
+  it('a call whose deadline passes while its request deflates fails DEADLINE_EXCEEDED and is never sent', async () => {
+    const { pool, seen } = await setup()
+    // 1 ms: the deadline passes long before 16 MiB are deflated.
+    expect(await codeOf(pool.call('/count', big, { timeout: 1 }))).toBe(Code.DEADLINE_EXCEEDED)
+    expect((await pool.call('/ping')).toString()).toBe('pong')
+    expect(seen()).toBe(0)
+  }, 60_000)
+
+  it('a connection destroyed while a request deflates fails the call, and nothing is sent on it', async () => {
+    const { pool, seen } = await setup()
+    const call = pool.call('/count', big, { timeout: 30_000 })
+    void pool.destroy()
+    expect(await codeOf(call)).toBe(Code.CANCELLED)
+    expect(seen()).toBe(0)
+  }, 60_000)
+
+  it('a connection lost while a request deflates: the call was never sent, so it goes again on a new one', async () => {
+    const { port } = await h.server((s) => s.mux.handle('/echo', (ctx) => ctx.payload), options)
+    const { clientOptions } = await certificates()
+    const transports: Transport[] = []
+    const pool = await h.pool(`127.0.0.1:${port}`, {
+      ...options,
+      tls: undefined,
+      size: 1,
+      connector: (target, { signal }) =>
+        connectTls(target, { tls: clientOptions, connectTimeout: 5000, signal }).then((t) => {
+          transports.push(t)
+          return t
+        }),
+    })
+    await pool.call('/echo', 'hello')
+    // Fits a frame uncompressed: the new connection may carry it before its HELLO is answered.
+    const value = big.subarray(0, 8 * MIB)
+    const call = pool.call('/echo', value, { timeout: 30_000 })
+    transports[0]!.destroy(new Error('link down'))
+    expect((await call).equals(value)).toBe(true)
+    expect(transports).toHaveLength(2)
+  }, 60_000)
+
+  it('a pool closing while a request deflates sends it first and waits for its reply', async () => {
+    const { pool } = await setup()
+    const call = pool.call('/echo', big, { timeout: 30_000 })
+    const closed = pool.close()
+    expect((await call).equals(big)).toBe(true)
+    await closed
+  }, 60_000)
+
+  it('a reply still deflating when the client cancels is never sent; reply() rejects with CANCELLED', async () => {
+    let replying!: () => void
+    const replyStarted = new Promise<void>((resolve) => {
+      replying = resolve
+    })
+    let replied: Promise<unknown> | undefined
+    const serverWrites: Write[] = []
+    const server = new Server(options)
+    server.handle('/big', (ctx) => {
+      const reply = ctx.reply(big)
+      replied = reply.then(
+        () => 'sent',
+        (err: { code: string }) => err.code,
+      )
+      replying()
+      return reply
+    })
+    server.handle('/ping', () => 'pong')
+    const { serverOptions } = await certificates()
+    const listener: TlsServer = createServer(serverOptions, (socket) =>
+      server.accept(recordWrites(tlsTransport(socket), () => 0, serverWrites)),
+    )
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve))
+    cleanups.push(() => server.shutdown({ timeout: 200 }).then(() => new Promise((r) => listener.close(r))))
+    const { port } = listener.address() as { port: number }
+    const pool = await h.pool(`127.0.0.1:${port}`, { ...options, size: 1 })
+    await pool.call('/ping')
+
+    const from = serverWrites.length
+    const abort = new AbortController()
+    const call = pool.call('/big', '', { signal: abort.signal })
+    await replyStarted
+    abort.abort()
+    expect(await codeOf(call)).toBe(Code.CANCELLED)
+    expect(await replied).toBe(Code.CANCELLED)
+    expect((await pool.call('/ping')).toString()).toBe('pong')
+    // Nothing of the 16 MiB reply went out, compressed or not.
+    expect(largest(serverWrites, from)?.bytes ?? 0).toBeLessThan(64 * KIB)
   }, 60_000)
 })

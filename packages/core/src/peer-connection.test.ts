@@ -203,6 +203,28 @@ describe('PeerConnection control frames', () => {
     expect(controlKinds(received)).toEqual([ControlKind.HELLO, ControlKind.CANCEL])
     expect(conn.inFlight).toBe(0)
   })
+
+  it('sends no CANCEL for a call whose opening was deferred and never went out', async () => {
+    const { raw, conn, received, role } = withRawClient()
+    helloAndAck(raw)
+    await turns()
+    for (const id of [1, 2, 3]) {
+      conn.register(new TestCall(id))
+      conn.deferOpening(id)
+    }
+    // 1: cancelled while deferred; 2: its opening goes; 3: the connection fails it.
+    conn.cancel(1, new RpcError(Code.CANCELLED, 'cancelled'))
+    expect(role.released).toEqual([2])
+    expect(conn.takeDeferred(1)).toBe(false)
+    expect(conn.takeDeferred(2)).toBe(true)
+    expect(conn.takeDeferred(2)).toBe(false)
+    conn.cancel(2, new RpcError(Code.CANCELLED, 'cancelled'))
+    await turns()
+    // Only the call whose opening was taken is cancelled on the wire.
+    expect(received.filter((f) => f.flags === Flags.CONTROL && f.id !== 0).map((f) => f.id)).toEqual([2])
+    conn.destroy(new RpcError(Code.CANCELLED, 'going away'))
+    expect(conn.takeDeferred(3)).toBe(false)
+  })
 })
 
 describe('PeerConnection frames for ids without a call', () => {

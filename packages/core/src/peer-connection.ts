@@ -99,6 +99,11 @@ export class PeerConnection<C extends PeerCall = PeerCall> implements CallHost {
   #held: Frame[] | undefined
   /** The payload inflated ahead for the frame being delivered: decodePayload hands it out once. */
   #inflated: { value: Buffer; result: Buffer | undefined; error: RpcError | undefined } | undefined
+  /**
+   * Ids of calls registered whose opening frame waits for its payload to deflate off the event
+   * loop (see deferOpening); created by the first such call, most connections never have one.
+   */
+  #deferred: Set<FrameId> | undefined
 
   constructor(transport: Transport, role: PeerRole<C>, options: PeerConnectionOptions) {
     this.#role = role
@@ -181,6 +186,30 @@ export class PeerConnection<C extends PeerCall = PeerCall> implements CallHost {
     this.#calls.delete(id)
   }
 
+  /**
+   * The registered call `id` opens later (its payload deflates off the event loop): until
+   * `takeDeferred(id)`, the peer has not heard of it, so cancelling it sends no CANCEL.
+   */
+  deferOpening(id: FrameId): void {
+    this.#deferred ??= new Set()
+    this.#deferred.add(id)
+  }
+
+  /**
+   * The deferred opening of `id` may go now: true while its call is still in flight; false when
+   * it ended meanwhile (cancelled, deadline, failed with the connection), and then nothing of it
+   * may be sent. Either way `id` is no longer deferred.
+   */
+  takeDeferred(id: FrameId): boolean {
+    const deferred = this.#deferred?.delete(id) === true
+    return deferred && this.#calls.has(id)
+  }
+
+  /** The opening of `id` is deferred and has not gone out: the peer never saw the call. */
+  isDeferred(id: FrameId): boolean {
+    return this.#deferred?.has(id) === true
+  }
+
   /** The peer named `id` in a frame that opens (or would open) a call, served or refused. */
   noteId(id: FrameId): void {
     if (id > this.#highestId) this.#highestId = id
@@ -225,6 +254,8 @@ export class PeerConnection<C extends PeerCall = PeerCall> implements CallHost {
 
   cancel(id: FrameId, error: RpcError): void {
     if (!this.#calls.delete(id)) return
+    // A call whose opening frame never went out: the peer has nothing to stop.
+    if (this.#deferred?.delete(id) === true) return this.#released()
     if (this.#ext.has('cancel')) {
       this.frames.sendEncoded(encodeControl(id, { kind: ControlKind.CANCEL, code: error.code }))
     }

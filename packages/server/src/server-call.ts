@@ -38,7 +38,10 @@ export class ServerCall extends CallState implements Job {
   readonly ctx: Context
   readonly host: CallHost
   readonly ext: Extensions
-  /** The reply sent, kept for interceptors (a reference, no copy). */
+  /**
+   * The reply sent, kept for interceptors (a reference, no copy); set from the moment it is given
+   * when it deflates off the event loop first (the call is `answered`), cleared if it never went.
+   */
   replyValue: Buffer | undefined
   /** Request payload, then each session message: counted for interceptors. */
   messagesReceived: number
@@ -111,6 +114,11 @@ export class ServerCall extends CallState implements Job {
   /** The reply, chunks or session messages handed to the connection. */
   get messagesSent(): number {
     return this.#writer ? this.#writer.messagesWritten : this.replyValue ? 1 : 0
+  }
+
+  /** Our half is over, or the reply that ends it is deflating: nothing more may be sent. */
+  get answered(): boolean {
+    return this.localEnded || this.replyValue !== undefined
   }
 
   /** Bytes of stream chunks or session messages queued and not yet handed to the socket. */
@@ -259,6 +267,8 @@ export class ServerCall extends CallState implements Job {
   /** Sends an error frame unless our half is already over. */
   fail(error: RpcError): void {
     if (!this.endLocal()) return
+    // A reply still deflating is dropped: the error frame goes instead.
+    this.replyValue = undefined
     this.#status = error
     try {
       this.host.send(Flags.ERROR, this.id, asBuffer(encodeErrorValue(error, this.ext.has('details'))))
@@ -274,7 +284,16 @@ export class ServerCall extends CallState implements Job {
     // After a complete answer a late cancel changes nothing; before (or with chunks still queued) it is the outcome.
     const outcome = !this.localEnded || this.#writer?.waiting === true
     if (!this.failCall(reason)) return
-    if (outcome) this.#status ??= reason
+    if (outcome) {
+      this.#status ??= reason
+      // A reply still deflating never goes.
+      this.replyValue = undefined
+    }
+    if (!this.#handlerRunning) this.#finish()
+  }
+
+  /** The reply that deflated off the event loop went out, or was dropped: finishes a call whose handler returned. */
+  replied(): void {
     if (!this.#handlerRunning) this.#finish()
   }
 
@@ -288,7 +307,7 @@ export class ServerCall extends CallState implements Job {
    */
   wrongType(err: unknown): Promise<never> {
     this.host.handlerFailed(this, err)
-    if (!this.localEnded) {
+    if (!this.answered) {
       this.fail(new RpcError(Code.INTERNAL, 'internal server error'))
       this.abort(err as RpcError)
     }
@@ -334,11 +353,13 @@ export class ServerCall extends CallState implements Job {
         this.wrongType(err)
       }
     }
-    if (!this.localEnded) {
+    if (!this.answered) {
       // A stream or session ends its half with a bare end marker; a request replies.
       if (this.#writer) this.#writer.end().catch(noop)
       else replyWithResult(this, result)
     }
+    // The reply deflates off the event loop: the call finishes once it is written (replied()).
+    if (!this.localEnded) return
     // Chunks may still wait for credit (the end marker behind them): the call lives until they are out.
     if (this.#writer?.waiting) {
       this.#writer.settled().then(() => this.#finish())

@@ -31,7 +31,11 @@ export interface WriterCall extends ResponseMetadataOwner {
   readonly host: CallHost
   readonly ext: Extensions
   readonly localEnded: boolean
+  /** Our half is over, or a reply that ends it is on its way: nothing more may be sent. */
+  readonly answered: boolean
   endLocal(): boolean
+  /** Why a send cannot go (see core's CallState). */
+  sendRefusal(message: string): RpcError | undefined
   afterDone(what: string): Promise<never>
   wrongType(err: unknown): Promise<never>
 }
@@ -64,7 +68,7 @@ export class StreamWriter {
     } catch (err) {
       return this.#call.wrongType(err)
     }
-    if (this.#call.localEnded) return this.#call.afterDone(framing.ended)
+    if (this.#call.answered) return this.#call.afterDone(framing.ended)
     if (isLast) {
       let block: Uint8Array | undefined
       try {
