@@ -118,12 +118,12 @@ export class Extensions {
         ? new Compressor(
             codec,
             settings.compression,
-            mode === 'auto' ? new CompressionGovernor(settings.governorProbe?.()) : undefined,
+            mode === 'auto' ? () => new CompressionGovernor(settings.governorProbe?.()) : undefined,
           )
         : undefined
     if (features.has('flow') && !peer.initialWindow) features.delete('flow')
     return new Extensions(
-      features,
+      sharedFeatures(features),
       compressor,
       codec,
       peer.initialWindow ?? 0,
@@ -174,4 +174,19 @@ export class Extensions {
     }
     return decompress(this.codec, payload, maxLength)
   }
+}
+
+/**
+ * Agreed feature sets, shared: nearly every connection of a process agrees the same few, and a Set
+ * per connection cost 232 bytes. Bounded: past MAX_SHARED_FEATURE_SETS distinct sets (only a
+ * process talking to many differently configured peers gets there) each keeps its own.
+ */
+const MAX_SHARED_FEATURE_SETS = 64
+const featureSets = new Map<string, ReadonlySet<string>>()
+function sharedFeatures(features: Set<string>): ReadonlySet<string> {
+  const key = [...features].sort().join(',')
+  const known = featureSets.get(key)
+  if (known !== undefined) return known
+  if (featureSets.size < MAX_SHARED_FEATURE_SETS) featureSets.set(key, features)
+  return features
 }
