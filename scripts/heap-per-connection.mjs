@@ -3,7 +3,10 @@
 // so the machine's load barely matters): `node --expose-gc scripts/heap-per-connection.mjs [root] [N]`
 // with `root` a checkout whose packages are built (this one by default). Compare two commits by
 // running it on a worktree of each. Client and server ends are counted together.
+// `--pools` makes N Pools of one connection each (as bench scenario g's client does) instead of
+// one Pool of N; `--snapshot FILE` writes a heap snapshot of the idle state (compare by constructor).
 import { fileURLToPath } from 'node:url'
+import { writeHeapSnapshot } from 'node:v8'
 
 if (typeof gc !== 'function') {
   console.error('run with node --expose-gc')
