@@ -115,11 +115,7 @@ export class Extensions {
     const mode = settings.compression.mode
     const compressor =
       codec !== undefined && settings.compression.enabled && mode !== 'never'
-        ? new Compressor(
-            codec,
-            settings.compression,
-            mode === 'auto' ? () => new CompressionGovernor(settings.governorProbe?.()) : undefined,
-          )
+        ? new Compressor(codec, settings.compression, mode === 'auto' ? governorFactory(settings) : undefined)
         : undefined
     if (features.has('flow') && !peer.initialWindow) features.delete('flow')
     return new Extensions(
@@ -189,4 +185,15 @@ function sharedFeatures(features: Set<string>): ReadonlySet<string> {
   if (known !== undefined) return known
   if (featureSets.size < MAX_SHARED_FEATURE_SETS) featureSets.set(key, features)
   return features
+}
+
+/** Makes the governor of a connection when its first large payload comes: one function per settings, not per connection. */
+const governorFactories = new WeakMap<ExtensionSettings, () => CompressionGovernor>()
+function governorFactory(settings: ExtensionSettings): () => CompressionGovernor {
+  let make = governorFactories.get(settings)
+  if (make === undefined) {
+    make = () => new CompressionGovernor(settings.governorProbe?.())
+    governorFactories.set(settings, make)
+  }
+  return make
 }
