@@ -13,7 +13,14 @@ import { CallQueue, type CallQueueHost, closedError, type QueuedCallOptions } fr
 import { type ClientSession, callOf, type SessionOptions } from './client-session'
 import { type ClientStream, streamOf } from './client-stream'
 import type { ClientConnection, CallOptions as ConnectionCallOptions, PoolCallOptions } from './connection'
-import { ConnectivityState, ConnectWaiters, type PoolEvents, type PoolState } from './connectivity-state'
+import {
+  type ConnectivityFacts,
+  type ConnectivityHost,
+  ConnectivityState,
+  ConnectWaiters,
+  type PoolEvents,
+  type PoolState,
+} from './connectivity-state'
 import { interceptStreaming, interceptUnary } from './intercepted-call'
 import { type BalancerHooks, LoadBalancer } from './load-balancer'
 import {
@@ -63,8 +70,8 @@ export class Pool extends EventEmitter<PoolEvents> {
   readonly options: ResolvedPoolOptions
   /** The options of a call that sets none: the pool's default timeout, enforced here and not sent. */
   #implicitOptions: PoolCallOptions
-  /** Aborted by close() and destroy(): ends retry waits at once. */
-  #closing$ = new AbortController()
+  /** Aborted by close() and destroy(): ends retry waits at once. Made by the first call with a retry policy. */
+  #closing$: AbortController | undefined
   #lb: LoadBalancer
   /** The load balancer's picker, and the connections in rotation it picks among (shared arrays). */
   #balancer: Picker
@@ -88,22 +95,11 @@ export class Pool extends EventEmitter<PoolEvents> {
     logPoolEvents(this, this.options.logger)
     this.#balancer = this.#lb.picker
     this.#ready = this.#lb.ready
-    this.#connectivity = new ConnectivityState(
-      () => ({
-        closed: this.#closed,
-        ready: this.#ready.length,
-        started: this.#lb.started,
-        failing: this.#lb.failing,
-      }),
-      (from, to) => {
-        this.emit('stateChange', { from, to })
-        if (to === 'transient_failure') this.#queue.failFast()
-      },
-    )
+    this.#connectivity = new ConnectivityState(hooks)
   }
 
   /** What the call queue and the load balancer ask of their pool (inside the class: it reads private state). */
-  static readonly #Hooks = class PoolHooks implements CallQueueHost, BalancerHooks {
+  static readonly #Hooks = class PoolHooks implements CallQueueHost, BalancerHooks, ConnectivityHost {
     readonly #pool: Pool
     readonly maxQueued: number
     readonly waitForReady: boolean
@@ -166,6 +162,23 @@ export class Pool extends EventEmitter<PoolEvents> {
 
     changed(): void {
       this.#pool.#connectivity.update()
+    }
+
+    // --- ConnectivityHost ---
+    connectivityFacts(): ConnectivityFacts {
+      const pool = this.#pool
+      return {
+        closed: pool.#closed,
+        ready: pool.#ready.length,
+        started: pool.#lb.started,
+        failing: pool.#lb.failing,
+      }
+    }
+
+    stateChanged(from: PoolState, to: PoolState): void {
+      const pool = this.#pool
+      pool.emit('stateChange', { from, to })
+      if (to === 'transient_failure') pool.#queue.failFast()
     }
   }
 
@@ -238,6 +251,10 @@ export class Pool extends EventEmitter<PoolEvents> {
   #chainFor(options: CallOptions): readonly Interceptor[] {
     const interceptors = observedInterceptors(this.options.interceptors)
     if (options.retry === undefined) return interceptors
+    if (this.#closing$ === undefined) {
+      this.#closing$ = new AbortController()
+      if (this.#closed) this.#closing$.abort()
+    }
     const retry = retryInterceptor(resolveRetryPolicy(options.retry), this.#closing$.signal)
     return [...interceptors, retry]
   }
@@ -374,7 +391,7 @@ export class Pool extends EventEmitter<PoolEvents> {
   #shutDown(reason: RpcError): ClientConnection[] {
     if (!this.#closed) {
       this.#closed = true
-      this.#closing$.abort()
+      this.#closing$?.abort()
       this.#lb.stop()
       this.#queue.failAll(reason)
       this.#rejectConnectWaiters(reason)
