@@ -3,24 +3,27 @@
 // bench): `node scripts/tls-memory-per-connection.mjs <root> <N> <raw|srpc> [calls] [snapshotPrefix]` (root: an absolute path).
 // The parent opens N connections (srpc: N Pools of one connection, as g's client) to a server
 // child (`--expose-gc`) and prints the server's memory after GC per connection, once connected and
-// after `calls` rounds of one 64 B call per connection. LOAD=1 makes `calls` seconds of g's load
-// instead (each connection one call per second, spread evenly; prints p50/p99 in ms); SPACES=1
-// prints V8's heap spaces (used and physical) per connection; CHILD_ARGS passes flags to the
-// server (`--trace-gc`); with a snapshot prefix, heap snapshots of the server idle, after the
-// calls and (LOAD) mid-load are written.
+// after `calls` rounds of one 64 B call per connection. `--load` makes `calls` seconds of g's load
+// instead (each connection one call per second, spread evenly; prints p50/p99 in ms); `--spaces`
+// prints V8's heap spaces (used and physical) per connection; `--server-flags="--trace-gc"` passes
+// flags to the server; with a snapshot prefix, heap snapshots of the server idle, after the calls
+// and (--load) mid-load are written.
 import { fork } from 'node:child_process'
 import { once } from 'node:events'
 import { connect } from 'node:tls'
 import { fileURLToPath } from 'node:url'
 
-const [root, nArg, target, callsArg, snap] = process.argv.slice(2)
+const argv = process.argv.slice(2)
+const option = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
+const flag = (name) => argv.includes(`--${name}`)
+const [root, nArg, target, callsArg, snap] = argv.filter((a) => !a.startsWith('--'))
 const N = Number(nArg),
   CALLS = Number(callsArg ?? 0)
 const { selfSigned, clientTlsOptions } = await import(`${root}/packages/tlsutil/dist/index.js`)
-if (process.env.CHILD) {
+if (flag('child')) {
   const { serverTlsOptions } = await import(`${root}/packages/tlsutil/dist/index.js`)
   const v8 = await import('node:v8')
-  const tls = JSON.parse(process.env.TLSJSON)
+  const tls = JSON.parse(option('tls'))
   let port
   if (target === 'srpc') {
     const { Server } = await import(`${root}/packages/server/dist/index.js`)
@@ -62,13 +65,10 @@ if (process.env.CHILD) {
   process.send({ port })
 } else {
   const tls = await selfSigned(['127.0.0.1'])
-  const child = fork(fileURLToPath(import.meta.url), process.argv.slice(2), {
-    execArgv: ['--expose-gc', ...(process.env.CHILD_ARGS ? process.env.CHILD_ARGS.split(' ') : [])],
-    env: {
-      ...process.env,
-      CHILD: '1',
-      TLSJSON: JSON.stringify({ key: tls.key, cert: tls.cert, ca: tls.ca }),
-    },
+  const material = JSON.stringify({ key: tls.key, cert: tls.cert, ca: tls.ca })
+  const serverFlags = option('server-flags')?.split(' ') ?? []
+  const child = fork(fileURLToPath(import.meta.url), [...argv, '--child', `--tls=${material}`], {
+    execArgv: ['--expose-gc', ...serverFlags],
   })
   const [{ port }] = await once(child, 'message')
   const spaceLog = []
@@ -108,7 +108,7 @@ if (process.env.CHILD) {
   }
   await new Promise((r) => setTimeout(r, 500))
   const connected = await mem(snap ? `${snap}-idle.heapsnapshot` : undefined)
-  if (process.env.LOAD) {
+  if (flag('load')) {
     // g-like: each connection 1 call/s, spread evenly, for CALLS seconds
     const total = N * CALLS,
       begin = performance.now() + 50
@@ -146,7 +146,7 @@ if (process.env.CHILD) {
       ['rss', 'heapUsed', 'heapTotal', 'external', 'arrayBuffers'].map((k) => [k, Number(kib(m, before, k))]),
     )
   console.log(JSON.stringify({ target, N, connected: row(connected), afterCalls: row(after) }))
-  if (process.env.SPACES) {
+  if (flag('spaces')) {
     const [b, , a] = spaceLog
     for (const k of Object.keys(a))
       console.log(
