@@ -46,18 +46,22 @@ export function poolStateOf(facts: ConnectivityFacts): PoolState {
   return facts.failing ? 'transient_failure' : 'connecting'
 }
 
+/** What the pool's state is computed from, and who hears of a change (the pool's own hooks object). */
+export interface ConnectivityHost {
+  connectivityFacts(): ConnectivityFacts
+  stateChanged(from: PoolState, to: PoolState): void
+}
+
 /**
  * The pool's state, recomputed after anything that may change it; a change is told once, in
- * order, to `onChange` (the pool emits `stateChange`, and fails fast on TRANSIENT_FAILURE).
+ * order, to the host (the pool emits `stateChange`, and fails fast on TRANSIENT_FAILURE).
  */
 export class ConnectivityState {
   #state: PoolState = 'idle'
-  #facts: () => ConnectivityFacts
-  #onChange: (from: PoolState, to: PoolState) => void
+  #host: ConnectivityHost
 
-  constructor(facts: () => ConnectivityFacts, onChange: (from: PoolState, to: PoolState) => void) {
-    this.#facts = facts
-    this.#onChange = onChange
+  constructor(host: ConnectivityHost) {
+    this.#host = host
   }
 
   get state(): PoolState {
@@ -65,11 +69,11 @@ export class ConnectivityState {
   }
 
   update(): void {
-    const next = poolStateOf(this.#facts())
+    const next = poolStateOf(this.#host.connectivityFacts())
     if (next === this.#state) return
     const from = this.#state
     this.#state = next
-    this.#onChange(from, next)
+    this.#host.stateChanged(from, next)
   }
 }
 

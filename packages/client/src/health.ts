@@ -31,7 +31,8 @@ export class HealthMonitor {
   readonly check: HealthCheck
   #hooks: HealthHooks
   #timer: NodeJS.Timeout | undefined
-  #probing = new Set<ClientConnection>()
+  /** Connections with a probe under way; only while there are any (most of the time there are none). */
+  #probing: Set<ClientConnection> | undefined
 
   constructor(check: HealthCheck, hooks: HealthHooks) {
     this.check = check
@@ -49,19 +50,25 @@ export class HealthMonitor {
     this.#timer = undefined
   }
 
+  #probed(connection: ClientConnection): void {
+    this.#probing?.delete(connection)
+    if (this.#probing?.size === 0) this.#probing = undefined
+  }
+
   #tick(): void {
     for (const connection of this.#hooks.connections()) {
-      if (this.#probing.has(connection)) continue
+      if (this.#probing?.has(connection)) continue
       const probe = probeConnection(connection, this.check)
       if (probe === undefined) continue
+      this.#probing ??= new Set()
       this.#probing.add(connection)
       probe.then(
         (rtt) => {
-          this.#probing.delete(connection)
+          this.#probed(connection)
           this.#hooks.passed(connection, rtt)
         },
         (err: unknown) => {
-          this.#probing.delete(connection)
+          this.#probed(connection)
           if (connection.state === 'ready')
             this.#hooks.failed(connection, RpcError.from(err, Code.UNAVAILABLE))
         },

@@ -236,3 +236,21 @@ describe('Compressor with a governor (compression auto)', () => {
     expect(out!.length).toBeLessThan(json.length / 4)
   })
 })
+
+describe('Compressor making its governor when first needed', () => {
+  it('makes none while every payload is below the threshold, and one for the first that is not', () => {
+    const { read } = fakeProbe()
+    let made = 0
+    const c = new Compressor('deflate', resolveCompressionOptions(undefined), () => {
+      made++
+      return new CompressionGovernor(read)
+    })
+    for (let i = 0; i < 100; i++) expect(c.compress(Buffer.alloc(64))).toBeUndefined()
+    expect(made).toBe(0)
+    expect(c.compress(Buffer.alloc(64 * 1024, 0x61))).toBeUndefined() // the governor starts off
+    expect(made).toBe(1)
+    expect(c.governor?.state).toBe('off')
+    c.compress(Buffer.alloc(64 * 1024, 0x61))
+    expect(made).toBe(1)
+  })
+})

@@ -101,14 +101,33 @@ export class Compressor {
   readonly codec: string
   readonly threshold: number
   readonly level: number
-  /** Decides whether compressing pays ('auto'); undefined: always try (`compression: true`). */
-  readonly governor: CompressionGovernor | undefined
+  #governor: CompressionGovernor | undefined
+  #newGovernor: (() => CompressionGovernor) | undefined
 
-  constructor(codec: string, options: ResolvedCompressionOptions, governor?: CompressionGovernor) {
+  /**
+   * `governor` may be a function that makes it: then it is made by the first payload of
+   * `threshold` bytes or more (or the first read of `governor`), so a connection that only ever
+   * sends small payloads holds none (about 400 bytes with its event-loop probe, per connection).
+   */
+  constructor(
+    codec: string,
+    options: ResolvedCompressionOptions,
+    governor?: CompressionGovernor | (() => CompressionGovernor),
+  ) {
     this.codec = codec
     this.threshold = options.threshold
     this.level = options.level
-    this.governor = governor
+    if (typeof governor === 'function') this.#newGovernor = governor
+    else this.#governor = governor
+  }
+
+  /** Decides whether compressing pays ('auto'); undefined: always try (`compression: true`). */
+  get governor(): CompressionGovernor | undefined {
+    if (this.#governor === undefined && this.#newGovernor !== undefined) {
+      this.#governor = this.#newGovernor()
+      this.#newGovernor = undefined
+    }
+    return this.#governor
   }
 
   /** Attempts to skip before trying again, after compression did not pay. */
@@ -151,9 +170,14 @@ export class Compressor {
 
   #shouldTry(payload: Buffer): boolean {
     const eligible = payload.length >= this.threshold && payload.length > 0
-    this.governor?.sent(payload.length, eligible)
-    if (!eligible) return false
-    if (this.governor !== undefined && !this.governor.compressing) return false
+    if (!eligible) {
+      // Small payloads count towards the rate once a governor exists; they never make one.
+      this.#governor?.sent(payload.length, false)
+      return false
+    }
+    const governor = this.governor
+    governor?.sent(payload.length, true)
+    if (governor !== undefined && !governor.compressing) return false
     if (this.#skip > 0) {
       this.#skip--
       return false

@@ -191,6 +191,18 @@ describe('Extensions.negotiate', () => {
   })
 })
 
+describe('Extensions per connection', () => {
+  it('connections that agree the same features share one set of them', () => {
+    const first = handshake(settings(), settings())
+    const second = handshake(settings(), settings())
+    expect(second.serverSide.features).toBe(first.serverSide.features)
+    expect(second.clientSide.features).toBe(first.clientSide.features)
+    const fewer = handshake(settings({ features: ['cancel', 'ping'] }), settings())
+    expect([...fewer.serverSide.features].sort()).toEqual(['cancel', 'ping'])
+    expect(fewer.serverSide.features).not.toBe(first.serverSide.features)
+  })
+})
+
 describe('Extensions payload coding', () => {
   const always = settings({ compression: resolveCompressionOptions(true) })
   const { clientSide } = handshake(always, settings())

@@ -115,15 +115,11 @@ export class Extensions {
     const mode = settings.compression.mode
     const compressor =
       codec !== undefined && settings.compression.enabled && mode !== 'never'
-        ? new Compressor(
-            codec,
-            settings.compression,
-            mode === 'auto' ? new CompressionGovernor(settings.governorProbe?.()) : undefined,
-          )
+        ? new Compressor(codec, settings.compression, mode === 'auto' ? governorFactory(settings) : undefined)
         : undefined
     if (features.has('flow') && !peer.initialWindow) features.delete('flow')
     return new Extensions(
-      features,
+      sharedFeatures(features),
       compressor,
       codec,
       peer.initialWindow ?? 0,
@@ -174,4 +170,30 @@ export class Extensions {
     }
     return decompress(this.codec, payload, maxLength)
   }
+}
+
+/**
+ * Agreed feature sets, shared: nearly every connection of a process agrees the same few, and a Set
+ * per connection cost 232 bytes. Bounded: past MAX_SHARED_FEATURE_SETS distinct sets (only a
+ * process talking to many differently configured peers gets there) each keeps its own.
+ */
+const MAX_SHARED_FEATURE_SETS = 64
+const featureSets = new Map<string, ReadonlySet<string>>()
+function sharedFeatures(features: Set<string>): ReadonlySet<string> {
+  const key = [...features].sort().join(',')
+  const known = featureSets.get(key)
+  if (known !== undefined) return known
+  if (featureSets.size < MAX_SHARED_FEATURE_SETS) featureSets.set(key, features)
+  return features
+}
+
+/** Makes the governor of a connection when its first large payload comes: one function per settings, not per connection. */
+const governorFactories = new WeakMap<ExtensionSettings, () => CompressionGovernor>()
+function governorFactory(settings: ExtensionSettings): () => CompressionGovernor {
+  let make = governorFactories.get(settings)
+  if (make === undefined) {
+    make = () => new CompressionGovernor(settings.governorProbe?.())
+    governorFactories.set(settings, make)
+  }
+  return make
 }

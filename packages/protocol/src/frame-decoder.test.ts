@@ -188,6 +188,14 @@ describe('FrameDecoder values and memory', () => {
     expect(decoded.value.buffer).toBe(second.buffer)
   })
 
+  it('gives every decoder the same empty value (nothing per connection for it)', () => {
+    const empty = asBuffer(encodeFrame(Flags.RESPONSE, 1, '', new Uint8Array(0)))
+    const [a] = new FrameDecoder().decode(empty)
+    const [b] = new FrameDecoder().decode(empty)
+    expect(a.value.length).toBe(0)
+    expect(a.value).toBe(b.value)
+  })
+
   it('copies a value that spans chunks into memory of its own', () => {
     const frame = asBuffer(encodeFrame(Flags.RESPONSE, 1, '', Buffer.alloc(6000, 0x5a)))
     const first = Buffer.alloc(3000)

@@ -79,10 +79,10 @@ export class FrameDecoder<B extends Uint8Array = Uint8Array> {
   #filled = 0
   /** A valid header was read: a bad version after that is a broken peer, not a foreign protocol. */
   #spokeSrpc = false
-  /** Scratch space for a header that spans chunks. */
-  #header = new Uint8Array(HEADER_SIZE)
+  /** Scratch space for a header that spans chunks; made the first time one does (most connections never see one). */
+  #header: Uint8Array | undefined
   #alloc: Alloc<B>
-  /** The value of empty frames, and what a spent chunk slot holds: made once by #alloc. */
+  /** The value of empty frames, and what a spent chunk slot holds: one per allocator, shared by every decoder. */
   #empty: B
   /** The one frame object handed out with `reuseFrame`. */
   #frame: Frame<B> | undefined
@@ -99,7 +99,7 @@ export class FrameDecoder<B extends Uint8Array = Uint8Array> {
       invalidOption('alloc', `must be a function, got ${typeof options.alloc}`)
     }
     this.#alloc = options.alloc ?? (newBytes as Alloc<B>)
-    this.#empty = this.#alloc(0)
+    this.#empty = emptyOf(this.#alloc)
     if (options.reuseFrame === true) this.#frame = { flags: 0, id: 0, type: '', value: this.#empty }
   }
 
@@ -200,6 +200,7 @@ export class FrameDecoder<B extends Uint8Array = Uint8Array> {
       this.#buffered -= HEADER_SIZE
       this.#advance(first, at + HEADER_SIZE)
     } else {
+      this.#header ??= new Uint8Array(HEADER_SIZE)
       header = this.#copyInto(this.#header, HEADER_SIZE)
       at = 0
     }
@@ -357,4 +358,18 @@ function describeForeignBytes(first: Uint8Array): string {
     return 'does not speak srpc; its first bytes look like HTTP'
   const hex = Array.from(first.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ')
   return `does not speak srpc (frame version ${first[0]}, first bytes ${hex})`
+}
+
+/**
+ * The empty value of each allocator, made once: a decoder per connection made its own (a view and
+ * its ArrayBuffer, 184 bytes per connection end). Nothing can be written into zero bytes.
+ */
+const EMPTIES = new WeakMap<Alloc<Uint8Array>, Uint8Array>()
+function emptyOf<B extends Uint8Array>(alloc: Alloc<B>): B {
+  let empty = EMPTIES.get(alloc) as B | undefined
+  if (empty === undefined) {
+    empty = alloc(0)
+    EMPTIES.set(alloc, empty)
+  }
+  return empty
 }

@@ -59,6 +59,11 @@ export class ServerLifecycle<C extends Stoppable> {
     return this.#connections.size
   }
 
+  /** The open connections (read only: add and delete change it). */
+  get connections(): ReadonlySet<C> {
+    return this.#connections
+  }
+
   /** The promise of the stop under way, if one began. */
   get stopping(): Promise<void> | undefined {
     return this.#stopping

@@ -68,7 +68,10 @@ export interface ServerOptions {
   maxConnections?: number
   /** Time a client has to complete the TLS handshake, ms. */
   handshakeTimeout?: number
-  /** Time a connection may stay without any call before the server closes it, ms (0: never). */
+  /**
+   * Time a connection may stay without any call before the server closes it, ms (0: never). One
+   * timer checks every connection each `idleTimeout / 8` ms, so it closes up to an eighth later.
+   */
   idleTimeout?: number
   /** Receive window per stream direction offered to srpc clients, bytes. */
   initialWindow?: number

@@ -70,9 +70,10 @@ export class ServerConnection implements CallHost, PeerRole<ServerCall> {
   #host: ConnectionHost
   /** Set once a GOAWAY went out: the last id this connection still serves. */
   #goawayLastId: FrameId | undefined
-  #idleTimer: NodeJS.Timeout | undefined
   /** When the last call finished (performance.now(), as idleClock() reads it). */
   #idleSince = performance.now()
+  /** The server's idle sweep drained it: once is enough. */
+  #idleDrained = false
 
   constructor(transport: Transport, host: ConnectionHost) {
     this.#host = host
@@ -91,25 +92,19 @@ export class ServerConnection implements CallHost, PeerRole<ServerCall> {
       pauseReadingWhileBackedUp: true,
     })
     this.#frames = this.#conn.frames
-    if (options.idleTimeout > 0) this.#armIdleCheck(options.idleTimeout)
   }
 
   get frames(): FrameConnection {
     return this.#frames
   }
 
-  #armIdleCheck(delay: number): void {
-    this.#idleTimer = setTimeout(() => this.#checkIdle(), delay)
-    this.#idleTimer.unref()
-  }
-
-  /** Closes a connection that carried no call for idleTimeout ms (one timer per connection, no per-call work). */
-  #checkIdle(): void {
-    const idleTimeout = this.#host.options.idleTimeout
-    if (this.#conn.inFlight > 0) return this.#armIdleCheck(idleTimeout)
-    const idleFor = performance.now() - this.#idleSince
-    if (idleFor < idleTimeout) return this.#armIdleCheck(idleTimeout - idleFor)
-    this.#idleTimer = undefined
+  /**
+   * Drains a connection that carried no call for `idleTimeout` ms. The server's IdleSweep calls it
+   * for every connection from one timer: no timer per connection, no per-call work.
+   */
+  closeIfIdle(now: number, idleTimeout: number): void {
+    if (this.#idleDrained || this.#conn.inFlight > 0 || now - this.#idleSince < idleTimeout) return
+    this.#idleDrained = true
     this.drain()
   }
 
@@ -283,7 +278,6 @@ export class ServerConnection implements CallHost, PeerRole<ServerCall> {
   }
 
   onClosed(error: RpcError | undefined): void {
-    clearTimeout(this.#idleTimer)
     this.#host.connectionClosed(this, error)
   }
 

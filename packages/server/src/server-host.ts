@@ -10,6 +10,7 @@ import {
 import { Code, type RpcError } from '@srpc/protocol'
 import type { EventEmitter } from 'eventemitter3'
 import { ConcurrencyLimiter } from './concurrency-limiter'
+import { IdleSweep } from './idle-sweep'
 import type { ServerLifecycle } from './lifecycle'
 import type { Handler } from './mux'
 import type { ResolvedServerOptions } from './options'
@@ -33,6 +34,8 @@ export class ServerHost implements ConnectionHost {
   #lifecycle: ServerLifecycle<ServerConnection>
   #events: EventEmitter<ServerEvents>
   #sessions = 0
+  /** Closes connections idle past idleTimeout, from one timer for all of them. */
+  #idleSweep: IdleSweep
   /** Calls started since the server was made (every kind, every route): cluster stats read it. */
   calls = 0
   readonly logger: Logger
@@ -52,6 +55,7 @@ export class ServerHost implements ConnectionHost {
     this.#events = events
     this.logger = options.logger
     this.pool = new ConcurrencyLimiter(options.workers, options.maxQueue)
+    this.#idleSweep = new IdleSweep(options.idleTimeout, lifecycle.connections)
     this.extensionSettings = {
       features: ALL_FEATURES,
       compression: options.compression,
@@ -128,6 +132,7 @@ export class ServerHost implements ConnectionHost {
 
   /** A connection was accepted and counts against maxConnections. */
   connectionOpened(connection: ServerConnection): void {
+    this.#idleSweep.connectionAdded()
     publishConnectionOpen('server', connection.connectionId, connection.peer)
     this.logger.debug(
       { ...connectionFields(connection), transport: connection.peer.transport },
