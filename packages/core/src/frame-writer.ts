@@ -39,8 +39,8 @@ const SHRINK_AFTER_IDLE_MS = 1000
  */
 const MAX_SPARES = 2
 /**
- * Smaller slabs are not kept: Node carves them out of its shared 8 KiB pool, so they cost next to
- * nothing to allocate, and keeping one per idle connection would hold a share of that pool each.
+ * Smaller slabs are not kept as a connection's spares: keeping one per idle connection would
+ * hold memory for nothing. The smallest size is shared by the process instead (smallSlabs).
  */
 const MIN_SPARE_SIZE = 4 * 1024
 
@@ -50,6 +50,15 @@ interface Slab {
   held: number
 }
 const NO_SLAB: Slab = { buf: Buffer.alloc(0), held: 0 }
+/**
+ * Written slabs of the smallest size, shared by every connection of the process (at most
+ * MAX_SMALL_SLABS). A connection with one call in flight writes a few dozen bytes a turn and
+ * retires its slab with them: it takes a slab here for its next turn and its write callback
+ * gives the slab back, so it allocates nothing per call, and an idle connection still holds no
+ * slab. Each is its own 1 KiB ArrayBuffer, so the few kept pin no share of Node's buffer pool.
+ */
+const smallSlabs: Slab[] = []
+const MAX_SMALL_SLABS = 16
 /** Pending output at which the batch is written at once instead of at the end of the turn. */
 const FLUSH_NOW_BYTES = 1024 * 1024
 
@@ -210,8 +219,7 @@ export class FrameWriter {
       this.#slabEnd = 0
       return
     }
-    if (!this.#switchSlab(size))
-      this.#slab = { buf: Buffer.allocUnsafe(Math.max(this.#slabHint, size)), held: 0 }
+    if (!this.#switchSlab(size)) this.#slab = newSlab(Math.max(this.#slabHint, size))
   }
 
   /**
@@ -254,15 +262,13 @@ export class FrameWriter {
     if (slab.held === 0) this.#recycle(slab)
   }
 
-  /** Keeps a slab nobody references any more as a spare, if it has the current size. */
+  /** Keeps a slab nobody references any more as a spare, if it has the current size (the smallest go to the shared list). */
   #recycle(slab: Slab): void {
-    if (
-      slab.buf.length === this.#slabHint &&
-      slab.buf.length >= MIN_SPARE_SIZE &&
-      this.#spares.length < MAX_SPARES &&
-      this.#open &&
-      !this.#writeFailed
-    ) {
+    if (!this.#open || this.#writeFailed) return
+    const size = slab.buf.length
+    if (size === MIN_SLAB_SIZE) {
+      if (smallSlabs.length < MAX_SMALL_SLABS) smallSlabs.push(slab)
+    } else if (size === this.#slabHint && size >= MIN_SPARE_SIZE && this.#spares.length < MAX_SPARES) {
       this.#spares.push(slab)
     }
   }
@@ -336,4 +342,10 @@ export class FrameWriter {
     }
     if (!ok) this.#onBackedUp()
   }
+}
+
+/** A slab of `size` bytes: one from the shared list for the smallest size, else a new one. */
+function newSlab(size: number): Slab {
+  if (size !== MIN_SLAB_SIZE) return { buf: Buffer.allocUnsafe(size), held: 0 }
+  return smallSlabs.pop() ?? { buf: Buffer.allocUnsafeSlow(MIN_SLAB_SIZE), held: 0 }
 }
