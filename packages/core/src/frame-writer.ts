@@ -235,14 +235,11 @@ export class FrameWriter {
   }
 
   /** Adjusts the slab size to this turn's output (see #slabHint); drops spares of another size. */
-  #sizeSlabs(): void {
+  #sizeSlabs(turnBytes: number): void {
     const now = performance.now()
     const idle = now - this.#lastFlushAt > SHRINK_AFTER_IDLE_MS
     this.#lastFlushAt = now
-    const needed = Math.min(
-      SLAB_SIZE,
-      Math.max(MIN_SLAB_SIZE, 2 ** Math.ceil(Math.log2(2 * this.#pendingBytes))),
-    )
+    const needed = Math.min(SLAB_SIZE, Math.max(MIN_SLAB_SIZE, 2 ** Math.ceil(Math.log2(2 * turnBytes))))
     if (needed >= this.#slabHint) {
       this.#slabHint = needed
       this.#smallerTurns = 0
@@ -321,13 +318,7 @@ export class FrameWriter {
     const batch = this.#pending
     const slabs = this.#pendingSlabs
     if (batch.length === 0 || this.#transport.state === 'closed') return
-    this.#sizeSlabs()
-    const slabSize = this.#slab.buf.length
-    if (slabSize - this.#slabEnd < MIN_SLAB_SIZE || slabSize !== this.#slabHint) {
-      // Nearly full, or not the size the traffic needs now: the next frames go into a spare, or
-      // into a new slab (a spare taken now leaves room for this one when its write is done).
-      this.#switchSlab(0)
-    }
+    const turnBytes = this.#pendingBytes
     this.#pending = []
     this.#pendingSlabs = []
     this.#pendingBytes = 0
@@ -339,6 +330,19 @@ export class FrameWriter {
       ok = true
       for (let i = 0; i < batch.length; i++) ok = this.#write(batch[i], slabs[i])
       this.#transport.uncork()
+    }
+    // The bookkeeping for the next turn comes after the write: with one call in flight the
+    // write is the reply the peer waits for, and the clock read of #sizeSlabs would delay it.
+    this.#sizeSlabs(turnBytes)
+    const slabSize = this.#slab.buf.length
+    if (
+      (slabSize - this.#slabEnd < MIN_SLAB_SIZE || slabSize !== this.#slabHint) &&
+      // A transport that called back into us during the write may have queued frames here.
+      this.#slabEnd === this.#slabStart
+    ) {
+      // Nearly full, or not the size the traffic needs now: the next frames go into a spare, or
+      // into a new slab (a spare taken now leaves room for this one when its write is done).
+      this.#switchSlab(0)
     }
     if (!ok) this.#onBackedUp()
   }
