@@ -106,7 +106,13 @@ export class FrameWriter {
   #lastFlushAt = 0
   #slabStart = 0
   #slabEnd = 0
-  /** Regions and large values waiting for this turn's write, in order. */
+  /**
+   * The first region or large value waiting for this turn's write, and its slab (undefined for a
+   * large value). Most turns write one region: they need no arrays, so a turn allocates none.
+   */
+  #first: Buffer | undefined = undefined
+  #firstSlab: Slab | undefined = undefined
+  /** The regions and large values after #first, in order (created for a turn with more than one). */
   #pending: Buffer[] = []
   /** The slab of each entry of #pending (undefined for a large value). */
   #pendingSlabs: (Slab | undefined)[] = []
@@ -150,8 +156,7 @@ export class FrameWriter {
         this.#slabEnd += prefixLength
       }
       this.#closeRegion()
-      this.#pending.push(value as Buffer)
-      this.#pendingSlabs.push(undefined)
+      this.#queue(value as Buffer, undefined)
     } else {
       this.#reserve(size)
       const slab = this.#slab.buf
@@ -179,6 +184,8 @@ export class FrameWriter {
 
   /** Drops what is queued and not yet handed to the transport. */
   discard(): void {
+    this.#first = undefined
+    this.#firstSlab = undefined
     this.#pending = []
     this.#pendingSlabs = []
     this.#pendingBytes = 0
@@ -187,6 +194,8 @@ export class FrameWriter {
   /** The connection is closed: drops what is queued and the spares. */
   destroy(): void {
     this.#open = false
+    this.#first = undefined
+    this.#firstSlab = undefined
     this.#pending = []
     this.#pendingSlabs = []
     this.#spares = []
@@ -199,7 +208,7 @@ export class FrameWriter {
   #roomFor(size: number): boolean {
     const slab = this.#slab
     if (this.#slabEnd + size <= slab.buf.length) return true
-    if (this.#pending.length > 0 || this.#slabEnd > this.#slabStart) return false
+    if (this.#first !== undefined || this.#slabEnd > this.#slabStart) return false
     if (slab.held === 0 && slab.buf.length === this.#slabHint && size <= slab.buf.length) return true
     const spare = this.#spares[this.#spares.length - 1]
     return spare !== undefined && size <= spare.buf.length
@@ -211,7 +220,7 @@ export class FrameWriter {
    */
   #reserve(size: number): void {
     if (this.#slabEnd + size <= this.#slab.buf.length) return
-    if (this.#pending.length > 0 || this.#slabEnd > this.#slabStart) this.#flushBatch()
+    if (this.#first !== undefined || this.#slabEnd > this.#slabStart) this.#flushBatch()
     const slab = this.#slab
     if (slab.held === 0 && slab.buf.length === this.#slabHint && size <= slab.buf.length) {
       // Everything written from it has left: start again at its beginning.
@@ -287,10 +296,19 @@ export class FrameWriter {
   /** Moves the slab bytes written since the last region into the pending list. */
   #closeRegion(): void {
     if (this.#slabEnd === this.#slabStart) return
-    this.#pending.push(this.#slab.buf.subarray(this.#slabStart, this.#slabEnd))
-    this.#pendingSlabs.push(this.#slab)
+    this.#queue(this.#slab.buf.subarray(this.#slabStart, this.#slabEnd), this.#slab)
     this.#slab.held++
     this.#slabStart = this.#slabEnd
+  }
+
+  #queue(buf: Buffer, slab: Slab | undefined): void {
+    if (this.#first === undefined) {
+      this.#first = buf
+      this.#firstSlab = slab
+    } else {
+      this.#pending.push(buf)
+      this.#pendingSlabs.push(slab)
+    }
   }
 
   #write(buf: Buffer, slab: Slab | undefined): boolean {
@@ -315,19 +333,25 @@ export class FrameWriter {
 
   #flushBatch(): void {
     this.#closeRegion()
+    const first = this.#first
+    if (first === undefined || this.#transport.state === 'closed') return
+    const firstSlab = this.#firstSlab
     const batch = this.#pending
     const slabs = this.#pendingSlabs
-    if (batch.length === 0 || this.#transport.state === 'closed') return
     const turnBytes = this.#pendingBytes
-    this.#pending = []
-    this.#pendingSlabs = []
+    this.#first = undefined
+    this.#firstSlab = undefined
+    if (batch.length > 0) {
+      this.#pending = []
+      this.#pendingSlabs = []
+    }
     this.#pendingBytes = 0
     let ok: boolean
-    if (batch.length === 1) {
-      ok = this.#write(batch[0], slabs[0])
+    if (batch.length === 0) {
+      ok = this.#write(first, firstSlab)
     } else {
       this.#transport.cork()
-      ok = true
+      ok = this.#write(first, firstSlab)
       for (let i = 0; i < batch.length; i++) ok = this.#write(batch[i], slabs[i])
       this.#transport.uncork()
     }
