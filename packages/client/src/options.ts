@@ -160,6 +160,8 @@ export interface PoolOptions {
   /**
    * Timeout for `call()`s that set none, ms; 0 for none. Streams and sessions have no default
    * (they may rightly live for hours): give them a `timeout`, or rely on keepalive for dead peers.
+   * From 10 s up it is enforced loosely (never early, up to a second late), which costs a call no
+   * clock read; a `timeout` given per call is exact.
    */
   defaultTimeout?: number
   /** Receive window per stream direction offered to the server, bytes. */

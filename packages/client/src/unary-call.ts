@@ -8,7 +8,7 @@ import {
   type Metadata,
   RpcError,
 } from '@srpc/protocol'
-import type { CallOptions } from './connection'
+import type { CallOptions, PoolCallOptions } from './connection'
 import type { PendingCall } from './pending-call'
 import type { RefusedCall, Resender } from './resend'
 
@@ -86,7 +86,8 @@ export class UnaryCall extends CallState implements PendingCall, RefusedCall {
     this.promise = new Promise<Buffer>(capture)
     this.#resolve = captured.resolve!
     this.#reject = captured.reject!
-    this.watch(options.timeout, options.signal)
+    // The pool's implicit default timeout only guards against waiting forever: it may be late by a second.
+    this.watch(options.timeout, options.signal, (options as PoolCallOptions).implicitTimeout === true)
   }
 
   /** performance.now() time of the call's deadline, undefined without a timeout. */

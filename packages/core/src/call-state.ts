@@ -32,6 +32,8 @@ export abstract class CallState implements Deadline {
   /** Deadline fields, owned by the scheduler. */
   at = 0
   index = -1
+  prev: Deadline | undefined = undefined
+  next: Deadline | undefined = undefined
   #phase: CallPhase
   #error: RpcError | undefined = undefined
   #settled = false
@@ -86,10 +88,15 @@ export abstract class CallState implements Deadline {
 
   /**
    * Starts the deadline (`timeoutMs` from now) and listens to the caller's `signal`, either
-   * optional. Both end the call through `stop`; both are let go when it settles or fails.
+   * optional. Both end the call through `stop`; both are let go when it settles or fails. A
+   * `loose` deadline (a default nobody asked for by value) may end the call up to a second late
+   * and costs no clock read (`DeadlineScheduler.addLoose`).
    */
-  protected watch(timeoutMs: number | undefined, signal: AbortSignal | undefined): void {
-    if (timeoutMs !== undefined) deadlines.add(this, timeoutMs)
+  protected watch(timeoutMs: number | undefined, signal: AbortSignal | undefined, loose = false): void {
+    if (timeoutMs !== undefined) {
+      if (loose) deadlines.addLoose(this, timeoutMs)
+      else deadlines.add(this, timeoutMs)
+    }
     if (signal !== undefined) {
       this.#signal = signal
       signal.addEventListener('abort', this, { once: true })

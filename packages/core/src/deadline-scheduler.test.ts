@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { DeadlineScheduler } from './deadline-scheduler'
+import { type Deadline, DeadlineScheduler } from './deadline-scheduler'
 
 describe('DeadlineScheduler', () => {
   beforeEach(() => {
@@ -195,5 +195,103 @@ describe('DeadlineScheduler', () => {
     scheduler.add(kept, 5)
     vi.advanceTimersByTime(5)
     expect(fired).toEqual(['a'])
+  })
+
+  describe('loose deadlines (addLoose)', () => {
+    const entry = (fired: string[], name: string): Deadline => ({
+      at: 0,
+      index: -1,
+      fire: () => fired.push(name),
+    })
+
+    it('fire never early and at most a second late, in the order they were added', () => {
+      const scheduler = new DeadlineScheduler()
+      const fired: string[] = []
+      scheduler.addLoose(entry(fired, 'a'), 60_000) // the first reads the clock: exact
+      vi.advanceTimersByTime(400)
+      scheduler.addLoose(entry(fired, 'b'), 60_000)
+      vi.advanceTimersByTime(700) // the stamp at 1,000 ms gave b its time, 600 ms after it was added
+      scheduler.addLoose(entry(fired, 'c'), 60_000) // at 1,100 ms: stamped at 2,000
+      expect(scheduler.size).toBe(3)
+      vi.advanceTimersByTime(60_000 - 1_100 - 1) // 1 ms before a is due
+      expect(fired).toEqual([])
+      vi.advanceTimersByTime(1)
+      expect(fired).toEqual(['a'])
+      vi.advanceTimersByTime(299) // b was added at 400 ms: due at 60,400, stamped for 61,000
+      expect(fired).toEqual(['a'])
+      vi.advanceTimersByTime(1_100 - 299)
+      expect(fired).toEqual(['a', 'b'])
+      vi.advanceTimersByTime(1_000)
+      expect(fired).toEqual(['a', 'b', 'c'])
+      expect(scheduler.size).toBe(0)
+      expect(vi.getTimerCount()).toBe(0)
+    })
+
+    it('unlink cancelled deadlines anywhere in a queue; the others still fire', () => {
+      const scheduler = new DeadlineScheduler()
+      const fired: string[] = []
+      const entries = ['a', 'b', 'c', 'd', 'e'].map((name) => entry(fired, name))
+      for (const e of entries) scheduler.addLoose(e, 30_000)
+      scheduler.cancel(entries[0])
+      scheduler.cancel(entries[2])
+      scheduler.cancel(entries[4])
+      scheduler.cancel(entries[4])
+      expect(entries[2].index).toBe(-1)
+      expect(scheduler.size).toBe(2)
+      vi.advanceTimersByTime(32_000)
+      expect(fired).toEqual(['b', 'd'])
+      // A cancelled entry can be added again, loose or exact.
+      scheduler.addLoose(entries[0], 30_000)
+      scheduler.add(entries[2], 5)
+      scheduler.add(entries[0], 10) // moves it out of its queue
+      vi.advanceTimersByTime(40_000)
+      expect(fired).toEqual(['b', 'd', 'c', 'a'])
+      expect(scheduler.size).toBe(0)
+    })
+
+    it('read the clock once per stamp, not per deadline', () => {
+      const scheduler = new DeadlineScheduler()
+      const fired: string[] = []
+      scheduler.addLoose(entry(fired, 'first'), 60_000)
+      // The clock the scheduler reads (the fake timers' performance, not node:perf_hooks').
+      const clock = vi.spyOn(globalThis.performance, 'now')
+      for (let i = 0; i < 1000; i++) {
+        const e = entry(fired, `${i}`)
+        scheduler.addLoose(e, 60_000)
+        if (i % 2 === 0) scheduler.cancel(e)
+      }
+      expect(clock).not.toHaveBeenCalled()
+      expect(scheduler.size).toBe(501)
+      expect(vi.getTimerCount()).toBe(1)
+    })
+
+    it('take short delays, and more distinct delays than it keeps queues for, exactly', () => {
+      const scheduler = new DeadlineScheduler()
+      const fired: string[] = []
+      scheduler.addLoose(entry(fired, 'short'), 50)
+      for (let i = 0; i < 5; i++) scheduler.addLoose(entry(fired, `d${i}`), 20_000 + i)
+      vi.advanceTimersByTime(50)
+      expect(fired).toEqual(['short'])
+      vi.advanceTimersByTime(20_004 - 50)
+      // The fifth delay went to the heap: on time; so did d0, the first loose one (its clock read
+      // starts the stamps); d1 to d3 were stamped a second after they were added.
+      expect(fired).toEqual(['short', 'd0', 'd4'])
+      vi.advanceTimersByTime(1_000)
+      expect(fired).toEqual(['short', 'd0', 'd4', 'd1', 'd2', 'd3'])
+    })
+
+    it('clear() forgets loose deadlines too', () => {
+      const scheduler = new DeadlineScheduler()
+      const fired: string[] = []
+      const e = entry(fired, 'a')
+      scheduler.addLoose(e, 20_000)
+      scheduler.addLoose(entry(fired, 'b'), 20_000)
+      scheduler.clear()
+      expect(e.index).toBe(-1)
+      expect(scheduler.size).toBe(0)
+      expect(vi.getTimerCount()).toBe(0)
+      vi.advanceTimersByTime(30_000)
+      expect(fired).toEqual([])
+    })
   })
 })

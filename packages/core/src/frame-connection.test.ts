@@ -104,6 +104,34 @@ describe('FrameConnection writes', () => {
     sender.destroy()
   })
 
+  it('allocates no slab per turn at one small frame a turn, and the frames arrive intact', async () => {
+    const [a, b] = await socketPair()
+    const sender = new FrameConnection(tlsTransport(a), { onFrame: () => {}, onClose: () => {} })
+    const decoder = new FrameDecoder<Buffer>({ alloc: allocBuffer })
+    const received: Frame[] = []
+    b.on('data', (chunk: Buffer) => decoder.push(chunk, (frame) => received.push(frame)))
+    const fast = vi.spyOn(Buffer, 'allocUnsafe')
+    const slow = vi.spyOn(Buffer, 'allocUnsafeSlow')
+    // One call in flight: a 64-byte frame a turn, the next only after the previous was written.
+    const turns = 300
+    for (let turn = 0; turn < turns; turn++) {
+      sender.sendFrame(Flags.REQUEST, turn + 1, '/echo', valueFor(turn, 64))
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    const small = (spy: typeof fast) => spy.mock.calls.filter(([size]) => size === 1024).length
+    const slabs = small(fast) + small(slow)
+    fast.mockRestore()
+    slow.mockRestore()
+    expect(slabs).toBeLessThanOrEqual(2)
+    await vi.waitFor(() => expect(received.length).toBe(turns), { timeout: 10_000 })
+    for (let n = 0; n < turns; n++) {
+      expect(received[n].id).toBe(n + 1)
+      expect(received[n].type).toBe('/echo')
+      expect(received[n].value.equals(valueFor(n, 64))).toBe(true)
+    }
+    sender.destroy()
+  })
+
   it('writes the 16 KiB values of a turn larger than a slab after their headers, allocating no slab per few frames', async () => {
     const [a, b] = await socketPair()
     const sender = new FrameConnection(tlsTransport(a), { onFrame: () => {}, onClose: () => {} })

@@ -39,8 +39,8 @@ const SHRINK_AFTER_IDLE_MS = 1000
  */
 const MAX_SPARES = 2
 /**
- * Smaller slabs are not kept: Node carves them out of its shared 8 KiB pool, so they cost next to
- * nothing to allocate, and keeping one per idle connection would hold a share of that pool each.
+ * Smaller slabs are not kept as a connection's spares: keeping one per idle connection would
+ * hold memory for nothing. The smallest size is shared by the process instead (smallSlabs).
  */
 const MIN_SPARE_SIZE = 4 * 1024
 
@@ -50,6 +50,15 @@ interface Slab {
   held: number
 }
 const NO_SLAB: Slab = { buf: Buffer.alloc(0), held: 0 }
+/**
+ * Written slabs of the smallest size, shared by every connection of the process (at most
+ * MAX_SMALL_SLABS). A connection with one call in flight writes a few dozen bytes a turn and
+ * retires its slab with them: it takes a slab here for its next turn and its write callback
+ * gives the slab back, so it allocates nothing per call, and an idle connection still holds no
+ * slab. Each is its own 1 KiB ArrayBuffer, so the few kept pin no share of Node's buffer pool.
+ */
+const smallSlabs: Slab[] = []
+const MAX_SMALL_SLABS = 16
 /** Pending output at which the batch is written at once instead of at the end of the turn. */
 const FLUSH_NOW_BYTES = 1024 * 1024
 
@@ -97,7 +106,13 @@ export class FrameWriter {
   #lastFlushAt = 0
   #slabStart = 0
   #slabEnd = 0
-  /** Regions and large values waiting for this turn's write, in order. */
+  /**
+   * The first region or large value waiting for this turn's write, and its slab (undefined for a
+   * large value). Most turns write one region: they need no arrays, so a turn allocates none.
+   */
+  #first: Buffer | undefined = undefined
+  #firstSlab: Slab | undefined = undefined
+  /** The regions and large values after #first, in order (created for a turn with more than one). */
   #pending: Buffer[] = []
   /** The slab of each entry of #pending (undefined for a large value). */
   #pendingSlabs: (Slab | undefined)[] = []
@@ -141,8 +156,7 @@ export class FrameWriter {
         this.#slabEnd += prefixLength
       }
       this.#closeRegion()
-      this.#pending.push(value as Buffer)
-      this.#pendingSlabs.push(undefined)
+      this.#queue(value as Buffer, undefined)
     } else {
       this.#reserve(size)
       const slab = this.#slab.buf
@@ -170,6 +184,8 @@ export class FrameWriter {
 
   /** Drops what is queued and not yet handed to the transport. */
   discard(): void {
+    this.#first = undefined
+    this.#firstSlab = undefined
     this.#pending = []
     this.#pendingSlabs = []
     this.#pendingBytes = 0
@@ -178,6 +194,8 @@ export class FrameWriter {
   /** The connection is closed: drops what is queued and the spares. */
   destroy(): void {
     this.#open = false
+    this.#first = undefined
+    this.#firstSlab = undefined
     this.#pending = []
     this.#pendingSlabs = []
     this.#spares = []
@@ -190,7 +208,7 @@ export class FrameWriter {
   #roomFor(size: number): boolean {
     const slab = this.#slab
     if (this.#slabEnd + size <= slab.buf.length) return true
-    if (this.#pending.length > 0 || this.#slabEnd > this.#slabStart) return false
+    if (this.#first !== undefined || this.#slabEnd > this.#slabStart) return false
     if (slab.held === 0 && slab.buf.length === this.#slabHint && size <= slab.buf.length) return true
     const spare = this.#spares[this.#spares.length - 1]
     return spare !== undefined && size <= spare.buf.length
@@ -202,7 +220,7 @@ export class FrameWriter {
    */
   #reserve(size: number): void {
     if (this.#slabEnd + size <= this.#slab.buf.length) return
-    if (this.#pending.length > 0 || this.#slabEnd > this.#slabStart) this.#flushBatch()
+    if (this.#first !== undefined || this.#slabEnd > this.#slabStart) this.#flushBatch()
     const slab = this.#slab
     if (slab.held === 0 && slab.buf.length === this.#slabHint && size <= slab.buf.length) {
       // Everything written from it has left: start again at its beginning.
@@ -210,8 +228,7 @@ export class FrameWriter {
       this.#slabEnd = 0
       return
     }
-    if (!this.#switchSlab(size))
-      this.#slab = { buf: Buffer.allocUnsafe(Math.max(this.#slabHint, size)), held: 0 }
+    if (!this.#switchSlab(size)) this.#slab = newSlab(Math.max(this.#slabHint, size))
   }
 
   /**
@@ -227,14 +244,11 @@ export class FrameWriter {
   }
 
   /** Adjusts the slab size to this turn's output (see #slabHint); drops spares of another size. */
-  #sizeSlabs(): void {
+  #sizeSlabs(turnBytes: number): void {
     const now = performance.now()
     const idle = now - this.#lastFlushAt > SHRINK_AFTER_IDLE_MS
     this.#lastFlushAt = now
-    const needed = Math.min(
-      SLAB_SIZE,
-      Math.max(MIN_SLAB_SIZE, 2 ** Math.ceil(Math.log2(2 * this.#pendingBytes))),
-    )
+    const needed = Math.min(SLAB_SIZE, Math.max(MIN_SLAB_SIZE, 2 ** Math.ceil(Math.log2(2 * turnBytes))))
     if (needed >= this.#slabHint) {
       this.#slabHint = needed
       this.#smallerTurns = 0
@@ -254,15 +268,13 @@ export class FrameWriter {
     if (slab.held === 0) this.#recycle(slab)
   }
 
-  /** Keeps a slab nobody references any more as a spare, if it has the current size. */
+  /** Keeps a slab nobody references any more as a spare, if it has the current size (the smallest go to the shared list). */
   #recycle(slab: Slab): void {
-    if (
-      slab.buf.length === this.#slabHint &&
-      slab.buf.length >= MIN_SPARE_SIZE &&
-      this.#spares.length < MAX_SPARES &&
-      this.#open &&
-      !this.#writeFailed
-    ) {
+    if (!this.#open || this.#writeFailed) return
+    const size = slab.buf.length
+    if (size === MIN_SLAB_SIZE) {
+      if (smallSlabs.length < MAX_SMALL_SLABS) smallSlabs.push(slab)
+    } else if (size === this.#slabHint && size >= MIN_SPARE_SIZE && this.#spares.length < MAX_SPARES) {
       this.#spares.push(slab)
     }
   }
@@ -284,10 +296,19 @@ export class FrameWriter {
   /** Moves the slab bytes written since the last region into the pending list. */
   #closeRegion(): void {
     if (this.#slabEnd === this.#slabStart) return
-    this.#pending.push(this.#slab.buf.subarray(this.#slabStart, this.#slabEnd))
-    this.#pendingSlabs.push(this.#slab)
+    this.#queue(this.#slab.buf.subarray(this.#slabStart, this.#slabEnd), this.#slab)
     this.#slab.held++
     this.#slabStart = this.#slabEnd
+  }
+
+  #queue(buf: Buffer, slab: Slab | undefined): void {
+    if (this.#first === undefined) {
+      this.#first = buf
+      this.#firstSlab = slab
+    } else {
+      this.#pending.push(buf)
+      this.#pendingSlabs.push(slab)
+    }
   }
 
   #write(buf: Buffer, slab: Slab | undefined): boolean {
@@ -312,28 +333,47 @@ export class FrameWriter {
 
   #flushBatch(): void {
     this.#closeRegion()
+    const first = this.#first
+    if (first === undefined || this.#transport.state === 'closed') return
+    const firstSlab = this.#firstSlab
     const batch = this.#pending
     const slabs = this.#pendingSlabs
-    if (batch.length === 0 || this.#transport.state === 'closed') return
-    this.#sizeSlabs()
+    const turnBytes = this.#pendingBytes
+    this.#first = undefined
+    this.#firstSlab = undefined
+    if (batch.length > 0) {
+      this.#pending = []
+      this.#pendingSlabs = []
+    }
+    this.#pendingBytes = 0
+    let ok: boolean
+    if (batch.length === 0) {
+      ok = this.#write(first, firstSlab)
+    } else {
+      this.#transport.cork()
+      ok = this.#write(first, firstSlab)
+      for (let i = 0; i < batch.length; i++) ok = this.#write(batch[i], slabs[i])
+      this.#transport.uncork()
+    }
+    // The bookkeeping for the next turn comes after the write: with one call in flight the
+    // write is the reply the peer waits for, and the clock read of #sizeSlabs would delay it.
+    this.#sizeSlabs(turnBytes)
     const slabSize = this.#slab.buf.length
-    if (slabSize - this.#slabEnd < MIN_SLAB_SIZE || slabSize !== this.#slabHint) {
+    if (
+      (slabSize - this.#slabEnd < MIN_SLAB_SIZE || slabSize !== this.#slabHint) &&
+      // A transport that called back into us during the write may have queued frames here.
+      this.#slabEnd === this.#slabStart
+    ) {
       // Nearly full, or not the size the traffic needs now: the next frames go into a spare, or
       // into a new slab (a spare taken now leaves room for this one when its write is done).
       this.#switchSlab(0)
     }
-    this.#pending = []
-    this.#pendingSlabs = []
-    this.#pendingBytes = 0
-    let ok: boolean
-    if (batch.length === 1) {
-      ok = this.#write(batch[0], slabs[0])
-    } else {
-      this.#transport.cork()
-      ok = true
-      for (let i = 0; i < batch.length; i++) ok = this.#write(batch[i], slabs[i])
-      this.#transport.uncork()
-    }
     if (!ok) this.#onBackedUp()
   }
+}
+
+/** A slab of `size` bytes: one from the shared list for the smallest size, else a new one. */
+function newSlab(size: number): Slab {
+  if (size !== MIN_SLAB_SIZE) return { buf: Buffer.allocUnsafe(size), held: 0 }
+  return smallSlabs.pop() ?? { buf: Buffer.allocUnsafeSlow(MIN_SLAB_SIZE), held: 0 }
 }
