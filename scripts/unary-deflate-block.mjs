@@ -7,26 +7,17 @@
 // time. Compare two checkouts by running it on each, alternating:
 //   node scripts/unary-deflate-block.mjs [root] [MiB]
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { checkoutRoot } from './lib/in-process-echo.mjs'
+import { checkoutRoot, inProcessEcho } from './lib/in-process-echo.mjs'
 
 const root = checkoutRoot(process.argv[2])
 const mib = Number(process.argv[3] ?? 16)
-const { memoryTransportPair, Pool } = await import(`${root}/packages/client/dist/index.js`)
-const { Server } = await import(`${root}/packages/server/dist/index.js`)
-
 const options = { compression: true, maxFrameSize: 2 * mib * 1024 * 1024 }
-const server = new Server(options)
-server.handle('/echo', (ctx) => ctx.payload)
-const pool = new Pool({
-  address: 'svc:443',
-  ...options,
-  connector: async () => {
-    const [c, s] = memoryTransportPair()
-    server.accept(s)
-    return c
-  },
+const { pool, server } = await inProcessEcho({
+  root,
+  route: '/echo',
+  poolOptions: options,
+  serverOptions: options,
 })
-await pool.connect()
 await pool.call('/echo', 'warm up')
 
 // JSON-like text, as an API would send: deflate at level 1 shrinks it to about a fifth.

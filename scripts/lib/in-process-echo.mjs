@@ -9,10 +9,15 @@ export function checkoutRoot(arg) {
   return pathToFileURL(resolve(arg ?? fileURLToPath(new URL('../..', import.meta.url)))).href
 }
 
-export async function inProcessEcho({ root = checkoutRoot(), route = '/bench/echo', poolOptions = {} } = {}) {
+export async function inProcessEcho({
+  root = checkoutRoot(),
+  route = '/bench/echo',
+  poolOptions = {},
+  serverOptions = {},
+} = {}) {
   const { memoryTransportPair, Pool } = await import(`${root}/packages/client/dist/index.js`)
   const { Server } = await import(`${root}/packages/server/dist/index.js`)
-  const server = new Server()
+  const server = new Server(serverOptions)
   server.handle(route, (ctx) => ctx.payload)
   const pool = new Pool({
     address: 'svc:443',
