@@ -6,8 +6,11 @@ import { type AddressInfo, connect, createServer, type Server, type Socket } fro
  * reading the sending side while `maxQueued` bytes wait, so backpressure reaches the sender the
  * way a real link's would (a bounded buffer per direction). Counts the bytes it relayed each way.
  *
- * Shared by the client's compression tests and the bench's throttled-link scenarios (h), which
- * import it by path like the root vitest config: it is test infrastructure, not a package.
+ * `bytesPerSecond` Infinity: no limit, the bytes are only counted (the bench's wire-bytes pass).
+ *
+ * Shared by the client's compression tests and the bench (the throttled-link scenarios h and the
+ * wire-bytes counts), which import it by path like the root vitest config: it is test
+ * infrastructure, not a package.
  */
 export class LinkProxy {
   up = 0
@@ -57,6 +60,11 @@ export class LinkProxy {
   }
 
   #pipe(from: Socket, to: Socket, count: (bytes: number) => void): void {
+    if (this.#rate === Number.POSITIVE_INFINITY) {
+      from.on('data', (chunk: Buffer) => count(chunk.length))
+      from.pipe(to)
+      return
+    }
     const queue: Buffer[] = []
     let queued = 0
     let tokens = 0

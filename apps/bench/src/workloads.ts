@@ -1,5 +1,4 @@
 import { LinkProxy } from '../../../test-support/link-proxy'
-import { CountingProxy } from './counting-proxy'
 import { LatencyRecorder } from './histogram'
 import type { Metrics, PayloadKind, Timing, Workload } from './messages'
 import {
@@ -244,21 +243,20 @@ async function wireBytes(
   open: Omit<OpenOptions, 'port' | 'ca'>,
   loop: Omit<LoopOptions, 'warmupMs' | 'measureMs' | 'maxOps'>,
 ): Promise<Partial<Metrics>> {
-  const proxy = new CountingProxy()
-  const client = await ctx.open(openOptions(ctx, open, await proxy.start(ctx.port)))
+  const proxy = await new LinkProxy(ctx.port, Number.POSITIVE_INFINITY).start()
+  const client = await ctx.open(openOptions(ctx, open, proxy.port))
   try {
     const bounded = { ...loop, warmupMs: 0, measureMs: 60_000 }
     // The first calls carry the connection's setup (settings, window updates); leave them out.
     await closedLoop(client, { ...bounded, maxOps: WIRE_CALLS / 5 })
-    const before = proxy.snapshot()
+    const before = { up: proxy.up, down: proxy.down }
     const { calls } = await closedLoop(client, { ...bounded, maxOps: WIRE_CALLS })
-    const after = proxy.snapshot()
-    const up = (after.up - before.up) / calls
-    const down = (after.down - before.down) / calls
+    const up = (proxy.up - before.up) / calls
+    const down = (proxy.down - before.down) / calls
     return { wireBytesPerCall: up + down, wireBytesUpPerCall: up, wireBytesDownPerCall: down }
   } finally {
     await closeClient(client)
-    await proxy.close()
+    await proxy.stop()
   }
 }
 

@@ -31,11 +31,6 @@ export class IdleSweep {
     if (this.#timer === undefined && this.idleTimeout > 0) this.#arm()
   }
 
-  stop(): void {
-    clearTimeout(this.#timer)
-    this.#timer = undefined
-  }
-
   #arm(): void {
     this.#timer = setTimeout(IdleSweep.#sweep, Math.max(1, this.idleTimeout / SWEEPS_PER_TIMEOUT), this)
     this.#timer.unref()
