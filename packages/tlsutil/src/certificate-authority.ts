@@ -1,11 +1,6 @@
 import { createPrivateKey, X509Certificate as NodeX509Certificate, randomBytes } from 'node:crypto'
-import {
-  authorityExtensions,
-  createCertificate,
-  leafExtensions,
-  type Signer,
-  subjectName,
-} from './certificate-builder'
+import type { Signer } from './certificate-builder'
+import { certificateBuilder } from './certificate-builder-loader'
 import { TlsUtilError } from './errors'
 import { type HostName, parseHosts } from './hosts'
 import { exportPrivateKeyPem, generateKeyPair, importSigningKey } from './keys'
@@ -19,7 +14,6 @@ import {
   resolveValidityDays,
 } from './options'
 import type { TlsMaterial } from './tls-options'
-import { SubjectKeyIdentifierExtension, X509Certificate } from './x509'
 
 /**
  * A certificate authority: its private key and self-signed certificate, as PEM. Any object with these two
@@ -73,6 +67,8 @@ export async function createCertificateAuthority(
   const validityDays = resolveValidityDays(opts.validityDays, DEFAULT_CA_VALIDITY_DAYS)
   const commonName = resolveCommonName(opts.commonName, `srpc CA ${randomBytes(4).toString('hex')}`)
 
+  const { authorityExtensions, createCertificate, describeAuthority, subjectName } =
+    await certificateBuilder()
   const keys = await generateKeyPair(algorithm)
   const cert = await createCertificate({
     commonName,
@@ -110,6 +106,7 @@ export async function issueCertificate(
   const validityDays = resolveValidityDays(opts.validityDays, DEFAULT_LEAF_VALIDITY_DAYS)
   const commonName = resolveCommonName(opts.commonName, hosts[0]?.value ?? 'srpc client')
   const { signer } = await authorityHandle(ca)
+  const { createCertificate, leafExtensions } = await certificateBuilder()
 
   const keys = await generateKeyPair(algorithm)
   const cert = await createCertificate({
@@ -154,6 +151,7 @@ async function authorityHandle(ca: CertificateAuthority): Promise<AuthorityHandl
   if (!certificate.checkPrivateKey(createPrivateKey(ca.key))) {
     throw new TlsUtilError('INVALID_CA', 'ca.key does not belong to ca.cert')
   }
+  const { describeAuthority } = await certificateBuilder()
   const handle: AuthorityHandle = {
     key: ca.key,
     cert: ca.cert,
@@ -161,14 +159,4 @@ async function authorityHandle(ca: CertificateAuthority): Promise<AuthorityHandl
   }
   handles.set(ca, handle)
   return handle
-}
-
-/** The parts of a CA certificate a leaf must repeat: subject name (as encoded), key id and expiry. */
-function describeAuthority(cert: string): Pick<Signer, 'name' | 'keyId' | 'notAfter'> {
-  const certificate = new X509Certificate(cert)
-  return {
-    name: certificate.subjectName,
-    keyId: certificate.getExtension(SubjectKeyIdentifierExtension)?.keyId,
-    notAfter: certificate.notAfter,
-  }
 }

@@ -13,6 +13,7 @@ import {
   Name,
   SubjectAlternativeNameExtension,
   SubjectKeyIdentifierExtension,
+  X509Certificate,
   X509CertificateGenerator,
 } from './x509'
 
@@ -121,4 +122,14 @@ function randomSerialNumber(): string {
   const bytes = randomBytes(SERIAL_BYTES)
   bytes[0] = bytes[0] & 0x7f || 0x01
   return bytes.toString('hex')
+}
+
+/** The parts of a CA certificate a leaf must repeat: subject name (as encoded), key id and expiry. */
+export function describeAuthority(cert: string): Pick<Signer, 'name' | 'keyId' | 'notAfter'> {
+  const certificate = new X509Certificate(cert)
+  return {
+    name: certificate.subjectName,
+    keyId: certificate.getExtension(SubjectKeyIdentifierExtension)?.keyId,
+    notAfter: certificate.notAfter,
+  }
 }

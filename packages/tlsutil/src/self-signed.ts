@@ -1,4 +1,4 @@
-import { createCertificate, leafExtensions, subjectName } from './certificate-builder'
+import { certificateBuilder } from './certificate-builder-loader'
 import { parseHosts } from './hosts'
 import { exportPrivateKeyPem, generateKeyPair } from './keys'
 import {
@@ -44,6 +44,7 @@ export async function selfSigned(hosts: string[], options?: SelfSignedOptions): 
   const validityDays = resolveValidityDays(opts.validityDays, DEFAULT_LEAF_VALIDITY_DAYS)
   const commonName = resolveCommonName(opts.commonName, names[0].value)
 
+  const { createCertificate, leafExtensions, subjectName } = await certificateBuilder()
   const keys = await generateKeyPair(algorithm)
   const cert = await createCertificate({
     commonName,
