@@ -277,7 +277,8 @@ export class ClientConnection implements PeerRole<PendingCall> {
     const ext = this.#peer.extensions
     const sendTimeout = options.timeout !== undefined && !(options as PoolCallOptions).implicitTimeout
     let block: Uint8Array | undefined
-    if (ext.has('metadata') && (options.metadata || sendTimeout)) {
+    // Most calls carry neither metadata nor a timeout to send: they skip the extension lookup.
+    if ((options.metadata || sendTimeout) && ext.has('metadata')) {
       if (options.metadata === undefined) {
         block = encodeTimeoutBlock(options.timeout!)
       } else {
