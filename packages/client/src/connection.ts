@@ -208,9 +208,20 @@ export class ClientConnection implements PeerRole<PendingCall> {
     resends = 0,
   ): Promise<Buffer> {
     if (wantsExtensions(options) && !this.#peer.extensions.has('metadata')) {
-      return this.#peer.negotiated.then(() => this.#call(route, payload, options, resender, resends))
+      return this.#callWhenNegotiated(route, payload, options, resender, resends)
     }
     return this.#call(route, payload, options, resender, resends)
+  }
+
+  /** Apart from call(): its closure would make every call allocate the context it captures. */
+  #callWhenNegotiated(
+    route: string,
+    payload: Buffer,
+    options: CallOptions,
+    resender: Resender | undefined,
+    resends: number,
+  ): Promise<Buffer> {
+    return this.#peer.negotiated.then(() => this.#call(route, payload, options, resender, resends))
   }
 
   #call(
