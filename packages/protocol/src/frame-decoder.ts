@@ -67,7 +67,7 @@ export class FrameDecoder<B extends Uint8Array = Uint8Array> {
   readonly peerName: string
   // Live chunks are #chunks[#head..#tail); the list is consumed by index because Array#shift is
   // linear on long arrays (a frame sent one byte per read would make decoding quadratic).
-  #chunks: B[] = []
+  #chunks: B[]
   #head = 0
   #tail = 0
   /** Read position inside #chunks[#head]. */
@@ -107,6 +107,8 @@ export class FrameDecoder<B extends Uint8Array = Uint8Array> {
     }
     this.#alloc = options.alloc ?? (newBytes as Alloc<B>)
     this.#empty = emptyOf(this.#alloc)
+    // One slot: a connection that reads a frame or more at a time never needs a second one.
+    this.#chunks = [this.#empty]
     if (options.reuseFrame === true) this.#frame = { flags: 0, id: 0, type: '', value: this.#empty }
   }
 
@@ -331,7 +333,7 @@ export class FrameDecoder<B extends Uint8Array = Uint8Array> {
     if (this.#head === this.#tail) {
       this.#head = 0
       this.#tail = 0
-      if (this.#chunks.length > KEEP_SLOTS) this.#chunks = []
+      if (this.#chunks.length > KEEP_SLOTS) this.#chunks = [this.#empty]
     } else if (this.#head >= COMPACT_AFTER && this.#head * 2 >= this.#tail) {
       this.#chunks = this.#chunks.slice(this.#head, this.#tail)
       this.#tail -= this.#head
