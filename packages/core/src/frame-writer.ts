@@ -59,6 +59,12 @@ const NO_SLAB: Slab = { buf: Buffer.alloc(0), held: 0 }
  */
 const smallSlabs: Slab[] = []
 const MAX_SMALL_SLABS = 16
+/**
+ * Only slabs smaller than this are outgrown (#grow): past it a full slab is written at once, as
+ * the large path always did. Copying the frames of a larger slab into another (and allocating it
+ * when no spare fits) cost a connection sending 4 KiB values more than the extra write it saved.
+ */
+const GROW_BELOW = 16 * 1024
 /** Pending output at which the batch is written at once instead of at the end of the turn. */
 const FLUSH_NOW_BYTES = 1024 * 1024
 
@@ -234,20 +240,20 @@ export class FrameWriter {
   }
 
   /**
-   * This turn's frames outgrew a slab smaller than the largest: they move to a larger one (a
+   * This turn's frames outgrew a small slab (under GROW_BELOW): they move to a larger one (a
    * spare that fits, or a new slab) and the turn goes on there, so it still leaves in one write.
    * Writing the full small slab at once instead split a turn's frames into several writes; with
    * many calls in flight the peer reads each write on its own and answers each in a write of its
    * own, and the calls stay split into those trains for good: a client starting 64 calls at once
    * wrote them as 11 + 22 + 31 frames in 1, 4 and 16 KiB slabs, and both ends then made three
    * writes and three reads for every 64 calls. False (nothing changes) when the frames in the
-   * slab and `size` would not fit in a full-size slab, no frame is in it, or it is full-size.
+   * slab and `size` would not fit in a full-size slab, no frame is in it, or it is not small.
    */
   #grow(size: number): boolean {
     const start = this.#slabStart
     const open = this.#slabEnd - start
     const old = this.#slab
-    if (open === 0 || open + size > SLAB_SIZE || old.buf.length >= SLAB_SIZE) return false
+    if (open === 0 || open + size > SLAB_SIZE || old.buf.length >= GROW_BELOW) return false
     const bytes = Math.min(SLAB_SIZE, Math.max(this.#slabHint, 2 ** Math.ceil(Math.log2(2 * (open + size)))))
     this.#slabHint = bytes
     this.#smallerTurns = 0
