@@ -1,19 +1,21 @@
 #!/usr/bin/env node
 // Bytes allocated per unary call, both ends (a Pool and a Server in one process over memory
-// transports, 64 in flight, 64 B payloads), by allocation site, counting objects the GC already
+// transports, 64 B payloads, 64 calls in flight unless told), by allocation site, counting objects the GC already
 // collected (V8's sampling heap profiler with includeObjectsCollectedBy*GC). The machine's load
 // barely moves it, so it is a steady A/B for per-call garbage:
-//   node scripts/alloc-per-call.mjs [root] [rows]
+//   node scripts/alloc-per-call.mjs [root] [rows] [inFlight]
 // with `root` a checkout whose packages are built (this one by default).
 import { Session } from 'node:inspector/promises'
 import { checkoutRoot, inProcessEcho } from './lib/in-process-echo.mjs'
 
 const rows = Number(process.argv[3] ?? 15)
+/** Calls in flight (64 by default; 1 shows what a call costs alone in its event-loop turn). */
+const inFlight = Number(process.argv[4] ?? 64)
 const { pool, server, run } = await inProcessEcho({
   root: checkoutRoot(process.argv[2]),
   poolOptions: { compression: false },
 })
-await run(50_000)
+await run(50_000, inFlight)
 const session = new Session()
 session.connect()
 await session.post('HeapProfiler.startSampling', {
@@ -22,7 +24,7 @@ await session.post('HeapProfiler.startSampling', {
   includeObjectsCollectedByMinorGC: true,
 })
 const calls = 100_000
-await run(calls)
+await run(calls, inFlight)
 const { profile } = await session.post('HeapProfiler.stopSampling')
 let total = 0
 const bySite = new Map()

@@ -30,12 +30,12 @@ export async function inProcessEcho({
   })
   await pool.connect()
   const payload = Buffer.alloc(64)
-  async function run(n) {
+  async function run(n, inFlight = 64) {
     let i = 0
     const worker = async () => {
       while (i++ < n) await pool.call(route, payload)
     }
-    await Promise.all(Array.from({ length: 64 }, worker))
+    await Promise.all(Array.from({ length: inFlight }, worker))
   }
   return { pool, server, run }
 }

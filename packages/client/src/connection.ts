@@ -208,9 +208,20 @@ export class ClientConnection implements PeerRole<PendingCall> {
     resends = 0,
   ): Promise<Buffer> {
     if (wantsExtensions(options) && !this.#peer.extensions.has('metadata')) {
-      return this.#peer.negotiated.then(() => this.#call(route, payload, options, resender, resends))
+      return this.#callWhenNegotiated(route, payload, options, resender, resends)
     }
     return this.#call(route, payload, options, resender, resends)
+  }
+
+  /** Apart from call(): its closure would make every call allocate the context it captures. */
+  #callWhenNegotiated(
+    route: string,
+    payload: Buffer,
+    options: CallOptions,
+    resender: Resender | undefined,
+    resends: number,
+  ): Promise<Buffer> {
+    return this.#peer.negotiated.then(() => this.#call(route, payload, options, resender, resends))
   }
 
   #call(
@@ -277,7 +288,8 @@ export class ClientConnection implements PeerRole<PendingCall> {
     const ext = this.#peer.extensions
     const sendTimeout = options.timeout !== undefined && !(options as PoolCallOptions).implicitTimeout
     let block: Uint8Array | undefined
-    if (ext.has('metadata') && (options.metadata || sendTimeout)) {
+    // Most calls carry neither metadata nor a timeout to send: they skip the extension lookup.
+    if ((options.metadata || sendTimeout) && ext.has('metadata')) {
       if (options.metadata === undefined) {
         block = encodeTimeoutBlock(options.timeout!)
       } else {

@@ -237,14 +237,22 @@ export class Pool extends EventEmitter<PoolEvents> {
       // Without interceptors or a retry policy, the direct path: nothing allocated for them.
       // The diagnostics channels' publisher joins only while someone subscribes (one check per call).
       if (options.retry !== undefined || this.options.interceptors.length > 0 || callsObserved()) {
-        return interceptUnary(this.#chainFor(options), route, bytes, options, (once) =>
-          this.#send(route, bytes, once, 0),
-        )
+        return this.#intercepted(route, bytes, options)
       }
     } catch (err) {
       return Promise.reject(err)
     }
     return this.#send(route, bytes, options, 0)
+  }
+
+  /**
+   * A call through the interceptors. Its own method: a closure in `call` would make every call,
+   * intercepted or not, allocate the context that holds what the closure captures.
+   */
+  #intercepted(route: string, bytes: Buffer, options: CallOptions): Promise<Buffer> {
+    return interceptUnary(this.#chainFor(options), route, bytes, options, (once) =>
+      this.#send(route, bytes, once, 0),
+    )
   }
 
   /** The pool's interceptors, with the call's retry policy innermost (user ones see one call, not each attempt). */
@@ -405,6 +413,11 @@ export class Pool extends EventEmitter<PoolEvents> {
   #send(route: string, payload: Buffer, options: CallOptions, resends: number): Promise<Buffer> {
     const connection = this.#balancer.pick(this.#ready)
     if (connection !== undefined) return connection.call(route, payload, options, this.#resender, resends)
+    return this.#sendWhenReady(route, payload, options, resends)
+  }
+
+  /** No connection is ready: the call waits in the queue (apart from #send, so that a call sent at once allocates no closure context). */
+  #sendWhenReady(route: string, payload: Buffer, options: CallOptions, resends: number): Promise<Buffer> {
     return new Promise<Buffer>((resolve, reject) =>
       this.#enqueue(
         options,

@@ -40,3 +40,89 @@ describe('FrameWriter', () => {
     }
   })
 })
+
+/** A transport that keeps every write's bytes; its write callbacks come in a later tick. */
+function keepingTransport() {
+  const writes: Buffer[] = []
+  const transport = {
+    state: 'open',
+    write(chunk: Uint8Array, written?: (err?: Error | null) => void) {
+      writes.push(Buffer.from(chunk))
+      if (written) process.nextTick(written)
+      return true
+    },
+    cork() {},
+    uncork() {},
+  } as unknown as Transport
+  return { transport, writes }
+}
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve))
+
+describe('FrameWriter turns larger than its slab', () => {
+  it('writes a turn that outgrows a small slab in one write, the frames intact and in order', async () => {
+    const { transport, writes } = keepingTransport()
+    const writer = new FrameWriter(transport, () => {})
+    const frames: Buffer[] = []
+    // From a fresh writer (its first slab is 1 KiB): 64 requests as a client starting 64 calls
+    // at once writes them, then more turns in the slab they grew.
+    for (const [count, size] of [
+      [64, 64],
+      [64, 64],
+      [3, 100],
+    ]) {
+      const before = writes.length
+      for (let i = 0; i < count; i++) {
+        const value = Buffer.alloc(size, (frames.length * 7) & 0xff)
+        const id = frames.length + 1
+        writer.frame(Flags.REQUEST, id, '/bench/echo', value, undefined)
+        frames.push(Buffer.concat([header(id, '/bench/echo', size), value]))
+      }
+      await nextTurn()
+      expect(writes.length - before).toBe(1)
+    }
+    expect(Buffer.concat(writes).equals(Buffer.concat(frames))).toBe(true)
+  })
+
+  it('writes a first turn of 12 KiB in one write', async () => {
+    const { transport, writes } = keepingTransport()
+    const writer = new FrameWriter(transport, () => {})
+    const frames: Buffer[] = []
+    for (let i = 0; i < 6; i++) {
+      const value = Buffer.alloc(2000, i)
+      writer.frame(Flags.RESPONSE, i + 1, '', value, undefined)
+      frames.push(Buffer.concat([header(i + 1, '', 2000), value]))
+    }
+    await nextTurn()
+    expect(writes).toHaveLength(1)
+    expect(writes[0].equals(Buffer.concat(frames))).toBe(true)
+  })
+
+  it('still writes a turn larger than a full-size slab as it fills slabs', async () => {
+    const { transport, writes } = keepingTransport()
+    const writer = new FrameWriter(transport, () => {})
+    const frames: Buffer[] = []
+    for (let i = 0; i < 40; i++) {
+      const value = Buffer.alloc(4096, i)
+      writer.frame(Flags.RESPONSE, i + 1, '', value, undefined)
+      frames.push(Buffer.concat([header(i + 1, '', 4096), value]))
+    }
+    await nextTurn()
+    // 160 KiB: one write per full 64 KiB slab, the rest at the end of the turn.
+    expect(writes.length).toBeGreaterThanOrEqual(3)
+    expect(Buffer.concat(writes).equals(Buffer.concat(frames))).toBe(true)
+  })
+})
+
+/** A v1 frame header and its type, as the wire carries them. */
+function header(id: number, type: string, valueLength: number): Buffer {
+  const out = Buffer.alloc(16 + type.length)
+  out[0] = 1
+  out[1] = type === '' ? Flags.RESPONSE : Flags.REQUEST
+  out.writeUInt32BE(Math.floor(id / 2 ** 32), 2)
+  out.writeUInt32BE(id % 2 ** 32, 6)
+  out.writeUInt16BE(type.length, 10)
+  out.writeUInt32BE(valueLength, 12)
+  out.write(type, 16, 'latin1')
+  return out
+}

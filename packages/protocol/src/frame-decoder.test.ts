@@ -752,3 +752,34 @@ describe('FrameDecoder with reuseFrame', () => {
     expect(new Set(decoded).size).toBe(3)
   })
 })
+
+describe('FrameDecoder chunk list', () => {
+  it('decodes intact after a frame that spanned many reads, then frames one or several per read', () => {
+    const decoder = new FrameDecoder()
+    const big = encodeFrame(
+      Flags.RESPONSE,
+      1,
+      '',
+      Uint8Array.from({ length: 3000 }, (_, i) => i & 0xff),
+    )
+    const got: number[] = []
+    const onFrame = (frame: { id: number | bigint; value: Uint8Array }) => {
+      got.push(Number(frame.id))
+      const expected = Number(frame.id) === 1 ? 3000 : 8
+      expect(frame.value.length).toBe(expected)
+    }
+    // 100 reads for one frame: the list grows past what it keeps once empty.
+    for (let at = 0; at < big.length; at += 30) decoder.push(big.subarray(at, at + 30), onFrame)
+    for (let id = 2; id < 50; id++) {
+      const frame = encodeFrame(Flags.RESPONSE, id, '', new Uint8Array(8).fill(id))
+      if (id % 3 === 0) {
+        decoder.push(frame.subarray(0, 5), onFrame)
+        decoder.push(frame.subarray(5), onFrame)
+      } else {
+        decoder.push(frame, onFrame)
+      }
+    }
+    expect(got).toEqual(Array.from({ length: 49 }, (_, i) => i + 1))
+    expect(decoder.bufferedBytes).toBe(0)
+  })
+})

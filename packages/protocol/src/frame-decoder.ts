@@ -13,6 +13,12 @@ export const DEFAULT_MAX_TYPE_LENGTH = 1024
 /** Spent chunk slots tolerated at the front of the list before it is compacted. */
 const COMPACT_AFTER = 1024
 /**
+ * The chunk list is kept and refilled from its start each time it empties (a new list each time
+ * cost an array and its backing store per read); one that grew longer than this (a frame that
+ * spanned many reads) is let go when it empties, so an idle connection holds a small one.
+ */
+const KEEP_SLOTS = 16
+/**
  * Values at least this large are assembled as their bytes arrive: each chunk is copied into the
  * value's own buffer and let go at once, instead of every chunk being held until the last one
  * comes. One copy either way; the chunks (16 KiB each over TLS) no longer pile up to twice the
@@ -59,10 +65,11 @@ export class FrameDecoder<B extends Uint8Array = Uint8Array> {
   readonly maxFrameSize: number
   readonly maxTypeLength: number
   readonly peerName: string
-  // Live chunks are #chunks[#head..]; the list is consumed by index because Array#shift is
+  // Live chunks are #chunks[#head..#tail); the list is consumed by index because Array#shift is
   // linear on long arrays (a frame sent one byte per read would make decoding quadratic).
-  #chunks: B[] = []
+  #chunks: B[]
   #head = 0
+  #tail = 0
   /** Read position inside #chunks[#head]. */
   #offset = 0
   #buffered = 0
@@ -100,6 +107,8 @@ export class FrameDecoder<B extends Uint8Array = Uint8Array> {
     }
     this.#alloc = options.alloc ?? (newBytes as Alloc<B>)
     this.#empty = emptyOf(this.#alloc)
+    // One slot: a connection that reads a frame or more at a time never needs a second one.
+    this.#chunks = [this.#empty]
     if (options.reuseFrame === true) this.#frame = { flags: 0, id: 0, type: '', value: this.#empty }
   }
 
@@ -134,12 +143,12 @@ export class FrameDecoder<B extends Uint8Array = Uint8Array> {
       this.#bodyLength = -1
       // The rest of the chunk is queued first: if onFrame throws, the next push delivers it.
       if (used < chunk.length) {
-        this.#chunks.push(chunk.subarray(used) as B)
+        this.#chunks[this.#tail++] = chunk.subarray(used) as B
         this.#buffered += chunk.length - used
       }
       onFrame(frame)
     } else if (chunk.length > 0) {
-      this.#chunks.push(chunk)
+      this.#chunks[this.#tail++] = chunk
       this.#buffered += chunk.length
     }
     for (;;) {
@@ -321,11 +330,13 @@ export class FrameDecoder<B extends Uint8Array = Uint8Array> {
     this.#offset = 0
     // Let go of the spent chunk now; frames handed out keep their own views of it.
     this.#chunks[this.#head++] = this.#empty
-    if (this.#head === this.#chunks.length) {
-      this.#chunks = []
+    if (this.#head === this.#tail) {
       this.#head = 0
-    } else if (this.#head >= COMPACT_AFTER && this.#head * 2 >= this.#chunks.length) {
-      this.#chunks = this.#chunks.slice(this.#head)
+      this.#tail = 0
+      if (this.#chunks.length > KEEP_SLOTS) this.#chunks = [this.#empty]
+    } else if (this.#head >= COMPACT_AFTER && this.#head * 2 >= this.#tail) {
+      this.#chunks = this.#chunks.slice(this.#head, this.#tail)
+      this.#tail -= this.#head
       this.#head = 0
     }
   }
@@ -336,6 +347,7 @@ export class FrameDecoder<B extends Uint8Array = Uint8Array> {
     this.#filled = 0
     this.#chunks = []
     this.#head = 0
+    this.#tail = 0
     this.#buffered = 0
     this.#offset = 0
     this.#bodyLength = -1

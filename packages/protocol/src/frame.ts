@@ -1,6 +1,7 @@
 import { EMPTY_BYTES, encodeUtf8, readU32, utf8Length, writeU16, writeU32, writeUtf8 } from './bytes'
 import { Code } from './codes'
 import { RpcError } from './rpc-error'
+import { encodedType } from './type-cache'
 
 /** Bytes in the fixed v1 header: version, flags, id (8), type length (2), value length (4). */
 export const HEADER_SIZE = 16
@@ -42,6 +43,15 @@ export function readId(buf: Uint8Array, offset: number): FrameId {
 
 export function writeId(buf: Uint8Array, id: FrameId, offset: number): void {
   if (typeof id === 'number') {
+    if (id >>> 0 === id) {
+      // Below 2^32 (every id of a connection's first four billion calls): no division.
+      buf[offset] = 0
+      buf[offset + 1] = 0
+      buf[offset + 2] = 0
+      buf[offset + 3] = 0
+      writeU32(buf, id, offset + 4)
+      return
+    }
     if (!Number.isSafeInteger(id) || id < 0) {
       throw new RpcError(Code.INVALID_ARGUMENT, `frame id must be an unsigned 64-bit integer, got ${id}`)
     }
@@ -167,13 +177,23 @@ export function writeHeader(
   writeId(target, id, offset + 2)
   writeU16(target, typeLength, offset + 10)
   writeU32(target, valueLength, offset + 12)
-  if (typeLength > 0) writeUtf8(type, target, offset + HEADER_SIZE, typeLength)
+  if (typeLength > 0) {
+    // A route sent before is copied from the cache, not encoded again.
+    const bytes = encodedType(type)
+    if (bytes === undefined || bytes.length !== typeLength) {
+      writeUtf8(type, target, offset + HEADER_SIZE, typeLength)
+    } else {
+      const at = offset + HEADER_SIZE
+      for (let i = 0; i < typeLength; i++) target[at + i] = bytes[i]
+    }
+  }
   return HEADER_SIZE + typeLength
 }
 
 /** Size in bytes of a type string on the wire. */
 export function typeByteLength(type: string): number {
-  return utf8Length(type)
+  if (type.length === 0) return 0
+  return encodedType(type)?.length ?? utf8Length(type)
 }
 
 /** Allocates the bytes an encoder writes into; every byte of it is then written. */

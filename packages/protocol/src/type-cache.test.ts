@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { decodeAsciiCached } from './type-cache'
+import { encodeUtf8 } from './bytes'
+import { decodeAsciiCached, encodedType, encodedTypeCount } from './type-cache'
 
 const ascii = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0))
 
@@ -52,5 +53,33 @@ describe('decodeAsciiCached', () => {
   it('decodes types longer than it caches', () => {
     const long = `/${'a'.repeat(200)}`
     expect(decodeAsciiCached(ascii(long), 0, long.length)).toBe(long)
+  })
+})
+
+describe('encodedType', () => {
+  it('gives the UTF-8 bytes of every type, seen before or not', () => {
+    for (const type of [
+      '/svc/echo',
+      '/svc/écho',
+      '/svc/🚀',
+      '/svc/echo',
+      `/${'a'.repeat(63)}`,
+      '/svc/\ud800',
+    ]) {
+      expect(encodedType(type)).toEqual(encodeUtf8(type))
+    }
+  })
+
+  it('caches nothing for a type longer than it holds', () => {
+    expect(encodedType(`/${'a'.repeat(200)}`)).toBeUndefined()
+  })
+
+  it('holds at most 256 types however many it is given, and still encodes each right', () => {
+    for (let i = 0; i < 2000; i++) {
+      const type = `/svc/m${i.toString(36)}`
+      expect(encodedType(type)).toEqual(encodeUtf8(type))
+      expect(encodedTypeCount()).toBeLessThanOrEqual(256)
+    }
+    expect(encodedTypeCount()).toBeGreaterThan(0)
   })
 })

@@ -1,4 +1,4 @@
-import { decodeAscii } from './bytes'
+import { decodeAscii, encodeUtf8 } from './bytes'
 
 /** Entries of the cache: a power of two, so a hash picks a slot with a mask. */
 const SLOTS = 256
@@ -37,4 +37,37 @@ export function decodeAsciiCached(bytes: Uint8Array, start: number, end: number)
     texts[slot] = text
   }
   return text
+}
+
+/**
+ * The encoding side: the UTF-8 bytes of the types (routes) written recently, shared by every
+ * writer in the process. A client sends the same few routes on every request: copying cached
+ * bytes costs less than measuring and encoding the string one character at a time, twice (its
+ * length for the header, then its bytes). Keyed by the string (whose hash V8 keeps in it), with
+ * the last one looked up in front (a unary client mostly sends one route after another), and
+ * bounded: a caller sending ever new routes empties the map once it holds ENCODED_SLOTS.
+ */
+const ENCODED_SLOTS = 256
+const encoded = new Map<string, Uint8Array>()
+let lastType = ''
+let lastBytes: Uint8Array = new Uint8Array(0)
+
+/** `type` as UTF-8, from the cache; undefined for a type longer than the cache holds (encode it each time). */
+export function encodedType(type: string): Uint8Array | undefined {
+  if (type === lastType) return lastBytes
+  if (type.length > MAX_CACHED_LENGTH) return undefined
+  let bytes = encoded.get(type)
+  if (bytes === undefined) {
+    bytes = encodeUtf8(type)
+    if (encoded.size >= ENCODED_SLOTS) encoded.clear()
+    encoded.set(type, bytes)
+  }
+  lastType = type
+  lastBytes = bytes
+  return bytes
+}
+
+/** Entries in the encoding cache (for tests of its bound). */
+export function encodedTypeCount(): number {
+  return encoded.size
 }

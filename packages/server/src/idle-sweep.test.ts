@@ -54,3 +54,28 @@ describe('Server idle timeout', () => {
     for (const c of clients) await c.closed()
   })
 })
+
+describe('Server idle timeout, by the calls a connection carries', () => {
+  it('keeps a connection whose calls keep coming, and closes it between idleTimeout and one sweep after its last call', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] })
+    const idleTimeout = 8000
+    const server = new Server({ idleTimeout, keepalive: false })
+    server.handle('/echo', (ctx) => ctx.payload)
+    const client = new MemoryClient(server)
+    // A call every half second for longer than the idle timeout: never idle that long.
+    for (let id = 1; id <= 24; id++) {
+      vi.advanceTimersByTime(500)
+      client.call(id, '/echo', 'x')
+      expect((await client.next(id))?.value.toString()).toBe('x')
+      expect(server.connections).toBe(1)
+    }
+    vi.advanceTimersByTime(idleTimeout - 1)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(server.connections).toBe(1)
+    vi.advanceTimersByTime(idleTimeout / SWEEPS_PER_TIMEOUT + 1)
+    await client.closed()
+    expect(server.connections).toBe(0)
+    vi.useRealTimers()
+    await server.destroy()
+  })
+})

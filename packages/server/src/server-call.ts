@@ -176,12 +176,7 @@ export class ServerCall extends CallState implements Job {
         typeof result === 'object' &&
         typeof (result as Promise<unknown>).then === 'function'
       ) {
-        // Promise.resolve returns a native promise as it is, and tames a foreign thenable: it
-        // settles once, and a then() that throws becomes a rejection instead of escaping.
-        Promise.resolve(result as Promise<HandlerResult>).then(
-          (value) => this.#handlerReturned(value as HandlerResult),
-          (err) => this.#handlerThrew(err),
-        )
+        this.#awaitHandler(result as Promise<HandlerResult>)
         return
       }
     } catch (err) {
@@ -189,6 +184,19 @@ export class ServerCall extends CallState implements Job {
       return
     }
     this.#handlerReturned(result as HandlerResult)
+  }
+
+  /**
+   * An async handler: its outcome when it settles. Apart from runHandler, whose every call would
+   * otherwise allocate the context these closures keep `this` in, sync handlers included.
+   */
+  #awaitHandler(result: Promise<HandlerResult>): void {
+    // Promise.resolve returns a native promise as it is, and tames a foreign thenable: it
+    // settles once, and a then() that throws becomes a rejection instead of escaping.
+    Promise.resolve(result).then(
+      (value) => this.#handlerReturned(value as HandlerResult),
+      (err) => this.#handlerThrew(err),
+    )
   }
 
   // --- what the handler calls, through its Context: checks of the call kind, then the half ---

@@ -2,6 +2,7 @@ import {
   ALL_FEATURES,
   type ExtensionSettings,
   errorFields,
+  type Interceptor,
   type Logger,
   observedInterceptors,
   publishConnectionClose,
@@ -84,6 +85,11 @@ export class ServerHost implements ConnectionHost {
     // The diagnostics channels' publisher joins the chain only while someone subscribes.
     const interceptors = observedInterceptors(this.options.interceptors)
     if (interceptors.length === 0) return startCall(call, this.pool, this.#shed)
+    this.#intercepted(call, interceptors)
+  }
+
+  /** Apart from run(): its closure would make every call allocate the context it captures. */
+  #intercepted(call: ServerCall, interceptors: readonly Interceptor[]): void {
     interceptCall(call, interceptors, this.pool, (error) => this.handlerFailed(error, call), this.#shed)
   }
 
