@@ -8,19 +8,26 @@ afterEach(() => {
   vi.restoreAllMocks()
 })
 
-/** A transport that records what was written and how often the clock had been read by then. */
-function recordingTransport(clock: { mock: { calls: unknown[] } }) {
-  const writes: { bytes: number; clockReads: number }[] = []
-  const transport = {
+/** A transport that hands each write's bytes to `record`; its write callbacks come in a later tick. */
+function fakeTransport(record: (chunk: Uint8Array) => void): Transport {
+  return {
     state: 'open',
     write(chunk: Uint8Array, written?: (err?: Error | null) => void) {
-      writes.push({ bytes: chunk.length, clockReads: clock.mock.calls.length })
+      record(chunk)
       if (written) process.nextTick(written)
       return true
     },
     cork() {},
     uncork() {},
   } as unknown as Transport
+}
+
+/** A transport that records what was written and how often the clock had been read by then. */
+function recordingTransport(clock: { mock: { calls: unknown[] } }) {
+  const writes: { bytes: number; clockReads: number }[] = []
+  const transport = fakeTransport((chunk) =>
+    writes.push({ bytes: chunk.length, clockReads: clock.mock.calls.length }),
+  )
   return { transport, writes }
 }
 
@@ -41,19 +48,10 @@ describe('FrameWriter', () => {
   })
 })
 
-/** A transport that keeps every write's bytes; its write callbacks come in a later tick. */
+/** A transport that keeps every write's bytes. */
 function keepingTransport() {
   const writes: Buffer[] = []
-  const transport = {
-    state: 'open',
-    write(chunk: Uint8Array, written?: (err?: Error | null) => void) {
-      writes.push(Buffer.from(chunk))
-      if (written) process.nextTick(written)
-      return true
-    },
-    cork() {},
-    uncork() {},
-  } as unknown as Transport
+  const transport = fakeTransport((chunk) => writes.push(Buffer.from(chunk)))
   return { transport, writes }
 }
 
@@ -86,13 +84,7 @@ describe('FrameWriter turns larger than its slab', () => {
 
   it('writes a first turn of 12 KiB in one write', async () => {
     const { transport, writes } = keepingTransport()
-    const writer = new FrameWriter(transport, () => {})
-    const frames: Buffer[] = []
-    for (let i = 0; i < 6; i++) {
-      const value = Buffer.alloc(2000, i)
-      writer.frame(Flags.RESPONSE, i + 1, '', value, undefined)
-      frames.push(Buffer.concat([header(i + 1, '', 2000), value]))
-    }
+    const frames = queueReplies(new FrameWriter(transport, () => {}), 6, 2000)
     await nextTurn()
     expect(writes).toHaveLength(1)
     expect(writes[0].equals(Buffer.concat(frames))).toBe(true)
@@ -100,13 +92,7 @@ describe('FrameWriter turns larger than its slab', () => {
 
   it('still writes a turn larger than a full-size slab as it fills slabs', async () => {
     const { transport, writes } = keepingTransport()
-    const writer = new FrameWriter(transport, () => {})
-    const frames: Buffer[] = []
-    for (let i = 0; i < 40; i++) {
-      const value = Buffer.alloc(4096, i)
-      writer.frame(Flags.RESPONSE, i + 1, '', value, undefined)
-      frames.push(Buffer.concat([header(i + 1, '', 4096), value]))
-    }
+    const frames = queueReplies(new FrameWriter(transport, () => {}), 40, 4096)
     await nextTurn()
     // 160 KiB: one write per full 64 KiB slab, the rest at the end of the turn.
     expect(writes.length).toBeGreaterThanOrEqual(3)
@@ -115,6 +101,17 @@ describe('FrameWriter turns larger than its slab', () => {
 })
 
 /** A v1 frame header and its type, as the wire carries them. */
+/** Queues `count` replies of `size` bytes (ids 1…count, each value filled with its index); returns their expected bytes. */
+function queueReplies(writer: FrameWriter, count: number, size: number): Buffer[] {
+  const frames: Buffer[] = []
+  for (let i = 0; i < count; i++) {
+    const value = Buffer.alloc(size, i)
+    writer.frame(Flags.RESPONSE, i + 1, '', value, undefined)
+    frames.push(Buffer.concat([header(i + 1, '', size), value]))
+  }
+  return frames
+}
+
 function header(id: number, type: string, valueLength: number): Buffer {
   const out = Buffer.alloc(16 + type.length)
   out[0] = 1
