@@ -23,6 +23,26 @@ const root = positional[0] ?? fileURLToPath(new URL('..', import.meta.url))
 const FRAMES = 20_000
 const FRAME = 64 * 1024
 const PER_TURN = 16
+/** Longest a run may take before the script gives up on it (a run takes seconds). */
+const RUN_DEADLINE_MS = 120_000
+
+/** The child's first message; rejects if it exits first or takes longer than RUN_DEADLINE_MS. */
+function messageFrom(child, what) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill()
+      reject(new Error(`${what}: no answer in ${RUN_DEADLINE_MS} ms`))
+    }, RUN_DEADLINE_MS)
+    const settle = (fn, value) => {
+      clearTimeout(timer)
+      child.off('exit', onExit)
+      fn(value)
+    }
+    const onExit = (code) => settle(reject, new Error(`${what} exited with code ${code} before answering`))
+    child.once('message', (message) => settle(resolve, message))
+    child.once('exit', onExit)
+  })
+}
 
 if (option('role') === 'reader') {
   const socket = tls.connect({ port: Number(option('port')), host: '127.0.0.1', rejectUnauthorized: false })
@@ -70,7 +90,7 @@ if (option('role') === 'reader') {
   const used = process.cpuUsage(cpu)
   const ms = performance.now() - started
   socket.end()
-  const [{ bytes }] = await once(reader, 'message')
+  const { bytes } = await messageFrom(reader, 'the reader')
   // Entries reach the observer asynchronously: give the last ones a turn.
   await new Promise((resolve) => setTimeout(resolve, 50))
   observer.disconnect()
@@ -90,7 +110,7 @@ if (option('role') === 'reader') {
   for (let rep = 0; rep < reps; rep++) {
     const child = fork(fileURLToPath(import.meta.url), [root, '--role=writer', `--load=${load}`])
     child.send({ key, cert })
-    const [result] = await once(child, 'message')
+    const result = await messageFrom(child, 'the writer')
     await once(child, 'exit')
     runs.push(result)
     console.log(

@@ -254,7 +254,7 @@ export class FrameWriter {
     const open = this.#slabEnd - start
     const old = this.#slab
     if (open === 0 || open + size > SLAB_SIZE || old.buf.length >= GROW_BELOW) return false
-    const bytes = Math.min(SLAB_SIZE, Math.max(this.#slabHint, 2 ** Math.ceil(Math.log2(2 * (open + size)))))
+    const bytes = Math.max(this.#slabHint, slabSizeFor(open + size))
     this.#slabHint = bytes
     this.#smallerTurns = 0
     const spare = this.#spares.pop()
@@ -284,7 +284,7 @@ export class FrameWriter {
     const now = performance.now()
     const idle = now - this.#lastFlushAt > SHRINK_AFTER_IDLE_MS
     this.#lastFlushAt = now
-    const needed = Math.min(SLAB_SIZE, Math.max(MIN_SLAB_SIZE, 2 ** Math.ceil(Math.log2(2 * turnBytes))))
+    const needed = slabSizeFor(turnBytes)
     if (needed >= this.#slabHint) {
       this.#slabHint = needed
       this.#smallerTurns = 0
@@ -406,6 +406,11 @@ export class FrameWriter {
     }
     if (!ok) this.#onBackedUp()
   }
+}
+
+/** The slab size for `bytes` of output: twice as much, rounded up to a power of two, between MIN_SLAB_SIZE and SLAB_SIZE. */
+function slabSizeFor(bytes: number): number {
+  return Math.min(SLAB_SIZE, Math.max(MIN_SLAB_SIZE, 2 ** Math.ceil(Math.log2(2 * bytes))))
 }
 
 /** A slab of `size` bytes: one from the shared list for the smallest size, else a new one. */
