@@ -37,6 +37,22 @@ function window(
   return compressed
 }
 
+/** Runs windows of `messages` while the governor stays on, each wholly compressed; returns how many. */
+function windowsWhileOn(
+  g: CompressionGovernor,
+  probe: { time: number; load: number },
+  messages: number,
+  size: number,
+  busy: number,
+): number {
+  let windows = 0
+  while ((g.state as string) === 'on') {
+    expect(window(g, probe, messages, size, busy)).toBe(messages)
+    windows++
+  }
+  return windows
+}
+
 describe('CompressionGovernor', () => {
   it('starts off, and stays off while the event loop is busy (the CPU is the bottleneck: a LAN)', () => {
     const { probe, read } = fakeProbe()
@@ -121,22 +137,12 @@ describe('CompressionGovernor', () => {
     expect(g.state).toBe('on')
     // The next look sends one window plainly. At a 4.75× gain a plain window costs 79 % of one, so
     // it comes after 16 windows (at most 5 % of the throughput), more than the doubling's 8.
-    let windows = 0
-    while ((g.state as string) === 'on') {
-      expect(window(g, probe, 608, 16_384, 0.6)).toBe(608)
-      windows++
-    }
-    expect(windows).toBe(17)
+    expect(windowsWhileOn(g, probe, 608, 16_384, 0.6)).toBe(17)
     expect(g.state).toBe('recheck')
     expect(window(g, probe, 128, 16_384, 0.1)).toBe(0) // the plain window: slower
     expect(g.state).toBe('on')
     // Then twice as long.
-    windows = 0
-    while ((g.state as string) === 'on') {
-      window(g, probe, 608, 16_384, 0.6)
-      windows++
-    }
-    expect(windows).toBe(33)
+    expect(windowsWhileOn(g, probe, 608, 16_384, 0.6)).toBe(33)
   })
 
   it('looks again on the doubling schedule when the gain is small', () => {
@@ -146,13 +152,8 @@ describe('CompressionGovernor', () => {
     window(g, probe, 128, 16_384, 0.1) // on
     for (let w = 0; w < 5; w++) window(g, probe, 144, 16_384, 0.2) // 1.125×: pays, barely
     expect(g.state).toBe('on')
-    let windows = 0
-    while ((g.state as string) === 'on') {
-      window(g, probe, 144, 16_384, 0.2)
-      windows++
-    }
     // A plain window costs 11 % of one here: 3 windows would do, the doubling asks 8.
-    expect(windows).toBe(9)
+    expect(windowsWhileOn(g, probe, 144, 16_384, 0.2)).toBe(9)
   })
 
   it('switches off at the first look when compressed carries less than 1.05× the plain windows before', () => {
@@ -160,13 +161,8 @@ describe('CompressionGovernor', () => {
     const g = new CompressionGovernor(read)
     window(g, probe, 336, 16_384, 0.1)
     window(g, probe, 336, 16_384, 0.1) // on
-    let windows = 0
-    while ((g.state as string) === 'on') {
-      // 352 against 336 plain, a gain of 4.8 %; all of them compressed: no plain window for this look.
-      expect(window(g, probe, 352, 16_384, 0.6)).toBe(352)
-      windows++
-    }
-    expect(windows).toBe(5)
+    // 352 against 336 plain, a gain of 4.8 %; all of them compressed: no plain window for this look.
+    expect(windowsWhileOn(g, probe, 352, 16_384, 0.6)).toBe(5)
     expect(g.state).toBe('off')
   })
 
@@ -175,7 +171,7 @@ describe('CompressionGovernor', () => {
     const g = new CompressionGovernor(read)
     window(g, probe, 128, 16_384, 0.1)
     window(g, probe, 128, 16_384, 0.1) // on
-    while ((g.state as string) === 'on') window(g, probe, 608, 16_384, 0.6)
+    windowsWhileOn(g, probe, 608, 16_384, 0.6)
     expect(g.state).toBe('recheck')
     expect(window(g, probe, 640, 16_384, 0.9)).toBe(0) // plain now carries more
     expect(g.state).toBe('off')
