@@ -37,6 +37,16 @@ function window(
   return compressed
 }
 
+/** A governor switched on by two link-bound plain windows of `messages` 16 KiB messages, the loop 10 % busy. */
+function switchedOn(messages: number) {
+  const { probe, read } = fakeProbe()
+  const g = new CompressionGovernor(read)
+  window(g, probe, messages, 16_384, 0.1)
+  window(g, probe, messages, 16_384, 0.1)
+  expect(g.state).toBe('on')
+  return { g, probe }
+}
+
 /** Runs windows of `messages` while the governor stays on, each wholly compressed; returns how many. */
 function windowsWhileOn(
   g: CompressionGovernor,
@@ -127,10 +137,7 @@ describe('CompressionGovernor', () => {
   })
 
   it('first holds compressed windows to the plain ones that switched it on: no window goes plainly for it', () => {
-    const { probe, read } = fakeProbe()
-    const g = new CompressionGovernor(read)
-    window(g, probe, 128, 16_384, 0.1)
-    window(g, probe, 128, 16_384, 0.1) // on
+    const { g, probe } = switchedOn(128)
     // The first look comes after 4 counted windows (the one after the switch is not counted), and
     // finds compressed windows carrying 4.75× the plain ones: every message stays compressed.
     for (let w = 0; w < 5; w++) expect(window(g, probe, 608, 16_384, 0.6)).toBe(608)
@@ -146,10 +153,7 @@ describe('CompressionGovernor', () => {
   })
 
   it('looks again on the doubling schedule when the gain is small', () => {
-    const { probe, read } = fakeProbe()
-    const g = new CompressionGovernor(read)
-    window(g, probe, 128, 16_384, 0.1)
-    window(g, probe, 128, 16_384, 0.1) // on
+    const { g, probe } = switchedOn(128)
     for (let w = 0; w < 5; w++) window(g, probe, 144, 16_384, 0.2) // 1.125×: pays, barely
     expect(g.state).toBe('on')
     // A plain window costs 11 % of one here: 3 windows would do, the doubling asks 8.
@@ -157,20 +161,14 @@ describe('CompressionGovernor', () => {
   })
 
   it('switches off at the first look when compressed carries less than 1.05× the plain windows before', () => {
-    const { probe, read } = fakeProbe()
-    const g = new CompressionGovernor(read)
-    window(g, probe, 336, 16_384, 0.1)
-    window(g, probe, 336, 16_384, 0.1) // on
+    const { g, probe } = switchedOn(336)
     // 352 against 336 plain, a gain of 4.8 %; all of them compressed: no plain window for this look.
     expect(windowsWhileOn(g, probe, 352, 16_384, 0.6)).toBe(5)
     expect(g.state).toBe('off')
   })
 
   it('switches off at a later look when a plain window does as well as compressed ones (the link got faster)', () => {
-    const { probe, read } = fakeProbe()
-    const g = new CompressionGovernor(read)
-    window(g, probe, 128, 16_384, 0.1)
-    window(g, probe, 128, 16_384, 0.1) // on
+    const { g, probe } = switchedOn(128)
     windowsWhileOn(g, probe, 608, 16_384, 0.6)
     expect(g.state).toBe('recheck')
     expect(window(g, probe, 640, 16_384, 0.9)).toBe(0) // plain now carries more
