@@ -1,8 +1,15 @@
 import { deflateRawSync } from 'node:zlib'
-import { type Capabilities, Code, Flags, RpcError } from '@srpc/protocol'
+import { type Capabilities, Code, ControlKind, Flags, RpcError } from '@srpc/protocol'
 import { describe, expect, it } from 'vitest'
 import { type ResolvedCompressionOptions, resolveCompressionOptions } from './compression'
-import { ALL_FEATURES, announce, answer, type ExtensionSettings, Extensions } from './extensions'
+import {
+  ALL_FEATURES,
+  agreementFor,
+  announce,
+  answer,
+  type ExtensionSettings,
+  Extensions,
+} from './extensions'
 
 const MIB = 1024 * 1024
 
@@ -248,5 +255,78 @@ describe('Extensions payload coding', () => {
     const deflated = deflateRawSync(compressible)
     const err = thrown(() => clientSide.decodePayload(Flags.COMPRESSED, deflated, compressible.length - 1))
     expect(err.code).toBe(Code.RESOURCE_EXHAUSTED)
+  })
+})
+
+describe('agreementFor (one agreement per distinct HELLO)', () => {
+  /** A HELLO's control value (its kind byte, then the capabilities' JSON) and a parse that counts its calls. */
+  function hello(caps: Capabilities) {
+    let parsed = 0
+    return {
+      value: Buffer.concat([Buffer.from([ControlKind.HELLO]), Buffer.from(JSON.stringify(caps))]),
+      parse: () => {
+        parsed++
+        return structuredClone(caps)
+      },
+      parsed: () => parsed,
+    }
+  }
+
+  it('parses and settles a HELLO once, and gives every later connection sending the same bytes that agreement', () => {
+    const mine = settings()
+    const offer = hello(announce(settings()))
+    const first = agreementFor(mine, offer.value, offer.parse)
+    const second = agreementFor(mine, Buffer.from(offer.value), offer.parse)
+    expect(second).toBe(first)
+    expect(offer.parsed()).toBe(1)
+    expect([...first.features].sort()).toEqual([...ALL_FEATURES].sort())
+    expect(first.codec).toBe('deflate')
+    // Shared by connections: nobody may change what the peer said.
+    expect(Object.isFrozen(first.peer)).toBe(true)
+    expect(Object.isFrozen(first.peer.features)).toBe(true)
+    // Each connection still gets its own compressor.
+    expect(Extensions.from(mine, first).compressor).not.toBe(Extensions.from(mine, first).compressor)
+  })
+
+  it('settles a HELLO that differs in one byte on its own, and keeps agreements apart per settings', () => {
+    const mine = settings()
+    const offer = hello(announce(settings()))
+    const other = hello({ ...announce(settings()), initialWindow: 2 * MIB })
+    const a = agreementFor(mine, offer.value, offer.parse)
+    const b = agreementFor(mine, other.value, other.parse)
+    expect(b).not.toBe(a)
+    expect(b.peer.initialWindow).toBe(2 * MIB)
+    const fewer = settings({ features: ['cancel', 'ping'] })
+    const c = agreementFor(fewer, offer.value, offer.parse)
+    expect(c).not.toBe(a)
+    expect([...c.features]).toEqual(['cancel', 'ping'])
+    expect(c.codec).toBeUndefined()
+    expect(offer.parsed()).toBe(2)
+  })
+
+  it('keeps nothing for a HELLO whose parse throws: the same bytes fail again', () => {
+    const mine = settings()
+    const bad = Buffer.from([ControlKind.HELLO, 0x7b])
+    const parse = () => {
+      throw new RpcError(Code.PROTOCOL_ERROR, 'malformed HELLO')
+    }
+    expect(thrown(() => agreementFor(mine, bad, parse)).code).toBe(Code.PROTOCOL_ERROR)
+    expect(thrown(() => agreementFor(mine, bad, parse)).code).toBe(Code.PROTOCOL_ERROR)
+  })
+
+  it('keeps at most 16 agreements per settings: past them each HELLO is settled, correctly, on its own', () => {
+    const mine = settings()
+    const offers = Array.from({ length: 17 }, (_, i) =>
+      hello({ ...announce(settings()), initialWindow: 1000 + i }),
+    )
+    for (const offer of offers) agreementFor(mine, offer.value, offer.parse)
+    const kept = offers[15]
+    expect(agreementFor(mine, kept.value, kept.parse)).toBe(agreementFor(mine, kept.value, kept.parse))
+    expect(kept.parsed()).toBe(1)
+    const past = offers[16]
+    const again = agreementFor(mine, past.value, past.parse)
+    expect(again.peer.initialWindow).toBe(1016)
+    expect(agreementFor(mine, past.value, past.parse)).not.toBe(again)
+    expect(past.parsed()).toBe(3)
   })
 })

@@ -1,4 +1,5 @@
 import { type Capabilities, Code, EXTENSION_VERSION, Flags, RpcError } from '@srpc/protocol'
+import { asBuffer } from './buffer'
 import {
   ASYNC_DEFLATE_MIN,
   Compressor,
@@ -107,19 +108,19 @@ export class Extensions {
   }
 
   static negotiate(settings: ExtensionSettings, peer: Capabilities): Extensions {
-    const features = new Set(peer.features.filter((f) => settings.features.includes(f)))
-    const codec = features.has('compression')
-      ? negotiateCodec(peer.codecs, settings.compression.codecs)
-      : undefined
-    if (codec === undefined) features.delete('compression')
+    return Extensions.from(settings, agree(settings, peer))
+  }
+
+  /** The extensions of one connection from an agreement: its own compressor, the rest shared. */
+  static from(settings: ExtensionSettings, agreement: Agreement): Extensions {
+    const { peer, codec } = agreement
     const mode = settings.compression.mode
     const compressor =
       codec !== undefined && settings.compression.enabled && mode !== 'never'
         ? new Compressor(codec, settings.compression, mode === 'auto' ? governorFactory(settings) : undefined)
         : undefined
-    if (features.has('flow') && !peer.initialWindow) features.delete('flow')
     return new Extensions(
-      sharedFeatures(features),
+      agreement.features,
       compressor,
       codec,
       peer.initialWindow ?? 0,
@@ -170,6 +171,71 @@ export class Extensions {
     }
     return decompress(this.codec, payload, maxLength)
   }
+}
+
+/**
+ * What our settings and one peer HELLO settle, apart from any one connection: the peer's
+ * capabilities, the features both have, the codec. Every connection that receives the same HELLO
+ * (every client of one version and configuration) shares it.
+ */
+export interface Agreement {
+  /** The peer's capabilities, as parsed (frozen: shared by connections). */
+  readonly peer: Capabilities
+  readonly features: ReadonlySet<string>
+  readonly codec: string | undefined
+  /** A server's answer to this HELLO, encoded as a control frame; made by the first connection that sends it. */
+  answerFrame: Uint8Array | undefined
+}
+
+/** The agreement of our settings with a peer's capabilities. */
+export function agree(settings: ExtensionSettings, peer: Capabilities): Agreement {
+  const features = new Set(peer.features.filter((f) => settings.features.includes(f)))
+  const codec = features.has('compression')
+    ? negotiateCodec(peer.codecs, settings.compression.codecs)
+    : undefined
+  if (codec === undefined) features.delete('compression')
+  if (features.has('flow') && !peer.initialWindow) features.delete('flow')
+  return { peer, features: sharedFeatures(features), codec, answerFrame: undefined }
+}
+
+/**
+ * Agreements by the bytes of the HELLO they answer, per settings. Parsing a HELLO's JSON,
+ * negotiating and encoding the answer took about 5 KB of short-lived objects per connection on a
+ * server (the sampling heap profiler over 1,000 TLS connections), and garbage made while
+ * connections open is what makes V8 grow the young generation (bench g, apps/bench/README.md).
+ * Bounded: past MAX_AGREEMENTS distinct HELLOs per settings, each is settled on its own.
+ */
+const MAX_AGREEMENTS = 16
+const agreements = new WeakMap<ExtensionSettings, Map<string, Agreement>>()
+
+/**
+ * The agreement for a HELLO whose control value (kind byte included) is `value`: the one made for
+ * the same bytes before, or a new one from `parse()`, which checks the HELLO and may throw (then
+ * nothing is kept). The key is the bytes themselves, so a HELLO that differs in any byte is
+ * parsed and checked on its own.
+ */
+export function agreementFor(
+  settings: ExtensionSettings,
+  value: Uint8Array,
+  parse: () => Capabilities,
+): Agreement {
+  let known = agreements.get(settings)
+  const key = asBuffer(value).toString('latin1')
+  const found = known?.get(key)
+  if (found !== undefined) return found
+  const agreement = agree(settings, frozen(parse()))
+  if (known === undefined) {
+    known = new Map()
+    agreements.set(settings, known)
+  }
+  if (known.size < MAX_AGREEMENTS) known.set(key, agreement)
+  return agreement
+}
+
+function frozen(caps: Capabilities): Capabilities {
+  Object.freeze(caps.features)
+  if (caps.codecs !== undefined) Object.freeze(caps.codecs)
+  return Object.freeze(caps)
 }
 
 /**

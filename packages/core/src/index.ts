@@ -41,6 +41,7 @@ export {
   publishConnectionOpen,
 } from './diagnostics'
 export {
+  type Agreement,
   ALL_FEATURES,
   announce,
   answer,

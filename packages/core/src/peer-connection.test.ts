@@ -4,6 +4,7 @@ import {
   ControlKind,
   decodeControl,
   encodeControl,
+  encodeFrame,
   Flags,
   type FrameId,
   RpcError,
@@ -12,7 +13,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { Frame } from './buffer'
 import type { PeerCall } from './call-host'
 import { ASYNC_INFLATE_MIN, resolveCompressionOptions } from './compression'
-import { ALL_FEATURES, announce, type ExtensionSettings } from './extensions'
+import { ALL_FEATURES, announce, answer, type ExtensionSettings } from './extensions'
 import { FrameConnection } from './frame-connection'
 import { memoryTransportPair } from './memory-transport'
 import { PeerConnection, type PeerConnectionOptions, type PeerRole, type PeerSide } from './peer-connection'
@@ -136,6 +137,38 @@ describe('PeerConnection negotiation', () => {
     raw.sendEncoded(encodeControl(0, { kind: ControlKind.HELLO, capabilities: announce(SETTINGS) }))
     await turns()
     expect(role.closed.map((e) => e?.code)).toEqual([Code.PROTOCOL_ERROR])
+  })
+
+  it('answers the same HELLO on two connections with the same bytes and the same agreed features', async () => {
+    const first = withRawClient()
+    const second = withRawClient()
+    helloAndAck(first.raw)
+    helloAndAck(second.raw)
+    await turns()
+    const answers = [first, second].map(({ received }) => {
+      const hello = received.find(
+        (f) => f.flags === Flags.CONTROL && decodeControl(f)?.kind === ControlKind.HELLO,
+      )
+      return Buffer.from(hello!.value)
+    })
+    expect(answers[1]).toEqual(answers[0])
+    expect(decodeControl({ flags: Flags.CONTROL, id: 0, type: '', value: answers[0] } as Frame)).toEqual({
+      kind: ControlKind.HELLO,
+      capabilities: answer(SETTINGS, announce(SETTINGS)),
+    })
+    expect(second.conn.extensions.features).toBe(first.conn.extensions.features)
+    expect([...second.conn.extensions.features].sort()).toEqual(
+      [...answer(SETTINGS, announce(SETTINGS)).features].sort(),
+    )
+  })
+
+  it('fails every connection that sends a malformed HELLO, the second as the first', async () => {
+    for (let i = 0; i < 2; i++) {
+      const { raw, role } = withRawClient()
+      raw.sendEncoded(encodeFrame(Flags.CONTROL, 0, '', Buffer.from([ControlKind.HELLO, 0x7b])))
+      await turns()
+      expect(role.closed.map((e) => e?.code)).toEqual([Code.PROTOCOL_ERROR])
+    }
   })
 
   it('fails the connection with PROTOCOL_ERROR on a HELLO_ACK before any HELLO', async () => {

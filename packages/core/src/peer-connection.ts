@@ -17,7 +17,7 @@ import type { CallHost, PeerCall } from './call-host'
 import { CallTable } from './call-table'
 import { ASYNC_INFLATE_MIN, decompressAsync } from './compression'
 import { type Deadline, deadlines } from './deadline-scheduler'
-import { announce, answer, type ExtensionSettings, Extensions } from './extensions'
+import { agreementFor, announce, answer, type ExtensionSettings, Extensions } from './extensions'
 import { FrameConnection, type FrameConnectionOptions } from './frame-connection'
 import type { Transport } from './transport'
 
@@ -376,11 +376,10 @@ export class PeerConnection<C extends PeerCall = PeerCall> implements CallHost {
 
   #onControl(frame: Frame): void {
     if (frame.flags !== Flags.CONTROL) throw protocolError('control flag combined with other flags')
+    if (frame.value[0] === ControlKind.HELLO) return this.#onHello(frame)
     const message = decodeControl(frame)
     if (message === undefined) return // a kind from a newer peer: ignored
     switch (message.kind) {
-      case ControlKind.HELLO:
-        return this.#onHello(message.capabilities)
       case ControlKind.HELLO_ACK:
         return this.#onHelloAck()
       case ControlKind.PING:
@@ -412,17 +411,22 @@ export class PeerConnection<C extends PeerCall = PeerCall> implements CallHost {
    * On the client, the server's answer: agreed, confirmed with HELLO_ACK and in force for every id
    * from now on. On the server, the client's offer: answered, in force from the client's HELLO_ACK.
    */
-  #onHello(capabilities: Capabilities): void {
+  #onHello(frame: Frame): void {
     if (this.#agreed) throw protocolError('second HELLO on one connection')
-    this.#agreed = Extensions.negotiate(this.#settings, capabilities)
+    // Settled once per distinct HELLO (and checked then): every client of one build sends the same.
+    const agreement = agreementFor(this.#settings, frame.value, () => helloCapabilities(frame))
+    this.#agreed = Extensions.from(this.#settings, agreement)
+    const capabilities = agreement.peer
     if (capabilities.maxFrameSize) this.frames.maxOutgoingFrameSize = capabilities.maxFrameSize
     if (this.side === 'client') {
       this.frames.sendEncoded(encodeControl(0, { kind: ControlKind.HELLO_ACK }))
       this.#inForce()
     } else {
-      this.frames.sendEncoded(
-        encodeControl(0, { kind: ControlKind.HELLO, capabilities: answer(this.#settings, capabilities) }),
-      )
+      agreement.answerFrame ??= encodeControl(0, {
+        kind: ControlKind.HELLO,
+        capabilities: answer(this.#settings, capabilities),
+      })
+      this.frames.sendEncoded(agreement.answerFrame)
     }
   }
 
@@ -483,4 +487,11 @@ function sameBytes(a: Buffer, b: Buffer): boolean {
 export function callError(err: unknown): RpcError {
   if ((err as RpcError).code === Code.PROTOCOL_ERROR) throw err
   return err as RpcError
+}
+
+/** The capabilities of a HELLO control frame (PROTOCOL_ERROR when it is malformed). */
+function helloCapabilities(frame: Frame): Capabilities {
+  const message = decodeControl(frame)
+  if (message?.kind !== ControlKind.HELLO) throw protocolError('malformed HELLO')
+  return message.capabilities
 }
