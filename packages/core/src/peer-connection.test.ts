@@ -109,6 +109,15 @@ function helloAndAck(raw: FrameConnection): void {
   raw.sendEncoded(encodeControl(0, { kind: ControlKind.HELLO_ACK }))
 }
 
+/** The value of the HELLO a server answered with, among the frames its raw client received. */
+function helloAnswer(received: Frame[]): Buffer {
+  const hello = received.find(
+    (f) => f.flags === Flags.CONTROL && decodeControl(f)?.kind === ControlKind.HELLO,
+  )
+  expect(hello).toBeDefined()
+  return Buffer.from(hello!.value)
+}
+
 function controlKinds(frames: Frame[]): number[] {
   return frames.filter((f) => f.flags === Flags.CONTROL).map((f) => decodeControl(f)!.kind)
 }
@@ -145,12 +154,7 @@ describe('PeerConnection negotiation', () => {
     helloAndAck(first.raw)
     helloAndAck(second.raw)
     await turns()
-    const answers = [first, second].map(({ received }) => {
-      const hello = received.find(
-        (f) => f.flags === Flags.CONTROL && decodeControl(f)?.kind === ControlKind.HELLO,
-      )
-      return Buffer.from(hello!.value)
-    })
+    const answers = [first, second].map(({ received }) => helloAnswer(received))
     expect(answers[1]).toEqual(answers[0])
     expect(decodeControl({ flags: Flags.CONTROL, id: 0, type: '', value: answers[0] } as Frame)).toEqual({
       kind: ControlKind.HELLO,
@@ -160,6 +164,29 @@ describe('PeerConnection negotiation', () => {
     expect([...second.conn.extensions.features].sort()).toEqual(
       [...answer(SETTINGS, announce(SETTINGS)).features].sort(),
     )
+  })
+
+  it('answers each of two different HELLOs, sent in turns, with its own agreement', async () => {
+    const full = announce(SETTINGS)
+    const narrow = { ...full, features: full.features.filter((f) => f !== 'ping' && f !== 'cancel') }
+    const offers = [full, narrow, full]
+    const peers = offers.map(() => withRawClient())
+    for (const [i, { raw }] of peers.entries()) {
+      raw.sendEncoded(encodeControl(0, { kind: ControlKind.HELLO, capabilities: offers[i] }))
+      raw.sendEncoded(encodeControl(0, { kind: ControlKind.HELLO_ACK }))
+      await turns()
+    }
+    for (const [i, { received, conn }] of peers.entries()) {
+      const sent = decodeControl({
+        flags: Flags.CONTROL,
+        id: 0,
+        type: '',
+        value: helloAnswer(received),
+      } as Frame)
+      expect(sent).toEqual({ kind: ControlKind.HELLO, capabilities: answer(SETTINGS, offers[i]) })
+      expect(conn.extensions.has('ping')).toBe(offers[i] === full)
+      expect(conn.extensions.has('cancel')).toBe(offers[i] === full)
+    }
   })
 
   it('fails every connection that sends a malformed HELLO, the second as the first', async () => {
