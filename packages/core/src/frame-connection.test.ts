@@ -1,6 +1,6 @@
 import { once } from 'node:events'
 import { createServer, type Server, type Socket } from 'node:net'
-import { Flags, FrameDecoder } from '@srpc/protocol'
+import { Code, encodeFrame, Flags, FrameDecoder, type RpcError } from '@srpc/protocol'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { allocBuffer, type Frame } from './buffer'
 import { FrameConnection } from './frame-connection'
@@ -38,6 +38,60 @@ function valueFor(n: number, size: number): Buffer {
 }
 
 const SIZES = [0, 1, 100, 1023, 1024, 4096, 16_000, 40_000, 65_000, 65_536, 70_000, 200_000]
+
+/** Reads `a` with a FrameConnection: the values of the frames it decodes, then how it closed. */
+function reader(a: Socket): { values: string[]; closed: Promise<RpcError | undefined> } {
+  const values: string[] = []
+  let closed!: (error: RpcError | undefined) => void
+  const done = new Promise<RpcError | undefined>((resolve) => {
+    closed = resolve
+  })
+  new FrameConnection(tlsTransport(a), {
+    onFrame: (frame) => values.push(frame.value.toString()),
+    onClose: (error) => closed(error),
+  })
+  return { values, closed: done }
+}
+
+describe('FrameConnection reads', () => {
+  const whole = Buffer.concat([
+    encodeFrame(Flags.STREAM, 1, '', Buffer.from('one')),
+    encodeFrame(Flags.STREAM, 1, '', Buffer.from('two')),
+  ])
+  const cut = encodeFrame(Flags.STREAM, 1, '', Buffer.alloc(100, 0x61)).subarray(0, 60)
+
+  it('an EOF between frames is an orderly close', async () => {
+    const [a, b] = await socketPair()
+    const r = reader(a)
+    b.end(whole)
+    expect(await r.closed).toBeUndefined()
+    expect(r.values).toEqual(['one', 'two'])
+  })
+
+  it('an EOF inside a frame loses the link: UNAVAILABLE after the whole frames, the truncation as cause', async () => {
+    const [a, b] = await socketPair()
+    const r = reader(a)
+    b.end(Buffer.concat([whole, cut]))
+    const error = await r.closed
+    expect(r.values).toEqual(['one', 'two'])
+    expect(error?.code).toBe(Code.UNAVAILABLE)
+    expect(error?.message).toBe(
+      'connection failed: stream ended inside a frame (header read, 44 of 100 body bytes)',
+    )
+    expect((error?.cause as RpcError).code).toBe(Code.PROTOCOL_ERROR)
+  })
+
+  it('a TCP reset behind data inside a frame: the whole frames, then UNAVAILABLE', async () => {
+    const [a, b] = await socketPair()
+    const r = reader(a)
+    // The reset follows the data at once: both are in the receiving socket before it reads.
+    b.write(Buffer.concat([whole, cut]))
+    b.resetAndDestroy()
+    const error = await r.closed
+    expect(r.values).toEqual(['one', 'two'])
+    expect(error?.code).toBe(Code.UNAVAILABLE)
+  })
+})
 
 describe('FrameConnection writes', () => {
   it('delivers every frame intact while slabs are reused under backpressure', async () => {

@@ -227,11 +227,18 @@ export class FrameConnection {
   }
 
   #onEnd(): void {
-    // The peer finished sending. A frame cut short by EOF is a protocol error.
+    // The peer finished sending. A frame cut short by EOF is a lost link, not a broken peer: a
+    // process killed in the middle of a write, or a TCP reset that arrived behind data (Node reads
+    // the data, then reports EOF). UNAVAILABLE, so the caller may retry; the decoder's error is
+    // the cause.
     try {
       this.#decoder.end()
     } catch (err) {
-      if (!this.#closeError && RpcError.is(err)) this.#closeError = err
+      if (!this.#closeError && RpcError.is(err)) {
+        this.#closeError = new RpcError(Code.UNAVAILABLE, `${this.#failedContext}: ${err.message}`, {
+          cause: err,
+        })
+      }
     }
     if (this.#state === 'open') this.close()
   }
