@@ -78,7 +78,7 @@ describe('FrameConnection reads', () => {
     expect(error?.message).toBe(
       'connection failed: stream ended inside a frame (header read, 44 of 100 body bytes)',
     )
-    expect((error?.cause as RpcError).code).toBe(Code.PROTOCOL_ERROR)
+    expect((error?.cause as RpcError | undefined)?.code).toBe(Code.PROTOCOL_ERROR)
   })
 
   it('a TCP reset behind data inside a frame: the whole frames, then UNAVAILABLE', async () => {
