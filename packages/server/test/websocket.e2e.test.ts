@@ -58,7 +58,8 @@ class RawWebSocket {
   }
 
   static open(url: string, headers: Record<string, string> = {}): Promise<RawWebSocket> {
-    const ws = new WebSocket(url, { ca: tls.ca, headers })
+    // Bounded: a server that never answers the upgrade fails the test here, not at its timeout.
+    const ws = new WebSocket(url, { ca: tls.ca, headers, handshakeTimeout: 5000 })
     sockets.push(ws)
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(new RawWebSocket(ws)))
@@ -151,8 +152,21 @@ describe('listenWebSocket: origins and limits before the upgrade', () => {
     const socket = tlsConnect({ host: '127.0.0.1', port: Number(port), ca: tls.ca })
     sockets.push(socket)
     socket.on('error', () => {})
+    let secured = false
+    socket.once('secureConnect', () => {
+      secured = true
+    })
     const started = Date.now()
-    await new Promise<void>((resolve) => socket.once('close', () => resolve()))
+    await new Promise<void>((resolve, reject) => {
+      const late = setTimeout(
+        () => reject(new Error(`still open after 5 s (${secured ? 'after' : 'in'} the TLS handshake)`)),
+        5000,
+      )
+      socket.once('close', () => {
+        clearTimeout(late)
+        resolve()
+      })
+    })
     expect(Date.now() - started).toBeLessThan(3000)
     await expectServed(url)
   })
