@@ -206,12 +206,13 @@ export function agree(settings: ExtensionSettings, peer: Capabilities): Agreemen
  * Bounded: past MAX_AGREEMENTS distinct HELLOs per settings, each is settled on its own.
  */
 const MAX_AGREEMENTS = 16
-const agreements = new WeakMap<ExtensionSettings, Map<string, Agreement>>()
+/** The HELLOs settled for one settings, with a copy of each one's bytes: compared, never turned into a key string. */
+const agreements = new WeakMap<ExtensionSettings, { hello: Buffer; agreement: Agreement }[]>()
 
 /**
  * The agreement for a HELLO whose control value (kind byte included) is `value`: the one made for
  * the same bytes before, or a new one from `parse()`, which checks the HELLO and may throw (then
- * nothing is kept). The key is the bytes themselves, so a HELLO that differs in any byte is
+ * nothing is kept). Matched on the bytes themselves, so a HELLO that differs in any byte is
  * parsed and checked on its own.
  */
 export function agreementFor(
@@ -220,15 +221,16 @@ export function agreementFor(
   parse: () => Capabilities,
 ): Agreement {
   let known = agreements.get(settings)
-  const key = asBuffer(value).toString('latin1')
-  const found = known?.get(key)
-  if (found !== undefined) return found
+  const hello = asBuffer(value)
+  if (known !== undefined) {
+    for (const entry of known) if (entry.hello.equals(hello)) return entry.agreement
+  }
   const agreement = agree(settings, frozen(parse()))
   if (known === undefined) {
-    known = new Map()
+    known = []
     agreements.set(settings, known)
   }
-  if (known.size < MAX_AGREEMENTS) known.set(key, agreement)
+  if (known.length < MAX_AGREEMENTS) known.push({ hello: Buffer.from(hello), agreement })
   return agreement
 }
 

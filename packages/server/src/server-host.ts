@@ -7,6 +7,7 @@ import {
   observedInterceptors,
   publishConnectionClose,
   publishConnectionOpen,
+  SILENT_LOGGER,
 } from '@srpc/core'
 import { Code, type RpcError } from '@srpc/protocol'
 import type { EventEmitter } from 'eventemitter3'
@@ -140,6 +141,8 @@ export class ServerHost implements ConnectionHost {
   connectionOpened(connection: ServerConnection): void {
     this.#idleSweep.connectionAdded()
     publishConnectionOpen('server', connection.connectionId, connection.peer)
+    // Its fields are built only for a real logger: by default a connection's opening allocates none.
+    if (this.logger === SILENT_LOGGER) return
     this.logger.debug(
       { ...connectionFields(connection), transport: connection.peer.transport },
       'connection opened',
