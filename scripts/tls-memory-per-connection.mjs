@@ -7,7 +7,10 @@
 // instead (each connection one call per second, spread evenly; prints p50/p99 in ms); `--spaces`
 // prints V8's heap spaces (used and physical) per connection; `--server-flags="--trace-gc"` passes
 // flags to the server; with a snapshot prefix, heap snapshots of the server idle, after the calls
-// and (--load) mid-load are written.
+// and (--load) mid-load are written. `--alloc` samples what the server allocates while the
+// connections open (V8's sampling heap profiler, every 64 bytes, collected objects included) and
+// prints the bytes per connection, in all and by site (srpc's two innermost frames, or Node's own
+// frame where no srpc code is on the stack).
 import { fork } from 'node:child_process'
 import { once } from 'node:events'
 import { connect } from 'node:tls'
@@ -40,7 +43,22 @@ if (flag('child')) {
     await once(s, 'listening')
     port = s.address().port
   }
-  process.on('message', (m) => {
+  const { Session } = await import('node:inspector/promises')
+  const inspector = new Session()
+  inspector.connect()
+  process.on('message', async (m) => {
+    if (m.startSampling) {
+      await inspector.post('HeapProfiler.startSampling', {
+        samplingInterval: 64,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      })
+      return process.send({ sampling: true })
+    }
+    if (m.stopSampling) {
+      const { profile } = await inspector.post('HeapProfiler.stopSampling')
+      return process.send({ allocated: allocationBySite(profile.head) })
+    }
     if (m.snap) v8.writeHeapSnapshot(m.snap)
     if (m.snap?.endsWith('-mid.heapsnapshot')) return
     gc()
@@ -80,6 +98,10 @@ if (flag('child')) {
   }
   await new Promise((r) => setTimeout(r, 200))
   const before = await mem()
+  if (flag('alloc')) {
+    child.send({ startSampling: true })
+    await once(child, 'message')
+  }
   const clients = []
   const { Pool } = await import(`${root}/packages/client/dist/index.js`)
   const payload = Buffer.alloc(64)
@@ -107,6 +129,14 @@ if (flag('child')) {
     )
   }
   await new Promise((r) => setTimeout(r, 500))
+  if (flag('alloc')) {
+    child.send({ stopSampling: true })
+    const [{ allocated }] = await once(child, 'message')
+    const total = allocated.reduce((sum, [, bytes]) => sum + bytes, 0)
+    console.log(`allocated while opening: ${(total / N).toFixed(0)} B per connection; by site:`)
+    for (const [site, bytes] of allocated.slice(0, 25))
+      console.log(`${(bytes / N).toFixed(0).padStart(7)}  ${site}`)
+  }
   const connected = await mem(snap ? `${snap}-idle.heapsnapshot` : undefined)
   if (flag('load')) {
     // g-like: each connection 1 call/s, spread evenly, for CALLS seconds
@@ -160,4 +190,21 @@ if (flag('child')) {
   await Promise.all(clients.map((c) => c.close()))
   child.kill()
   process.exit(0)
+}
+
+/** Sampled bytes by site, largest first: srpc's two innermost frames, or Node's own frame. */
+function allocationBySite(head) {
+  const bySite = new Map()
+  const walk = (node, srpcFrames) => {
+    const { functionName, url, lineNumber } = node.callFrame
+    const frame = `${functionName || '(anonymous)'} ${url.split('/').slice(-3).join('/')}:${lineNumber + 1}`
+    const frames = url.includes('/packages/') ? [...srpcFrames, frame] : srpcFrames
+    if (node.selfSize > 0) {
+      const site = frames.length > 0 ? frames.slice(-2).reverse().join(' <- ') : `(node) ${frame}`
+      bySite.set(site, (bySite.get(site) ?? 0) + node.selfSize)
+    }
+    for (const child of node.children) walk(child, frames)
+  }
+  walk(head, [])
+  return [...bySite].sort((a, b) => b[1] - a[1])
 }
