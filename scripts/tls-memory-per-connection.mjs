@@ -10,7 +10,7 @@
 // and (--load) mid-load are written. `--alloc` samples what the server allocates while the
 // connections open (V8's sampling heap profiler, every 64 bytes, collected objects included) and
 // prints the bytes per connection, in all and by site (srpc's two innermost frames, or Node's own
-// frame where no srpc code is on the stack).
+// frame where no srpc code is on the stack; the first 25, or `--top=N`).
 import { fork } from 'node:child_process'
 import { once } from 'node:events'
 import { connect } from 'node:tls'
@@ -134,7 +134,7 @@ if (flag('child')) {
     const [{ allocated }] = await once(child, 'message')
     const total = allocated.reduce((sum, [, bytes]) => sum + bytes, 0)
     console.log(`allocated while opening: ${(total / N).toFixed(0)} B per connection; by site:`)
-    for (const [site, bytes] of allocated.slice(0, 25))
+    for (const [site, bytes] of allocated.slice(0, Number(option('top') ?? 25)))
       console.log(`${(bytes / N).toFixed(0).padStart(7)}  ${site}`)
   }
   const connected = await mem(snap ? `${snap}-idle.heapsnapshot` : undefined)

@@ -3,7 +3,7 @@ import type { Server } from '@srpc/server'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { Code, type Pool, type PoolEvents, RpcError } from '../src/index'
 import { FaultProxy } from './fault-proxy'
-import { Harness, sleep } from './harness'
+import { errorOf, Harness, sleep } from './harness'
 
 // Every bound below is a number of ms asserted by its test. Backoff numbers are small so the
 // whole file runs in a few seconds; the README explains the defaults.
@@ -455,5 +455,32 @@ describe('a connection cut in the middle of a stream', () => {
     expect((await pool.call('/who', '', { timeout: 1000 })).toString()).toBe('server')
     // The lost connection is replaced at once, not after a backoff wait (at least 1000 ms here).
     expect(performance.now() - cutAt).toBeLessThan(500)
+  })
+})
+
+describe('a reply cut inside its frame by a server that died', () => {
+  it('fails the call UNAVAILABLE (a lost link, not a broken peer), so a retry policy sends it again', async () => {
+    const big = randomBytes(200_000)
+    const { port } = await h.server((s) => {
+      s.mux.handle('/big', () => big)
+    })
+    const link = await proxy(port)
+    const pool = await h.pool(link.address, { backoff: { initial: 1000, max: 2000 } })
+    await pool.connect()
+    // The client gets 50,000 bytes of the reply's frame, then an end: what a killed process leaves.
+    link.endAfter(50_000)
+    const lost = await errorOf(pool.call('/big', '', { timeout: 5000 }))
+    expect(lost.code).toBe(Code.UNAVAILABLE)
+    expect(lost.message).toMatch(/stream ended inside a frame \(header read, \d+ of 200000 body bytes\)/)
+    // The same cut under a retry policy: the second attempt waits for the new connection (the
+    // pool replaces the lost one at once) and succeeds there.
+    await pool.call('/big', '', { timeout: 5000, waitForReady: true })
+    link.endAfter(50_000)
+    const reply = await pool.call('/big', '', {
+      timeout: 5000,
+      waitForReady: true,
+      retry: { maxAttempts: 2 },
+    })
+    expect(reply.equals(big)).toBe(true)
   })
 })

@@ -3,14 +3,15 @@ import { type AddressInfo, connect, createServer, type Server, type Socket } fro
 /**
  * A TCP proxy on 127.0.0.1 that sits between a client and a server in tests and misbehaves on
  * demand: forward, cut every connection (RST), black-hole (keep sockets open, forward nothing),
- * refuse new connections, add latency, or cut a connection after it relayed N bytes.
+ * refuse new connections, add latency, or cut a connection after it relayed N bytes (a reset, or an
+ * end as when the server's process dies in the middle of a write).
  */
 export class FaultProxy {
   #server: Server
   #target: { host: string; port: number }
   #pairs = new Set<[Socket, Socket]>()
-  /** Bytes each connection may still relay before it is cut (cut-after mode). */
-  #budgets = new Map<[Socket, Socket], number | undefined>()
+  /** Bytes each connection may still relay before it is cut (cut-after mode), and how it is cut. */
+  #budgets = new Map<[Socket, Socket], { left: number; end: boolean } | undefined>()
   #mode: 'forward' | 'blackhole' | 'refuse' = 'forward'
   #latency = 0
   #cutAfter: number | undefined
@@ -75,7 +76,17 @@ export class FaultProxy {
   /** Resets each connection once it relayed `bytes` more bytes (both directions); undefined turns it off. */
   cutAfter(bytes: number | undefined): void {
     this.#cutAfter = bytes
-    for (const pair of this.#pairs) this.#budgets.set(pair, bytes)
+    const budget = bytes === undefined ? undefined : { left: bytes, end: false }
+    for (const pair of this.#pairs) this.#budgets.set(pair, budget && { ...budget })
+  }
+
+  /**
+   * Ends each connection open now once it relayed `bytes` more bytes: the client gets them, then
+   * a FIN (and the server a reset), as from a server process killed in the middle of a write.
+   * Connections opened later are not cut.
+   */
+  endAfter(bytes: number): void {
+    for (const pair of this.#pairs) this.#budgets.set(pair, { left: bytes, end: true })
   }
 
   async stop(): Promise<void> {
@@ -91,8 +102,9 @@ export class FaultProxy {
     }
     const upstream = connect(this.#target)
     const pair: [Socket, Socket] = [client, upstream]
+    let ending = false
     this.#pairs.add(pair)
-    this.#budgets.set(pair, this.#cutAfter)
+    this.#budgets.set(pair, this.#cutAfter === undefined ? undefined : { left: this.#cutAfter, end: false })
     const relay = (from: Socket, to: Socket) => {
       // Delayed chunks wait in order; one timer per direction at a time.
       const delayed: { due: number; chunk: Buffer }[] = []
@@ -114,16 +126,23 @@ export class FaultProxy {
       from.on('data', (chunk: Buffer) => {
         if (this.#mode === 'blackhole') return
         const budget = this.#budgets.get(pair)
-        if (budget !== undefined && chunk.length >= budget) {
-          // Relay what fits, then reset both sides mid-stream.
-          if (budget > 0) write(chunk.subarray(0, budget))
-          this.bytes += budget
+        if (budget !== undefined && chunk.length >= budget.left) {
+          // Relay what fits, then cut both sides mid-stream.
+          if (budget.left > 0) write(chunk.subarray(0, budget.left))
+          this.bytes += budget.left
           this.#pairs.delete(pair)
-          client.resetAndDestroy()
-          upstream.resetAndDestroy()
+          if (budget.end) {
+            // The client side closes in its own time: its FIN must not turn into a reset.
+            ending = true
+            client.end()
+            upstream.resetAndDestroy()
+          } else {
+            client.resetAndDestroy()
+            upstream.resetAndDestroy()
+          }
           return
         }
-        if (budget !== undefined) this.#budgets.set(pair, budget - chunk.length)
+        if (budget !== undefined) budget.left -= chunk.length
         this.bytes += chunk.length
         if (this.#latency === 0 && delayed.length === 0) return write(chunk)
         delayed.push({ due: performance.now() + this.#latency, chunk })
@@ -135,7 +154,7 @@ export class FaultProxy {
     const close = () => {
       this.#pairs.delete(pair)
       this.#budgets.delete(pair)
-      client.destroy()
+      if (!ending) client.destroy()
       upstream.destroy()
     }
     client.on('error', close).on('close', close)
