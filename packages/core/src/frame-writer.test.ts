@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import { Flags } from '@srpc/protocol'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { FrameWriter } from './frame-writer'
+import { FrameWriter, slabSizeFor } from './frame-writer'
 import type { Transport } from './transport'
 
 afterEach(() => {
@@ -32,19 +32,38 @@ function recordingTransport(clock: { mock: { calls: unknown[] } }) {
 }
 
 describe('FrameWriter', () => {
-  it('writes a turn before its own bookkeeping: no clock read delays the write the peer waits for', async () => {
+  it('writes a turn before its own bookkeeping, and reads no clock while turns stay small', async () => {
     const clock = vi.spyOn(performance, 'now')
     const { transport, writes } = recordingTransport(clock)
     const writer = new FrameWriter(transport, () => {})
     for (let turn = 0; turn < 3; turn++) {
-      const before = clock.mock.calls.length
       writer.frame(Flags.REQUEST, turn + 1, '/echo', Buffer.alloc(64, turn), undefined)
       await new Promise((resolve) => setImmediate(resolve))
       expect(writes).toHaveLength(turn + 1)
-      expect(writes[turn]).toEqual({ bytes: 16 + 5 + 64, clockReads: before })
-      // The slab sizing reads it once the write is out.
-      expect(clock.mock.calls.length).toBe(before + 1)
+      expect(writes[turn]).toEqual({ bytes: 16 + 5 + 64, clockReads: 0 })
     }
+    // One call in flight keeps the smallest slab: nothing to size, so no clock read at all.
+    expect(clock.mock.calls).toHaveLength(0)
+    // A turn that needs a larger slab: written first, then the sizing reads the clock once.
+    for (let i = 0; i < 20; i++) writer.frame(Flags.REQUEST, 10 + i, '/echo', Buffer.alloc(64, i), undefined)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(writes.slice(3).every((w) => w.clockReads === 0)).toBe(true)
+    expect(clock.mock.calls).toHaveLength(1)
+    // At that size every turn reads it, small ones too (they count towards shrinking).
+    writer.frame(Flags.REQUEST, 40, '/echo', Buffer.alloc(64, 40), undefined)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(writes.at(-1)).toEqual({ bytes: 16 + 5 + 64, clockReads: 1 })
+    expect(clock.mock.calls).toHaveLength(2)
+  })
+
+  it('sizes slabs at twice a turn, rounded up to a power of two, between 1 KiB and 64 KiB', () => {
+    for (let bytes = 0; bytes <= 100_000; bytes++) {
+      const expected = Math.min(64 * 1024, Math.max(1024, 2 ** Math.ceil(Math.log2(2 * bytes))))
+      if (slabSizeFor(bytes) !== expected) expect(slabSizeFor(bytes), `for ${bytes} bytes`).toBe(expected)
+    }
+    expect([0, 512, 513, 1024, 1025, 16_384, 16_385, 32_767, 32_768].map(slabSizeFor)).toEqual([
+      1024, 1024, 2048, 2048, 4096, 32_768, 65_536, 65_536, 65_536,
+    ])
   })
 })
 

@@ -281,10 +281,17 @@ export class FrameWriter {
 
   /** Adjusts the slab size to this turn's output (see #slabHint); drops spares of another size. */
   #sizeSlabs(turnBytes: number): void {
+    const needed = slabSizeFor(turnBytes)
+    if (needed === MIN_SLAB_SIZE && this.#slabHint === MIN_SLAB_SIZE) {
+      // Small turns at the smallest size (one call in flight): nothing to change and no clock
+      // read. Idleness is only judged at a larger size, where every turn, the one that grew the
+      // size included, stamps the clock.
+      this.#smallerTurns = 0
+      return
+    }
     const now = performance.now()
     const idle = now - this.#lastFlushAt > SHRINK_AFTER_IDLE_MS
     this.#lastFlushAt = now
-    const needed = slabSizeFor(turnBytes)
     if (needed >= this.#slabHint) {
       this.#slabHint = needed
       this.#smallerTurns = 0
@@ -409,8 +416,11 @@ export class FrameWriter {
 }
 
 /** The slab size for `bytes` of output: twice as much, rounded up to a power of two, between MIN_SLAB_SIZE and SLAB_SIZE. */
-function slabSizeFor(bytes: number): number {
-  return Math.min(SLAB_SIZE, Math.max(MIN_SLAB_SIZE, 2 ** Math.ceil(Math.log2(2 * bytes))))
+export function slabSizeFor(bytes: number): number {
+  if (bytes <= MIN_SLAB_SIZE / 2) return MIN_SLAB_SIZE
+  if (bytes >= SLAB_SIZE / 2) return SLAB_SIZE
+  // The next power of two from 2 × bytes, by counting leading zeros (no log2, no pow).
+  return 1 << (32 - Math.clz32(2 * bytes - 1))
 }
 
 /** A slab of `size` bytes: one from the shared list for the smallest size, else a new one. */
