@@ -217,6 +217,11 @@ describe('retry waits', () => {
     const retry = { maxAttempts: 5, backoff: { initial: 5000, multiplier: 1, max: 5000 } }
     const call = rejection(pool.call('/down', '', { retry }))
     await vi.waitFor(() => expect(attempts).toBe(1), { timeout: 2000 })
+    // The first attempt's failure has reached the client (nothing in flight): the call now waits
+    // out its 5 s backoff. Closing earlier would end the attempt itself, with its own error.
+    await vi.waitFor(() => expect(pool.stats().reduce((n, s) => n + s.inFlight, 0)).toBe(0), {
+      timeout: 2000,
+    })
     const closedAt = performance.now()
     await pool.close()
     const err = await call
