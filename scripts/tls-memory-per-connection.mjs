@@ -43,6 +43,8 @@ if (flag('child')) {
     await once(s, 'listening')
     port = s.address().port
   }
+  // A parent that goes away (killed, or its output closed under `| head`) takes the server with it.
+  process.on('disconnect', () => process.exit(0))
   const { Session } = await import('node:inspector/promises')
   const inspector = new Session()
   inspector.connect()

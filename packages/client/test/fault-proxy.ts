@@ -76,8 +76,8 @@ export class FaultProxy {
   /** Resets each connection once it relayed `bytes` more bytes (both directions); undefined turns it off. */
   cutAfter(bytes: number | undefined): void {
     this.#cutAfter = bytes
-    const budget = bytes === undefined ? undefined : { left: bytes, end: false }
-    for (const pair of this.#pairs) this.#budgets.set(pair, budget && { ...budget })
+    for (const pair of this.#pairs)
+      this.#budgets.set(pair, bytes === undefined ? undefined : { left: bytes, end: false })
   }
 
   /**

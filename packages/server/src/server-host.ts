@@ -142,11 +142,12 @@ export class ServerHost implements ConnectionHost {
     this.#idleSweep.connectionAdded()
     publishConnectionOpen('server', connection.connectionId, connection.peer)
     // Its fields are built only for a real logger: by default a connection's opening allocates none.
-    if (this.logger === SILENT_LOGGER) return
-    this.logger.debug(
-      { ...connectionFields(connection), transport: connection.peer.transport },
-      'connection opened',
-    )
+    if (this.logger !== SILENT_LOGGER) {
+      this.logger.debug(
+        { ...connectionFields(connection), transport: connection.peer.transport },
+        'connection opened',
+      )
+    }
   }
 
   connectionClosed(connection: ServerConnection, error: RpcError | undefined): void {

@@ -276,9 +276,10 @@ export class Server extends EventEmitter<ServerEvents> {
     const connection = new ServerConnection(transport, this.#host)
     this.#lifecycle.add(connection)
     this.#host.connectionOpened(connection)
-    if (this.listenerCount('connection') === 0) return
-    const { peer } = connection
-    this.emit('connection', { transport: peer.transport, address: peer.address, port: peer.port })
+    if (this.listenerCount('connection') > 0) {
+      const { peer } = connection
+      this.emit('connection', { transport: peer.transport, address: peer.address, port: peer.port })
+    }
   }
 
   #refuse(transport: Transport, error: RpcError): void {
