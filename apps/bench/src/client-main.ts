@@ -61,6 +61,7 @@ async function run(job: ClientJob): Promise<void> {
       ca: job.ca,
       timing: job.timing,
       serverRss,
+      target: job.target,
     })
     sendAndExit({ type: 'result', metrics: outcome.metrics, failure: outcome.failure })
   } catch (err) {

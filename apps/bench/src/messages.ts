@@ -68,6 +68,8 @@ export interface Metrics {
   p50Us?: number
   p90Us?: number
   p99Us?: number
+  /** g: the p99 of the calls issued after the first tenth of the run (the code's warm-up left out). */
+  p99LaterUs?: number
   maxUs?: number
   /** Bytes both ways per call, TLS records and all, measured through a counting proxy. */
   wireBytesPerCall?: number

@@ -328,6 +328,7 @@ export const SCENARIOS: Scenario[] = [
         chart: 'latency',
         goal: { kind: 'ratio-max', max: 1.5, text: 'p99 ≤ 1.5× raw' },
       },
+      { metric: 'p99LaterUs', label: 'p99 µs after the first 10 %', better: 'lower' },
       {
         metric: 'failedCalls',
         label: 'failed calls',

@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { LinkProxy } from '../../../test-support/link-proxy'
 import { LatencyRecorder } from './histogram'
 import type { Metrics, PayloadKind, Timing, Workload } from './messages'
@@ -28,6 +30,8 @@ export interface WorkloadContext {
   timing: Timing
   /** Asks the parent for the server process's RSS, in bytes. */
   serverRss(): Promise<number>
+  /** The target's name ('raw', 'srpc', 'grpc'), for files a workload writes. */
+  target: string
 }
 
 /** A workload's numbers, and the reason it failed if it did (the numbers are kept either way). */
@@ -403,6 +407,13 @@ async function oneWay(w: Extract<Workload, { kind: 'oneway' }>, ctx: WorkloadCon
  * Many idle-ish connections: each makes one 64-byte call per second, spread evenly over the
  * second (open loop: a slow reply does not delay the next call). The server's RSS is read
  * before connecting, once connected, and after the calls, with every connection still open.
+ *
+ * Besides the p99 of every call, the p99 of the calls issued after the first tenth of the run is
+ * reported (informational): at 1,000 calls per second each process's per-call code runs
+ * unoptimised for its first ~2,000 calls, and that warm-up, not the steady state, is where most
+ * of the slow calls of a 20 s run are (apps/bench/README.md, "g's p99, fifth round").
+ * With SRPC_BENCH_TIMELINE=DIR in the environment, every call's issue time (ms after the first
+ * was due) and latency (ms) are written to DIR/fleet-<target>-<pid>.json, for a timeline.
  */
 async function fleet(w: Extract<Workload, { kind: 'fleet' }>, ctx: WorkloadContext): Promise<Outcome> {
   const size = 64
@@ -425,12 +436,16 @@ async function fleet(w: Extract<Workload, { kind: 'fleet' }>, ctx: WorkloadConte
     const seconds = Math.max(1, Math.round(w.durationMs / 1000))
     const total = w.connections * seconds
     const recorder = new LatencyRecorder()
+    const later = new LatencyRecorder()
+    const timelineDir = process.env.SRPC_BENCH_TIMELINE
+    const timeline: number[] = []
     const template = payloadTemplate('binary', size)
     let completed = 0
     let failed = 0
     let firstFailure: string | undefined
     let wrong: string | undefined
     const begin = performance.now() + 50
+    const laterFrom = begin + w.durationMs / 10
     const dueAt = (k: number) =>
       begin + Math.floor(k / w.connections) * 1000 + ((k % w.connections) * 1000) / w.connections
     let next = 0
@@ -449,7 +464,10 @@ async function fleet(w: Extract<Workload, { kind: 'fleet' }>, ctx: WorkloadConte
             failed++
             wrong ??= mismatch(k, request, reply)
           } else {
-            recorder.recordMs(performance.now() - started)
+            const ms = performance.now() - started
+            recorder.recordMs(ms)
+            if (started >= laterFrom) later.recordMs(ms)
+            if (timelineDir !== undefined) timeline.push(started - begin, ms)
           }
           if (completed === total) resolve()
         })
@@ -476,12 +494,14 @@ async function fleet(w: Extract<Workload, { kind: 'fleet' }>, ctx: WorkloadConte
       seconds,
       rate: ok / seconds,
       ...recorder.summary(),
+      p99LaterUs: later.summary().p99Us,
       failedCalls: failed,
       serverRssBefore: rssBefore,
       serverRssConnected: rssConnected,
       serverRssAfter: rssAfter,
       rssPerConnectionBytes: (rssAfter - rssBefore) / w.connections,
     }
+    if (timelineDir !== undefined) writeTimeline(timelineDir, ctx.target, w.connections, timeline)
     const failure = wrong ?? (failed > 0 ? `${failed} of ${total} calls failed (${firstFailure})` : undefined)
     return failure === undefined ? { metrics } : { metrics, failure }
   } finally {
@@ -492,3 +512,15 @@ async function fleet(w: Extract<Workload, { kind: 'fleet' }>, ctx: WorkloadConte
     ).catch(() => {})
   }
 }
+
+/** SRPC_BENCH_TIMELINE's file: each call as [issued ms after the first was due, latency ms]. */
+function writeTimeline(dir: string, target: string, connections: number, flat: number[]): void {
+  const calls: [number, number][] = []
+  for (let i = 0; i < flat.length; i += 2) calls.push([round3(flat[i]), round3(flat[i + 1])])
+  writeFileSync(
+    join(dir, `fleet-${target}-${process.pid}.json`),
+    JSON.stringify({ target, connections, calls }),
+  )
+}
+
+const round3 = (ms: number) => Math.round(ms * 1000) / 1000
