@@ -310,8 +310,13 @@ describe('worker pool', () => {
 
 describe('graceful shutdown', () => {
   it('lets calls in flight finish, refuses new ones with UNAVAILABLE, then resolves', async () => {
+    let running!: () => void
+    const started = new Promise<void>((resolve) => {
+      running = resolve
+    })
     const { address, server } = await h.server((s) =>
       s.mux.handle('/slow', async () => {
+        running()
         await sleep(150)
         return 'finished'
       }),
@@ -319,7 +324,9 @@ describe('graceful shutdown', () => {
     const pool = await h.pool(address)
     await pool.connect()
     const inFlight = pool.call('/slow')
-    await sleep(20)
+    // In flight on the server, not only sent: a request still on its way when the shutdown starts
+    // meets a connection that has nothing running and closes (20 ms was not always enough in CI).
+    await started
     const shutdown = server.shutdown({ timeout: 2000 })
     expect(server.shutdown()).toBe(shutdown)
     const refused = codeOf(pool.call('/slow', '', { timeout: 1000 }))
