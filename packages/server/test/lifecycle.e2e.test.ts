@@ -1,5 +1,5 @@
 import { Code, Flags, RpcError } from '@srpc/protocol'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { type Context, Server, type ServerOptions } from '../src/index'
 import { limiterOf } from '../src/internal'
 import { MemoryClient } from './memory-client'
@@ -26,6 +26,18 @@ function connect(server: Server): MemoryClient {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * A promise the test awaits and a function a handler calls when it starts: a stop must begin
+ * with the call running, and a fixed sleep does not promise that on a loaded machine.
+ */
+function whenRunning(): { started: Promise<void>; running: () => void } {
+  let running!: () => void
+  const started = new Promise<void>((resolve) => {
+    running = resolve
+  })
+  return { started, running }
+}
 
 /** Resolves with the signal's reason once it aborts. */
 function aborted(signal: AbortSignal): Promise<unknown> {
@@ -74,15 +86,17 @@ describe('shutdown, close and destroy', () => {
 
   it('goes idle → draining → closed, aborts shutdownSignal, then cuts what is left with UNAVAILABLE', async () => {
     let reason: unknown
+    const { started, running } = whenRunning()
     const server = serve((s) =>
       s.handle('/hang', async (ctx: Context) => {
+        running()
         reason = await aborted(ctx.shutdownSignal)
         await new Promise(() => {})
       }),
     )
     const client = connect(server)
     client.call(1, '/hang')
-    await sleep(20)
+    await started
     expect(server.state).toBe('idle')
     const stopping = server.close({ timeout: 50 })
     expect(server.state).toBe('draining')
@@ -96,15 +110,17 @@ describe('shutdown, close and destroy', () => {
   })
 
   it('lets calls in flight finish within the grace period', async () => {
+    const { started, running } = whenRunning()
     const server = serve((s) =>
       s.handle('/slow', async () => {
+        running()
         await sleep(50)
         return 'done'
       }),
     )
     const client = connect(server)
     client.call(1, '/slow')
-    await sleep(10)
+    await started
     const stopping = server.shutdown({ timeout: 2000 })
     const reply = await client.next(1)
     expect(reply?.flags).toBe(Flags.RESPONSE)
@@ -114,14 +130,16 @@ describe('shutdown, close and destroy', () => {
 
   it('destroy(error) aborts every ctx.signal with that error and drops the connection without an error frame', async () => {
     let reason: unknown
+    const { started, running } = whenRunning()
     const server = serve((s) =>
       s.handle('/hang', async (ctx) => {
+        running()
         reason = await aborted(ctx.signal)
       }),
     )
     const client = connect(server)
     client.call(1, '/hang')
-    await sleep(20)
+    await started
     await server.destroy(new RpcError(Code.ABORTED, 'worker recycled'))
     expect(RpcError.is(reason, Code.ABORTED)).toBe(true)
     expect((reason as RpcError).message).toBe('worker recycled')
@@ -129,10 +147,16 @@ describe('shutdown, close and destroy', () => {
   })
 
   it('refuses a transport accepted during a shutdown with UNAVAILABLE', async () => {
-    const server = serve((s) => s.handle('/hang', () => new Promise(() => {})))
+    const { started, running } = whenRunning()
+    const server = serve((s) =>
+      s.handle('/hang', () => {
+        running()
+        return new Promise(() => {})
+      }),
+    )
     const first = connect(server)
     first.call(1, '/hang')
-    await sleep(20)
+    await started
     const stopping = server.shutdown({ timeout: 200 })
     const late = connect(server)
     const error = await late.error(0)
@@ -167,7 +191,8 @@ describe('the concurrency limiter behind a server', () => {
     expect(limiter.queued).toBe(1)
     release.shift()?.()
     expect((await client.next(1))?.value.toString()).toBe('done')
-    await sleep(10)
+    // The queued call starts once the first is done; release it when it runs.
+    await vi.waitFor(() => expect(release.length).toBe(1), { timeout: 2000, interval: 2 })
     release.shift()?.()
     expect((await client.next(2))?.value.toString()).toBe('done')
     expect(limiter.active).toBe(0)
