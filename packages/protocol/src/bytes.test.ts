@@ -73,3 +73,12 @@ describe('big-endian integers', () => {
     expect(readU32(ours, 2)).toBe(0xfedc_ba98)
   })
 })
+
+describe('a leading U+FEFF', () => {
+  it('is kept by both decoders, as the character it is (TextDecoder drops it by default)', () => {
+    const bytes = Uint8Array.from([0xef, 0xbb, 0xbf, 0x61])
+    expect(decodeUtf8Strict(bytes)).toBe('\uFEFFa')
+    expect(decodeUtf8(bytes)).toBe('\uFEFFa')
+    expect(decodeUtf8Strict(encodeUtf8('\uFEFF'))).toBe('\uFEFF')
+  })
+})

@@ -14,12 +14,14 @@ interface Utf8Decoder {
 }
 const platform = globalThis as unknown as {
   TextEncoder: new () => Utf8Encoder
-  TextDecoder: new (label: 'utf-8', options?: { fatal?: boolean }) => Utf8Decoder
+  TextDecoder: new (label: 'utf-8', options?: { fatal?: boolean; ignoreBOM?: boolean }) => Utf8Decoder
 }
 const encoder = new platform.TextEncoder()
+// ignoreBOM keeps a leading U+FEFF as the character it is: a decoder left to its default drops
+// it, and a route or key that starts with one would come back without it.
 /** Throws a TypeError on invalid UTF-8, where the lenient one puts U+FFFD. */
-const strictDecoder = new platform.TextDecoder('utf-8', { fatal: true })
-const lenientDecoder = new platform.TextDecoder('utf-8')
+const strictDecoder = new platform.TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+const lenientDecoder = new platform.TextDecoder('utf-8', { ignoreBOM: true })
 
 export const EMPTY_BYTES = new Uint8Array(0)
 

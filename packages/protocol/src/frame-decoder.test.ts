@@ -103,6 +103,13 @@ describe('FrameDecoder yields frames in order however the bytes are split', () =
     expect(decodeChunks([FIXED_BYTES])).toEqual(FIXED)
   })
 
+  it('keeps a type that starts with U+FEFF (found by the property test below: it came back empty)', () => {
+    const empty = encodeFrame(0, 0, '\uFEFF', new Uint8Array(0))
+    expect(decodeChunks([empty])).toEqual([{ flags: 0, id: 0, type: '\uFEFF', value: '' }])
+    const route = encodeFrame(Flags.REQUEST, 7, '\uFEFF/echo', new Uint8Array([1]))
+    expect(decodeChunks([route])).toEqual([{ flags: Flags.REQUEST, id: 7, type: '\uFEFF/echo', value: '01' }])
+  })
+
   it('decodes the same stream split at every single offset', () => {
     for (let cut = 0; cut <= FIXED_BYTES.length; cut++) {
       expect(decodeChunks(split(FIXED_BYTES, [cut]))).toEqual(FIXED)
