@@ -104,9 +104,9 @@ describe('FrameDecoder yields frames in order however the bytes are split', () =
   })
 
   it('keeps a type that starts with U+FEFF (found by the property test below: it came back empty)', () => {
-    const empty = encodeFrame(0, 0, '\uFEFF', new Uint8Array(0))
+    const empty = Buffer.from(encodeFrame(0, 0, '\uFEFF', new Uint8Array(0)))
     expect(decodeChunks([empty])).toEqual([{ flags: 0, id: 0, type: '\uFEFF', value: '' }])
-    const route = encodeFrame(Flags.REQUEST, 7, '\uFEFF/echo', new Uint8Array([1]))
+    const route = Buffer.from(encodeFrame(Flags.REQUEST, 7, '\uFEFF/echo', new Uint8Array([1])))
     expect(decodeChunks([route])).toEqual([{ flags: Flags.REQUEST, id: 7, type: '\uFEFF/echo', value: '01' }])
   })
 
