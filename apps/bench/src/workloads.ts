@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { LinkProxy } from '../../../test-support/link-proxy'
 import { LatencyRecorder } from './histogram'
@@ -517,6 +517,7 @@ async function fleet(w: Extract<Workload, { kind: 'fleet' }>, ctx: WorkloadConte
 function writeTimeline(dir: string, target: string, connections: number, flat: number[]): void {
   const calls: [number, number][] = []
   for (let i = 0; i < flat.length; i += 2) calls.push([round3(flat[i]), round3(flat[i + 1])])
+  mkdirSync(dir, { recursive: true })
   writeFileSync(
     join(dir, `fleet-${target}-${process.pid}.json`),
     JSON.stringify({ target, connections, calls }),
