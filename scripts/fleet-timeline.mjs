@@ -16,7 +16,7 @@ if (dir === undefined || !(thresholdMs > 0)) {
 
 /** The value below which `p` of the sorted values lie (nearest rank). */
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * p) - 1)]
-const us = (ms) => `${Math.round(ms * 1000)} µs`
+const us = (ms) => (ms === undefined ? 'n/a (no calls)' : `${Math.round(ms * 1000)} µs`)
 
 const files = readdirSync(dir).filter((name) => /^fleet-.*\.json$/.test(name))
 if (files.length === 0) {
@@ -25,6 +25,10 @@ if (files.length === 0) {
 }
 for (const name of files.sort()) {
   const { target, calls } = JSON.parse(readFileSync(join(dir, name), 'utf8'))
+  if (calls.length === 0) {
+    console.log(`${name} (${target}): no call answered`)
+    continue
+  }
   const runMs = Math.max(...calls.map(([issued]) => issued))
   const all = calls.map(([, ms]) => ms).sort((a, b) => a - b)
   const later = calls
