@@ -99,8 +99,13 @@ export async function listenWebSocket(
   server.timeout = handshakeTimeout
   // A hard cap on sockets, pages and refusals included; srpc connections past maxConnections get 503.
   server.maxConnections = host.options.maxConnections + SOCKET_HEADROOM
-  server.on('clientError', (err: Error, socket: Socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    // The status Node's own server would send (408 for a request that did not arrive within the
+    // handshake time), and only while nothing else was written on this socket.
+    if (socket.writable && socket.bytesWritten === 0) {
+      const [status, text] = clientErrorStatus(err.code)
+      socket.write(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+    }
     socket.destroy()
     host.clientError(err)
   })
@@ -241,6 +246,13 @@ function reject(socket: Socket, status: number, text: string): void {
   }
   // A client that never reads the refusal does not keep its socket.
   setTimeout(() => socket.destroy(), 1000).unref()
+}
+
+/** The HTTP status for an error of Node's HTTP parser or server before a request was complete. */
+function clientErrorStatus(code: string | undefined): [number, string] {
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return [408, 'Request Timeout']
+  if (code === 'HPE_HEADER_OVERFLOW') return [431, 'Request Header Fields Too Large']
+  return [400, 'Bad Request']
 }
 
 function bracket(host: string): string {

@@ -148,29 +148,77 @@ describe('listenWebSocket: origins and limits before the upgrade', () => {
 
   it('drops a TLS client that never sends its HTTP request after handshakeTimeout', async () => {
     const url = await start({ handshakeTimeout: 300 })
-    const { port } = new URL(url)
-    const socket = tlsConnect({ host: '127.0.0.1', port: Number(port), ca: tls.ca })
-    sockets.push(socket)
-    socket.on('error', () => {})
-    let secured = false
-    socket.once('secureConnect', () => {
-      secured = true
+    const answer = await rawHttps(url, () => {})
+    // Either the idle timer closed the socket, or Node's request-timeout check came first and the
+    // server answered 408; which one depends on timing. The client reads, so it sees the end either way.
+    expect(answer.text === '' || answer.text.startsWith('HTTP/1.1 408 Request Timeout\r\n')).toBe(true)
+    expect(answer.ms).toBeLessThan(3000)
+    await expectServed(url)
+  })
+
+  it('answers 408 to a request whose headers trickle in past handshakeTimeout (slowloris)', async () => {
+    const url = await start({ handshakeTimeout: 1000 })
+    const { host } = new URL(url)
+    const head = `GET /srpc HTTP/1.1\r\nHost: ${host}\r\nX-Slow: ${'a'.repeat(200)}`
+    // One byte every 50 ms keeps the socket busy (its idle timer never fires) but never ends the
+    // headers, so only the headers deadline can end it.
+    const answer = await rawHttps(url, (socket) => {
+      let i = 0
+      const drip = setInterval(() => {
+        if (i < head.length && !socket.destroyed) socket.write(head[i++])
+        else clearInterval(drip)
+      }, 50)
+      socket.once('close', () => clearInterval(drip))
     })
-    const started = Date.now()
-    await new Promise<void>((resolve, reject) => {
-      const late = setTimeout(
-        () => reject(new Error(`still open after 5 s (${secured ? 'after' : 'in'} the TLS handshake)`)),
-        5000,
-      )
-      socket.once('close', () => {
-        clearTimeout(late)
-        resolve()
-      })
+    expect(answer.text).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/)
+    expect(answer.ms).toBeGreaterThanOrEqual(900)
+    expect(answer.ms).toBeLessThan(5000)
+    await expectServed(url)
+  })
+
+  it('answers 431 to headers over the limit and 400 to bytes that are not HTTP', async () => {
+    const url = await start()
+    const { host } = new URL(url)
+    const huge = await rawHttps(url, (socket) => {
+      socket.write(`GET /srpc HTTP/1.1\r\nHost: ${host}\r\nX-Big: ${'b'.repeat(64 * 1024)}\r\n\r\n`)
     })
-    expect(Date.now() - started).toBeLessThan(3000)
+    expect(huge.text).toMatch(/^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/)
+    const garbage = await rawHttps(url, (socket) => socket.write('\x00\x01 not http at all\r\n\r\n'))
+    expect(garbage.text).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/)
     await expectServed(url)
   })
 })
+
+/** A TLS client to the listener's port that runs `act` once secured, reads everything, and
+ * resolves with what it read and how long the server took to close (at most 5 s). */
+async function rawHttps(
+  url: string,
+  act: (socket: TLSSocket) => void,
+): Promise<{ text: string; ms: number }> {
+  const { port } = new URL(url)
+  const socket = tlsConnect({ host: '127.0.0.1', port: Number(port), ca: tls.ca })
+  sockets.push(socket)
+  socket.on('error', () => {})
+  let secured = false
+  socket.once('secureConnect', () => {
+    secured = true
+    act(socket)
+  })
+  const chunks: Buffer[] = []
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk))
+  const started = Date.now()
+  await new Promise<void>((resolve, reject) => {
+    const late = setTimeout(
+      () => reject(new Error(`still open after 5 s (${secured ? 'after' : 'in'} the TLS handshake)`)),
+      5000,
+    )
+    socket.once('close', () => {
+      clearTimeout(late)
+      resolve()
+    })
+  })
+  return { text: Buffer.concat(chunks).toString('latin1'), ms: Date.now() - started }
+}
 
 describe('listenWebSocket: hostile input, with a good connection served alongside', () => {
   it('a frame header with a lying length gets PROTOCOL_ERROR on id 0 and the socket closed', async () => {
