@@ -16,7 +16,7 @@ if (dir === undefined || !(thresholdMs > 0)) {
 
 /** The value below which `p` of the sorted values lie (nearest rank). */
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * p) - 1)]
-const us = (ms) => (ms === undefined ? 'n/a (no calls)' : `${Math.round(ms * 1000)} µs`)
+const us = (ms) => `${Math.round(ms * 1000)} µs`
 
 const files = readdirSync(dir).filter((name) => /^fleet-.*\.json$/.test(name))
 if (files.length === 0) {

@@ -103,8 +103,7 @@ export async function listenWebSocket(
     // The status Node's own server would send (408 for a request that did not arrive within the
     // handshake time), and only while nothing else was written on this socket.
     if (socket.writable && socket.bytesWritten === 0) {
-      const [status, text] = clientErrorStatus(err.code)
-      socket.write(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+      socket.write(refusalHead(...clientErrorStatus(err.code)))
     }
     socket.destroy()
     host.clientError(err)
@@ -242,10 +241,15 @@ function refusalOf(
 
 function reject(socket: Socket, status: number, text: string): void {
   if (socket.writable) {
-    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+    socket.end(refusalHead(status, text))
   }
   // A client that never reads the refusal does not keep its socket.
   setTimeout(() => socket.destroy(), 1000).unref()
+}
+
+/** An empty HTTP response that closes the connection. */
+function refusalHead(status: number, text: string): string {
+  return `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`
 }
 
 /** The HTTP status for an error of Node's HTTP parser or server before a request was complete. */
