@@ -1,6 +1,7 @@
 import { Code, RpcError } from '@srpc/protocol'
 import { limiterOf } from '@srpc/server/internal'
 import { afterEach, describe, expect, it } from 'vitest'
+import { whenRunning } from '../../../test-support/when-running'
 import { FaultProxy } from './fault-proxy'
 import { Harness, sleep } from './harness'
 
@@ -310,10 +311,7 @@ describe('worker pool', () => {
 
 describe('graceful shutdown', () => {
   it('lets calls in flight finish, refuses new ones with UNAVAILABLE, then resolves', async () => {
-    let running!: () => void
-    const started = new Promise<void>((resolve) => {
-      running = resolve
-    })
+    const { started, running } = whenRunning()
     const { address, server } = await h.server((s) =>
       s.mux.handle('/slow', async () => {
         running()

@@ -1,5 +1,6 @@
 import { Code, Flags, RpcError } from '@srpc/protocol'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { whenRunning } from '../../../test-support/when-running'
 import { type Context, Server, type ServerOptions } from '../src/index'
 import { limiterOf } from '../src/internal'
 import { MemoryClient } from './memory-client'
@@ -26,18 +27,6 @@ function connect(server: Server): MemoryClient {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/**
- * A promise the test awaits and a function a handler calls when it starts: a stop must begin
- * with the call running, and a fixed sleep does not promise that on a loaded machine.
- */
-function whenRunning(): { started: Promise<void>; running: () => void } {
-  let running!: () => void
-  const started = new Promise<void>((resolve) => {
-    running = resolve
-  })
-  return { started, running }
-}
 
 /** Resolves with the signal's reason once it aborts. */
 function aborted(signal: AbortSignal): Promise<unknown> {
